@@ -1,0 +1,65 @@
+"""create_app(): settings, database, error handling, and every domain's API and pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from opsdesk import __version__
+from opsdesk.config import Settings
+from opsdesk.db import Database
+from opsdesk.domains import domain_modules
+from opsdesk.errors import DomainError
+from opsdesk.web.problems import problem_response, validation_problem
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
+    settings = settings or Settings()
+    settings.ensure_dirs()
+    database = database or Database(settings.resolved_database_url)
+    app = FastAPI(
+        title="opsdesk",
+        version=__version__,
+        description="Customer operations: tickets, billing operations, success and workforce.",
+        docs_url="/docs",
+        openapi_url="/api/v1/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.ready = True
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(request: Request, error: DomainError) -> JSONResponse:
+        return problem_response(request, error.status, error.title, error.detail, error.code, error.fields)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        return validation_problem(request, error.errors())
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException) -> Any:
+        if request.url.path.startswith("/api/") or error.status_code not in (401, 403, 404):
+            return problem_response(
+                request, error.status_code, str(error.detail), str(error.detail), "http_error", []
+            )
+        from opsdesk.web.pages import error_page
+
+        return error_page(request, error.status_code, str(error.detail))
+
+    @app.get("/api/v1/health", tags=["system"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    for module in domain_modules("api"):
+        app.include_router(module.router)
+    for module in domain_modules("pages"):
+        app.include_router(module.router)
+    from opsdesk.web.static import static_directory
+
+    app.mount("/static", StaticFiles(directory=static_directory()), name="static")
+    return app

@@ -1,0 +1,1 @@
+"""Staff users, roles and permissions, API tokens, sessions and the audit trail."""

@@ -1,0 +1,1 @@
+"""``opsdesk bench …`` scenarios: each module registers one command that prints one JSON object."""

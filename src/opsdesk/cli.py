@@ -1,0 +1,126 @@
+"""The ``opsdesk`` command: serve, migrate, and every domain's commands.
+
+Each domain may add commands through ``opsdesk.<domain>.cli.register(app)``; benchmarks live in
+``opsdesk.bench`` and register under ``opsdesk bench``. Errors print one line, not a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from opsdesk.config import Settings
+from opsdesk.domains import domain_modules
+from opsdesk.errors import DomainError
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="opsdesk: customer operations in one product."
+)
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: each prints one JSON object.")
+app.add_typer(bench_app, name="bench")
+
+
+class CliError(Exception):
+    """A one-line reason for the user."""
+
+
+def settings_for(database_url: str | None = None, data_dir: Path | None = None) -> Settings:
+    overrides: dict[str, object] = {}
+    if database_url:
+        overrides["database_url"] = database_url
+    if data_dir:
+        overrides["data_dir"] = data_dir
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", "--database-url", help="Database URL (default: SQLite in the data directory)."),
+]
+
+
+@app.command()
+def migrate(db: DbOption = None) -> None:
+    """Upgrade the database to the newest schema."""
+    from opsdesk import migrate as migrations
+
+    settings = settings_for(db)
+    settings.ensure_dirs()
+    migrations.upgrade(settings.resolved_database_url)
+    typer.echo(f"database at newest schema: {_redact(settings.resolved_database_url)}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    db: DbOption = None,
+    no_migrate: Annotated[
+        bool, typer.Option("--no-migrate", help="Do not upgrade the database on start.")
+    ] = False,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Serve the web UI and API (and run background jobs in-process)."""
+    from opsdesk import server
+
+    settings = settings_for(db)
+    server.run(settings, host=host, port=port, migrate_first=not no_migrate, workers=workers)
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def _register_domain_commands() -> None:
+    for module in domain_modules("cli"):
+        module.register(app)
+    import importlib
+    import pkgutil
+
+    import opsdesk.bench as bench_package
+
+    for info in pkgutil.iter_modules(bench_package.__path__):
+        module = importlib.import_module(f"opsdesk.bench.{info.name}")
+        if hasattr(module, "register"):
+            module.register(bench_app)
+
+
+def main() -> None:
+    _register_domain_commands()
+    try:
+        app(standalone_mode=False)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except CliError as error:
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    except DomainError as error:
+        typer.echo(
+            f"error: {error.detail}"
+            + "".join(f"; {'.'.join(map(str, f.location))}: {f.message}" for f in error.fields),
+            err=True,
+        )
+        sys.exit(1)
+    except OperationalError as error:
+        typer.echo(f"error: cannot reach the database: {str(error.orig).strip().splitlines()[0]}", err=True)
+        sys.exit(1)
+    except SQLAlchemyError as error:
+        typer.echo(f"error: database error: {str(error).splitlines()[0]}", err=True)
+        sys.exit(1)
+    except Exception as error:  # a click usage error or a bad value: one line, no traceback
+        import click
+
+        if isinstance(error, click.exceptions.ClickException):
+            typer.echo(f"error: {error.format_message()}", err=True)
+            sys.exit(2)
+        if isinstance(error, click.exceptions.Exit):
+            sys.exit(error.exit_code)
+        raise

@@ -1,0 +1,57 @@
+"""The transactional outbox: side effects (email, webhooks, Slack, paging, scheduled work) are
+rows written in the same transaction as the change that caused them, so a crash can neither lose
+them nor send them for a change that rolled back. The job runner (``opsdesk.jobs``) delivers
+them at least once; ``idempotency_key`` lets receivers and the runner drop repeats.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from opsdesk import clock
+from opsdesk.db import Base, BigId
+
+
+class OutboxJob(Base):
+    __tablename__ = "outbox_jobs"
+    __table_args__ = (Index("ix_outbox_jobs_status_run_at", "status", "run_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(80))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=10)
+    run_at: Mapped[datetime] = mapped_column(default=clock.now)
+    locked_until: Mapped[datetime | None] = mapped_column()
+    locked_by: Mapped[str | None] = mapped_column(String(120))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    run_at: datetime | None = None,
+    max_attempts: int = 10,
+) -> OutboxJob:
+    """Write a side effect to the outbox in the caller's transaction."""
+    job = OutboxJob(
+        kind=kind,
+        payload=payload,
+        idempotency_key=idempotency_key or f"{kind}:{uuid.uuid4().hex}",
+        run_at=run_at or clock.now(),
+        max_attempts=max_attempts,
+    )
+    session.add(job)
+    return job

@@ -1,0 +1,17 @@
+"""Every reaction to a domain event, registered in one place.
+
+Read this file to know what happens when a ticket arrives: the handlers run in order, in the
+transaction that created the ticket (triage -> routing -> SLA clocks -> triggers).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from opsdesk.bus import Bus
+
+
+def register(bus: Bus) -> None:
+    """Subscribe each domain's handlers. Domains add their lines here, in pipeline order."""
+    del bus  # no reactions yet beyond the ticket service itself

@@ -1,0 +1,29 @@
+"""Running the server: migrate if needed, then Uvicorn serving create_app()."""
+
+from __future__ import annotations
+
+import os
+
+import uvicorn
+
+from opsdesk import migrate
+from opsdesk.config import Settings
+
+
+def run(settings: Settings, *, host: str, port: int, migrate_first: bool = True, workers: int = 1) -> None:
+    settings.ensure_dirs()
+    if migrate_first:
+        migrate.upgrade(settings.resolved_database_url)
+    # Worker processes rebuild the app from the environment, so pass settings through it.
+    os.environ["OPSDESK_DATABASE_URL"] = settings.resolved_database_url
+    os.environ["OPSDESK_DATA_DIR"] = str(settings.data_dir.resolve())
+    uvicorn.run(
+        "opsdesk.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=True,
+    )

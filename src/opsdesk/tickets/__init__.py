@@ -1,0 +1,1 @@
+"""Tickets, messages, people, accounts, groups, views, tags and custom fields."""

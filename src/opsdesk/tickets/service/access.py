@@ -1,0 +1,44 @@
+"""Loading tickets for an actor: the only way a handler gets a ticket.
+
+A ticket the actor may not see answers not-found, exactly like a ticket that does not exist, so
+ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, Select, select, true
+from sqlalchemy.orm import Session
+
+from opsdesk.auth.actor import Actor
+from opsdesk.auth.permissions import Permission, is_group_scoped, require
+from opsdesk.tickets.errors import TicketNotFoundError
+from opsdesk.tickets.models import Ticket
+
+
+def visibility_clause(actor: Actor) -> ColumnElement[bool]:
+    """The SQL condition limiting tickets to those the actor may see."""
+    if is_group_scoped(actor):
+        group_ids = actor.user.group_ids if actor.user is not None else []
+        return Ticket.group_id.in_(group_ids) if group_ids else Ticket.id.is_(None)
+    return true()
+
+
+def visible_tickets(actor: Actor) -> Select[Ticket]:
+    require(actor, Permission.TICKET_READ)
+    return select(Ticket).where(visibility_clause(actor))
+
+
+def can_see(actor: Actor, ticket: Ticket) -> bool:
+    if is_group_scoped(actor):
+        return actor.user is not None and ticket.group_id in actor.user.group_ids
+    return True
+
+
+def access_ticket(session: Session, actor: Actor, ticket_id: int, *, for_update: bool = False) -> Ticket:
+    """The ticket if it exists and the actor may see it; not-found otherwise."""
+    require(actor, Permission.TICKET_READ)
+    # SQLite ignores FOR UPDATE; its writers already hold the database lock (BEGIN IMMEDIATE).
+    ticket = session.get(Ticket, ticket_id, with_for_update=for_update)
+    if ticket is None or not can_see(actor, ticket):
+        raise TicketNotFoundError(f"ticket {ticket_id} not found")
+    return ticket

@@ -1,0 +1,1 @@
+"""Shared web pieces: problem+json, request sessions, templates, static assets, layout."""

@@ -1,0 +1,1 @@
+"""Test support: databases, factories and servers used across the suite."""

@@ -1,0 +1,17 @@
+"""The schema is made only by migrations, and the migrations match the models."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from opsdesk.db import Base
+from opsdesk.domains import load_all_models
+from tests.support.databases import BoundDatabase
+
+
+def test_migrations_match_models(database: BoundDatabase) -> None:
+    load_all_models()
+    context = MigrationContext.configure(database.connection, opts={"compare_type": True})
+    differences = compare_metadata(context, Base.metadata)
+    assert differences == []
