@@ -1,7 +1,7 @@
 """insights experiments and metric indexes
 
 Revision ID: insights_01
-Revises: 0001
+Revises: api_01
 Create Date: 2026-11-21 19:26:40.322012
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import opsdesk.db
 
 revision = "insights_01"
-down_revision = "0001"
+down_revision = "api_01"
 branch_labels = None
 depends_on = None
 
