@@ -1,7 +1,7 @@
 """channels email
 
 Revision ID: channels_01
-Revises: 0001
+Revises: insights_01
 Create Date: 2026-11-21 19:27:29.446276
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import opsdesk.db
 
 revision = "channels_01"
-down_revision = "0001"
+down_revision = "insights_01"
 branch_labels = None
 depends_on = None
 
