@@ -28,13 +28,22 @@ def test_mail_over_smtp_opens_one_ticket_even_when_sent_twice(
     with SmtpReceiver(database, settings) as receiver:
         _send(receiver.port, raw)
         _send(receiver.port, raw)
-        _send(receiver.port, simple_email(message_id="smtp-2@customer.example", in_reply_to="smtp-1@customer.example",
-                                          subject="Re: Printer on fire", body="Now it smokes."))
+        _send(
+            receiver.port,
+            simple_email(
+                message_id="smtp-2@customer.example",
+                in_reply_to="smtp-1@customer.example",
+                subject="Re: Printer on fire",
+                body="Now it smokes.",
+            ),
+        )
 
     with database.transaction(write=False) as session:
         tickets = session.scalars(select(Ticket)).all()
         assert [(ticket.subject, ticket.channel) for ticket in tickets] == [("Printer on fire", "email")]
-        bodies = session.scalars(select(Message.body_text).where(Message.ticket_id == tickets[0].id).order_by(Message.id))
+        bodies = session.scalars(
+            select(Message.body_text).where(Message.ticket_id == tickets[0].id).order_by(Message.id)
+        )
         assert list(bodies) == ["The printer is on fire.", "Now it smokes."]
         assert session.scalar(select(func.count()).select_from(RawInbound)) == 2
 
@@ -48,7 +57,10 @@ def test_oversize_mail_is_refused_with_552_and_a_reason(database: BoundDatabase,
     error = refused.value
     code = getattr(error, "smtp_code", None)
     assert code == 552
-    assert b"size" in getattr(error, "smtp_error", b"").lower() or b"too much" in getattr(error, "smtp_error", b"").lower()
+    assert (
+        b"size" in getattr(error, "smtp_error", b"").lower()
+        or b"too much" in getattr(error, "smtp_error", b"").lower()
+    )
     with database.transaction(write=False) as session:
         assert session.scalar(select(func.count()).select_from(RawInbound)) == 0
         assert session.scalar(select(func.count()).select_from(Ticket)) == 0
