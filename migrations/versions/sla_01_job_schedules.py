@@ -1,7 +1,7 @@
 """job schedules
 
 Revision ID: sla_01
-Revises: insights_01
+Revises: channels_01
 Create Date: 2026-11-21 19:30:22.766904
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import opsdesk.db
 
 revision = 'sla_01'
-down_revision = 'insights_01'
+down_revision = 'channels_01'
 branch_labels = None
 depends_on = None
 
