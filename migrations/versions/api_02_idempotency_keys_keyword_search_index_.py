@@ -5,7 +5,7 @@ SQLite FTS5 with porter stemming, or a PostgreSQL tsvector with a GIN index. It 
 so autogenerate ignores it (``opsdesk.migrate.include_name``).
 
 Revision ID: api_02
-Revises: channels_01
+Revises: sla_01
 Create Date: 2026-11-21 19:34:03.953891
 """
 
@@ -18,7 +18,7 @@ import opsdesk.db
 from opsdesk import clock
 
 revision = "api_02"
-down_revision = "channels_01"
+down_revision = "sla_01"
 branch_labels = None
 depends_on = None
 
