@@ -39,7 +39,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 AGENT_EMAIL = "e2e.agent@example.com"
-AGENT_PASSWORD = "e2e-password-123"  # noqa: S105 - a test login
+AGENT_PASSWORD = "e2e-password-123"
 STARTUP_SECONDS = 60
 
 
@@ -104,7 +104,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     executable = str(Path(sys.executable).parent / "opsdesk")
     command = [executable, "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as output:
-        process = subprocess.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT)  # noqa: S603
+        process = subprocess.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_healthy(base_url, process, log)

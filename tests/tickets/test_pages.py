@@ -69,7 +69,9 @@ def test_pages_need_a_signed_in_user(client: TestClient) -> None:
     assert answer.headers["location"].startswith("/login?next=/tickets/1")
 
 
-def test_home_opens_the_first_view_and_lists_counts(client: TestClient, db: Session, views: list[View]) -> None:
+def test_home_opens_the_first_view_and_lists_counts(
+    client: TestClient, db: Session, views: list[View]
+) -> None:
     _, agent = _signed_in(client, db)
     make_ticket(db, subject="Charged twice", assignee_id=agent.id)
     make_ticket(db, subject="Export is empty")
@@ -80,8 +82,11 @@ def test_home_opens_the_first_view_and_lists_counts(client: TestClient, db: Sess
     unassigned = client.get(f"/views/{_view(views, 'Unassigned').id}")
     assert unassigned.status_code == 200
     html = unassigned.text
-    assert "Export is empty" in html and "Charged twice" not in html
-    sidebar = re.findall(r'<span class="view-name">([^<]+)</span> <span class="count"[^>]*>(\d+)</span>', html)
+    assert "Export is empty" in html
+    assert "Charged twice" not in html
+    sidebar = re.findall(
+        r'<span class="view-name">([^<]+)</span> <span class="count"[^>]*>(\d+)</span>', html
+    )
     assert dict(sidebar) == {"My open": "1", "Unassigned": "1", "All unsolved": "2", "Recently solved": "0"}
 
 
@@ -147,7 +152,9 @@ def test_ticket_page_shows_replies_and_notes_apart_with_the_trail(
 ) -> None:
     _, agent = _signed_in(client, db)
     ticket = make_ticket(db, subject="Sync broken", body="Nothing syncs since Monday.")
-    tickets.add_message(db, staff_actor(agent), ticket, body_text="Checked the logs: token expired.", public=False)
+    tickets.add_message(
+        db, staff_actor(agent), ticket, body_text="Checked the logs: token expired.", public=False
+    )
     tickets.add_message(db, staff_actor(agent), ticket, body_text="Please reconnect the integration.")
     db.flush()
     page = client.get(f"/tickets/{ticket.id}")
@@ -157,7 +164,8 @@ def test_ticket_page_shows_replies_and_notes_apart_with_the_trail(
     assert re.search(r'class="message message-note".*Internal note.*token expired', html, re.S)
     assert re.search(r'class="message message-reply".*Public reply.*reconnect the integration', html, re.S)
     assert "Audit trail" in html
-    assert "added an internal note" in html and "changed status" in html
+    assert "added an internal note" in html
+    assert "changed status" in html
     assert '<option value="open" selected>Open</option>' in html
 
 
@@ -167,15 +175,25 @@ def test_reply_form_posts_with_csrf(client: TestClient, db: Session, views: list
     db.flush()
     answer = client.post(
         f"/tickets/{ticket.id}/messages",
-        data={"csrf_token": csrf, "body": "Could you send a screenshot?", "visibility": "public", "status": "pending"},
+        data={
+            "csrf_token": csrf,
+            "body": "Could you send a screenshot?",
+            "visibility": "public",
+            "status": "pending",
+        },
     )
     assert answer.status_code == 303
-    message = db.scalars(select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id.desc())).first()
-    assert message is not None and message.body_text == "Could you send a screenshot?"
+    message = db.scalars(
+        select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id.desc())
+    ).first()
+    assert message is not None
+    assert message.body_text == "Could you send a screenshot?"
     assert answer.headers["location"] == f"/tickets/{ticket.id}#message-{message.id}"
-    assert message.author_user_id == agent.id and message.is_public
+    assert message.author_user_id == agent.id
+    assert message.is_public
     db.refresh(ticket)
-    assert ticket.status == "pending" and ticket.first_reply_at is not None
+    assert ticket.status == "pending"
+    assert ticket.first_reply_at is not None
 
 
 def test_refused_posts_change_nothing(client: TestClient, db: Session, views: list[View]) -> None:
@@ -185,7 +203,9 @@ def test_refused_posts_change_nothing(client: TestClient, db: Session, views: li
 
     def counts() -> tuple[int, int]:
         messages = db.scalar(select(func.count()).select_from(Message).where(Message.ticket_id == ticket.id))
-        events = db.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.ticket_id == ticket.id))
+        events = db.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.ticket_id == ticket.id)
+        )
         return int(messages or 0), int(events or 0)
 
     before = counts()
@@ -196,7 +216,8 @@ def test_refused_posts_change_nothing(client: TestClient, db: Session, views: li
         data={"csrf_token": csrf, "body": "   ", "visibility": "note", "status": "solved"},
     )
     assert empty.status_code == 422
-    assert "Nothing was changed" in empty.text and "body: must not be empty" in empty.text
+    assert "Nothing was changed" in empty.text
+    assert "body: must not be empty" in empty.text
     assert 'value="note" checked' in empty.text
     unknown_status = client.post(
         f"/tickets/{ticket.id}/messages",
@@ -207,10 +228,13 @@ def test_refused_posts_change_nothing(client: TestClient, db: Session, views: li
     assert ">Done</textarea>" in unknown_status.text
     assert counts() == before
     db.refresh(ticket)
-    assert ticket.status == "new" and ticket.first_reply_at is None
+    assert ticket.status == "new"
+    assert ticket.first_reply_at is None
 
 
-def test_fields_form_changes_fields_and_refuses_bad_values(client: TestClient, db: Session, views: list[View]) -> None:
+def test_fields_form_changes_fields_and_refuses_bad_values(
+    client: TestClient, db: Session, views: list[View]
+) -> None:
     csrf, _ = _signed_in(client, db)
     group = make_group(db, "Billing")
     colleague = make_user(db, name="Sam Billing", groups=[group])
@@ -234,22 +258,27 @@ def test_fields_form_changes_fields_and_refuses_bad_values(client: TestClient, d
     assert (ticket.group_id, ticket.assignee_id) == (group.id, colleague.id)
     assert ticket.tags == ["billing", "refund"]
     assert ticket.custom_fields == {"seats": 12}
-    events_before = db.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.ticket_id == ticket.id))
+    events_before = db.scalar(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.ticket_id == ticket.id)
+    )
 
-    refused = client.post(f"/tickets/{ticket.id}/fields", data={**form, "priority": "low", "cf_seats": "a dozen"})
+    refused = client.post(
+        f"/tickets/{ticket.id}/fields", data={**form, "priority": "low", "cf_seats": "a dozen"}
+    )
     assert refused.status_code == 422
     assert "Seats must be a number" in refused.text
     assert 'value="a dozen"' in refused.text
     db.refresh(ticket)
-    assert ticket.priority == "high" and ticket.custom_fields == {"seats": 12}
-    assert db.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.ticket_id == ticket.id)) == (
-        events_before
-    )
+    assert ticket.priority == "high"
+    assert ticket.custom_fields == {"seats": 12}
+    assert db.scalar(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.ticket_id == ticket.id)
+    ) == (events_before)
     unchanged = client.post(f"/tickets/{ticket.id}/fields", data=form)
     assert unchanged.status_code == 303
-    assert db.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.ticket_id == ticket.id)) == (
-        events_before
-    )
+    assert db.scalar(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.ticket_id == ticket.id)
+    ) == (events_before)
 
 
 def test_person_and_account_pages(client: TestClient, db: Session, views: list[View]) -> None:
@@ -263,11 +292,19 @@ def test_person_and_account_pages(client: TestClient, db: Session, views: list[V
     person_page = client.get(f"/people/{ticket.requester_id}")
     assert person_page.status_code == 200
     assert "ana@bluepeak.example" in person_page.text
-    assert "Bluepeak Logistics" in person_page.text and "SSO broken for everyone" in person_page.text
+    assert "Bluepeak Logistics" in person_page.text
+    assert "SSO broken for everyone" in person_page.text
     account_page = client.get(f"/accounts/{account.id}")
     html = account_page.text
     assert account_page.status_code == 200
-    for expected in ("Enterprise", "$12,500.00", "Olivia Owner", "Hot account", "bluepeak.example", "SSO broken"):
+    for expected in (
+        "Enterprise",
+        "$12,500.00",
+        "Olivia Owner",
+        "Hot account",
+        "bluepeak.example",
+        "SSO broken",
+    ):
         assert expected in html
     assert client.get("/accounts/999999").status_code == 404
     assert "Not found" in client.get("/people/999999").text
@@ -286,6 +323,7 @@ def test_contractor_sees_only_their_groups(client: TestClient, db: Session, view
     assert refused.status_code == 404
     assert "text/html" in refused.headers["content-type"]
     unsolved = client.get(f"/views/{_view(views, 'All unsolved').id}").text
-    assert "In my queue" in unsolved and "Not my queue" not in unsolved
+    assert "In my queue" in unsolved
+    assert "Not my queue" not in unsolved
     assert "MRR" not in client.get(f"/tickets/{visible.id}").text
     assert db.scalar(select(func.count()).select_from(Ticket)) == 2

@@ -74,7 +74,10 @@ class AccountPage:
 
 @router.get("/people/{person_id}", response_class=HTMLResponse)
 def person_page(
-    request: Request, person_id: int, actor: Actor = Depends(page_actor), session: Session = Depends(request_session)
+    request: Request,
+    person_id: int,
+    actor: Actor = Depends(page_actor),
+    session: Session = Depends(request_session),
 ) -> HTMLResponse:
     with page_errors():
         person = access_person(session, actor, person_id)
@@ -82,7 +85,9 @@ def person_page(
     if person.primary_account is not None:
         account = person.primary_account
         accounts.append(
-            AccountLink(account.name, f"/accounts/{account.id}", "primary", display.TIER_LABELS.get(account.tier, ""))
+            AccountLink(
+                account.name, f"/accounts/{account.id}", "primary", display.TIER_LABELS.get(account.tier, "")
+            )
         )
     for link in person.other_accounts:
         accounts.append(
@@ -114,7 +119,10 @@ def person_page(
 
 @router.get("/accounts/{account_id}", response_class=HTMLResponse)
 def account_page(
-    request: Request, account_id: int, actor: Actor = Depends(page_actor), session: Session = Depends(request_session)
+    request: Request,
+    account_id: int,
+    actor: Actor = Depends(page_actor),
+    session: Session = Depends(request_session),
 ) -> HTMLResponse:
     with page_errors():
         account = access_account(session, actor, account_id)

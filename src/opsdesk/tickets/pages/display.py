@@ -13,7 +13,12 @@ from typing import Any
 from opsdesk.money import Money
 
 PRIORITY_LABELS = {"low": "Low", "normal": "Normal", "high": "High", "urgent": "Urgent"}
-TIER_LABELS = {"enterprise": "Enterprise", "business": "Business", "self_serve": "Self-serve", "consumer": "Consumer"}
+TIER_LABELS = {
+    "enterprise": "Enterprise",
+    "business": "Business",
+    "self_serve": "Self-serve",
+    "consumer": "Consumer",
+}
 FIELD_LABELS = {
     "status": "Status",
     "custom_status_id": "Custom status",
@@ -49,7 +54,7 @@ def iso(value: datetime | None) -> str:
 
 
 def ago(value: datetime | None, now: datetime) -> str:
-    """"5 min ago", "3 h ago", "12 d ago": short enough for a table cell."""
+    """ "5 min ago", "3 h ago", "12 d ago": short enough for a table cell."""
     if value is None:
         return ""
     seconds = max(0, int((now - value).total_seconds()))
@@ -87,7 +92,7 @@ def audit_value(field: str | None, value: Any, names: Mapping[str, Mapping[int, 
     """An audit row's old or new value in words (user and group ids become names)."""
     if value is None:
         return "—"
-    if field in names and isinstance(value, int):
+    if field is not None and field in names and isinstance(value, int):
         return names[field].get(value, f"#{value}")
     if field == "status" and isinstance(value, str):
         return status_label(value)

@@ -104,7 +104,9 @@ def view_page(
         rows=ticket_rows(page.items, clock.now()),
         total=next((link.count for link in views if link.id == view.id), len(page.items)),
         sort_links=_sort_links(base, chosen_sort),
-        next_href=f"{base}?{urlencode({**sort_query, 'cursor': page.next_cursor})}" if page.next_cursor else None,
+        next_href=f"{base}?{urlencode({**sort_query, 'cursor': page.next_cursor})}"
+        if page.next_cursor
+        else None,
         first_href=f"{base}?{urlencode(sort_query)}" if cursor else None,
         error=error,
     )

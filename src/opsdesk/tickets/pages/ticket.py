@@ -137,10 +137,15 @@ class TicketPageModel:
     views: list[ViewLink]
 
 
-def _status_options(current: str, custom_names: list[tuple[str, str]], *, keep_label: str | None) -> list[Option]:
+def _status_options(
+    current: str, custom_names: list[tuple[str, str]], *, keep_label: str | None
+) -> list[Option]:
     options = [Option("", keep_label)] if keep_label is not None else []
     options += [Option(value, display.status_label(value), value == current) for value in SETTABLE_STATUSES]
-    options += [Option(name, f"{name} ({display.status_label(category)})", name == current) for name, category in custom_names]
+    options += [
+        Option(name, f"{name} ({display.status_label(category)})", name == current)
+        for name, category in custom_names
+    ]
     return options
 
 
@@ -210,7 +215,12 @@ def _custom_inputs(
 
 
 def build_ticket_page(
-    session: Session, actor: Actor, ticket: Ticket, *, form: FormState | None = None, problem: Problem | None = None
+    session: Session,
+    actor: Actor,
+    ticket: Ticket,
+    *,
+    form: FormState | None = None,
+    problem: Problem | None = None,
 ) -> TicketPageModel:
     form = form or FormState()
     typed = form.values
@@ -254,9 +264,11 @@ def build_ticket_page(
         ),
     ]
     if ticket.solved_at is not None:
-        facts.append(Fact("Resolution", display.duration((ticket.solved_at - ticket.created_at).total_seconds())))
+        facts.append(
+            Fact("Resolution", display.duration((ticket.solved_at - ticket.created_at).total_seconds()))
+        )
     if ticket.reopened_count:
-        facts.append(Fact("Reopened", f"{ticket.reopened_count}×"))
+        facts.append(Fact("Reopened", f"{ticket.reopened_count} times"))
     if ticket.handle_seconds:
         facts.append(Fact("Handle time", display.duration(ticket.handle_seconds)))
     if ticket.satisfaction_score is not None:
@@ -288,21 +300,30 @@ def build_ticket_page(
         events=[_event_view(event, names) for event in history.list_events(session, actor, ticket)]
         if has_permission(actor, Permission.AUDIT_READ)
         else [],
-        reply_status_options=_status_options(form.reply_status, custom_names, keep_label=f"Keep {ticket.status_name.lower()}"),
+        reply_status_options=_status_options(
+            form.reply_status, custom_names, keep_label=f"Keep {ticket.status_name.lower()}"
+        ),
         status_options=_status_options(typed.get("status", current_status), custom_names, keep_label=None),
         priority_options=[
-            Option(p.value, display.PRIORITY_LABELS[p.value], p.value == typed.get("priority", ticket.priority))
+            Option(
+                p.value, display.PRIORITY_LABELS[p.value], p.value == typed.get("priority", ticket.priority)
+            )
             for p in Priority
         ],
         type_options=[
-            Option(t.value, t.value.capitalize(), t.value == typed.get("type", ticket.type)) for t in TicketType
+            Option(t.value, t.value.capitalize(), t.value == typed.get("type", ticket.type))
+            for t in TicketType
         ],
         group_options=[Option("", "No group", typed.get("group_id", str(ticket.group_id or "")) == "")]
         + [
-            Option(str(group.id), group.name, str(group.id) == typed.get("group_id", str(ticket.group_id or "")))
+            Option(
+                str(group.id), group.name, str(group.id) == typed.get("group_id", str(ticket.group_id or ""))
+            )
             for group in groups
         ],
-        assignee_options=[Option("", "Unassigned", typed.get("assignee_id", str(ticket.assignee_id or "")) == "")]
+        assignee_options=[
+            Option("", "Unassigned", typed.get("assignee_id", str(ticket.assignee_id or "")) == "")
+        ]
         + [
             Option(
                 str(user.id),
@@ -334,12 +355,17 @@ def _refused_page(
     ticket = tickets.access_ticket(session, actor, ticket_id)
     session.refresh(ticket)
     model = build_ticket_page(session, actor, ticket, form=form, problem=_problem(error))
-    return render(request, "tickets/ticket.html", {"page": model, "views": model.views}, status_code=error.status)
+    return render(
+        request, "tickets/ticket.html", {"page": model, "views": model.views}, status_code=error.status
+    )
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
 def ticket_page(
-    request: Request, ticket_id: int, actor: Actor = Depends(page_actor), session: Session = Depends(request_session)
+    request: Request,
+    ticket_id: int,
+    actor: Actor = Depends(page_actor),
+    session: Session = Depends(request_session),
 ) -> HTMLResponse:
     with page_errors():
         ticket = tickets.access_ticket(session, actor, ticket_id)
@@ -349,7 +375,10 @@ def ticket_page(
 
 @router.post("/tickets/{ticket_id}/messages", response_model=None)
 async def reply(
-    request: Request, ticket_id: int, actor: Actor = Depends(page_actor), session: Session = Depends(request_session)
+    request: Request,
+    ticket_id: int,
+    actor: Actor = Depends(page_actor),
+    session: Session = Depends(request_session),
 ) -> Response:
     submitted = await request.form()
     form = FormState(
@@ -431,7 +460,10 @@ def _changed_values(session: Session, ticket: Ticket, submitted: Mapping[str, st
 
 @router.post("/tickets/{ticket_id}/fields", response_model=None)
 async def update_fields(
-    request: Request, ticket_id: int, actor: Actor = Depends(page_actor), session: Session = Depends(request_session)
+    request: Request,
+    ticket_id: int,
+    actor: Actor = Depends(page_actor),
+    session: Session = Depends(request_session),
 ) -> Response:
     submitted = {key: str(value) for key, value in (await request.form()).items() if key != "csrf_token"}
     form = FormState(values=submitted)

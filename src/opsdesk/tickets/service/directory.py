@@ -30,12 +30,16 @@ def assignable_staff(session: Session, actor: Actor) -> list[User]:
     if is_group_scoped(actor):
         group_ids = actor.user.group_ids if actor.user is not None else []
         statement = statement.where(
-            User.id.in_(select(GroupMembership.user_id).where(GroupMembership.group_id.in_(group_ids or [-1])))
+            User.id.in_(
+                select(GroupMembership.user_id).where(GroupMembership.group_id.in_(group_ids or [-1]))
+            )
         )
     return list(session.scalars(statement))
 
 
-def tickets_of_person(session: Session, actor: Actor, person_id: int, *, limit: int = RECENT_LIMIT) -> list[Ticket]:
+def tickets_of_person(
+    session: Session, actor: Actor, person_id: int, *, limit: int = RECENT_LIMIT
+) -> list[Ticket]:
     """The person's most recent tickets the actor may see, newest first."""
     require(actor, Permission.TICKET_READ)
     statement = (
@@ -47,7 +51,9 @@ def tickets_of_person(session: Session, actor: Actor, person_id: int, *, limit: 
     return list(session.scalars(statement).unique())
 
 
-def tickets_of_account(session: Session, actor: Actor, account_id: int, *, limit: int = RECENT_LIMIT) -> list[Ticket]:
+def tickets_of_account(
+    session: Session, actor: Actor, account_id: int, *, limit: int = RECENT_LIMIT
+) -> list[Ticket]:
     """The account's most recent tickets the actor may see, newest first."""
     require(actor, Permission.TICKET_READ)
     statement = (
@@ -64,6 +70,10 @@ def unsolved_count_of_account(session: Session, actor: Actor, account_id: int) -
     statement = (
         select(func.count())
         .select_from(Ticket)
-        .where(Ticket.account_id == account_id, Ticket.status.in_(sorted(UNSOLVED_STATUSES)), visibility_clause(actor))
+        .where(
+            Ticket.account_id == account_id,
+            Ticket.status.in_(sorted(UNSOLVED_STATUSES)),
+            visibility_clause(actor),
+        )
     )
     return int(session.scalar(statement) or 0)
