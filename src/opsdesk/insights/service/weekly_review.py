@@ -241,7 +241,7 @@ def weekly_review(session: Session, actor: Actor, week: str | None = None) -> We
     ):
         current, previous = two_weeks("tickets_created", dimension)
         for key in sorted(
-            set(current) | set(previous), key=lambda k: -(current[k].count if k in current else 0)
+            set(current) | set(previous), key=lambda k: (-(current[k].count if k in current else 0), str(k))
         ):
             point = current[key] if key in current else previous[key]
             target.append(
