@@ -63,12 +63,18 @@ def serve(
         bool, typer.Option("--no-migrate", help="Do not upgrade the database on start.")
     ] = False,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    smtp_port: Annotated[
+        int | None,
+        typer.Option("--smtp-port", help="Also receive email over SMTP on this port (0: any free port)."),
+    ] = None,
 ) -> None:
     """Serve the web UI and API (and run background jobs in-process)."""
     from opsdesk import server
 
     settings = settings_for(db)
-    server.run(settings, host=host, port=port, migrate_first=not no_migrate, workers=workers)
+    server.run(
+        settings, host=host, port=port, migrate_first=not no_migrate, workers=workers, smtp_port=smtp_port
+    )
 
 
 def _redact(url: str) -> str:
