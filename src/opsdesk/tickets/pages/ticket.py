@@ -268,7 +268,9 @@ def build_ticket_page(
             Fact("Resolution", display.duration((ticket.solved_at - ticket.created_at).total_seconds()))
         )
     if ticket.reopened_count:
-        facts.append(Fact("Reopened", f"{ticket.reopened_count} times"))
+        facts.append(
+            Fact("Reopened", "once" if ticket.reopened_count == 1 else f"{ticket.reopened_count} times")
+        )
     if ticket.handle_seconds:
         facts.append(Fact("Handle time", display.duration(ticket.handle_seconds)))
     if ticket.satisfaction_score is not None:
