@@ -105,7 +105,7 @@ def register(bench_app: typer.Typer) -> None:
                 latencies.append((time.perf_counter() - begin) * 1000)
                 ticket_of[index] = result.ticket_id
                 if result.status != "processed" or (
-                    thread is not None and result.ticket_id != ticket_of[thread]
+                    thread_start is not None and result.ticket_id != ticket_of[thread_start]
                 ):
                     threading_errors += 1
             elapsed = time.perf_counter() - started
