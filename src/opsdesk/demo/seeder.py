@@ -38,6 +38,7 @@ from opsdesk.demo.conversations import (
 from opsdesk.domains import domain_modules
 from opsdesk.errors import ConflictError, FieldProblem, ValidationFailedError
 from opsdesk.tickets.models import Account, Ticket
+from opsdesk.tickets.service import search
 
 SEED_ACTOR_NAME = "Demo seed"
 MAX_TICKETS = 10_000_000
@@ -170,7 +171,8 @@ def seed_company(
     first_message_id = message_id
     population = len(requesters)
     rnd = generator.random
-    with writer.without_indexes(("tickets", "messages", "ticket_tags", "audit_events")):
+    loaded_tables = ("tickets", "messages", "ticket_tags", "audit_events")
+    with writer.without_triggers(loaded_tables), writer.without_indexes(loaded_tables):
         for batch_start in range(0, len(times), options.batch_size):
             rows = Rows()
             batch_first_ticket, batch_first_message = ticket_id, message_id
@@ -190,6 +192,8 @@ def seed_company(
             )
             if progress is not None:
                 progress(ticket_id - first_ticket_id)
+    if ticket_id > first_ticket_id:
+        search.index_ticket_range(session, first_ticket_id, ticket_id - 1)
     writer.move_sequence("tickets")
     writer.move_sequence("messages")
     context.ticket_ids = range(first_ticket_id, ticket_id)

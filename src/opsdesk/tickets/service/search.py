@@ -42,3 +42,26 @@ def matching_ticket_ids(session: Session, query: str) -> Select[tuple[int]]:
         )
     tsquery = func.plainto_tsquery(literal_column("'english'::regconfig"), " ".join(words))
     return select(POSTGRES_INDEX.c.ticket_id).where(POSTGRES_INDEX.c.document.op("@@")(tsquery))
+
+
+# The documents of a range of tickets, built in one statement: what the triggers would have made
+# row by row. For bulk loaders that hold the triggers off during a load (the demo seeder).
+_INDEX_RANGE = {
+    "sqlite": """INSERT INTO ticket_search(rowid, subject, body)
+        SELECT t.id, t.subject,
+               coalesce((SELECT group_concat(m.body_text, char(10))
+                         FROM messages m WHERE m.ticket_id = t.id), '')
+        FROM tickets t WHERE t.id BETWEEN :first AND :last""",
+    "postgresql": """INSERT INTO ticket_search(ticket_id, document)
+        SELECT t.id, setweight(to_tsvector('english', t.subject), 'A')
+               || coalesce((SELECT to_tsvector('english', string_agg(m.body_text, E'\\n'))
+                            FROM messages m WHERE m.ticket_id = t.id), ''::tsvector)
+        FROM tickets t WHERE t.id BETWEEN :first AND :last""",
+}
+
+
+def index_ticket_range(session: Session, first_id: int, last_id: int) -> None:
+    """Index tickets ``first_id..last_id`` (inclusive) that were written with the search triggers
+    held off; they must not be in the index yet."""
+    dialect = session.get_bind().dialect.name
+    session.execute(text(_INDEX_RANGE[dialect]), {"first": first_id, "last": last_id})
