@@ -14,4 +14,8 @@ if TYPE_CHECKING:
 
 def register(bus: Bus) -> None:
     """Subscribe each domain's handlers. Domains add their lines here, in pipeline order."""
-    del bus  # no reactions yet beyond the ticket service itself
+    from opsdesk.insights.reactions import assign_experiments
+    from opsdesk.tickets.events import TicketCreated
+
+    # Experiments first: routing rules, macros and SLA windows under test read the arm.
+    bus.subscribe(TicketCreated, assign_experiments)
