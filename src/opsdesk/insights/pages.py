@@ -140,7 +140,8 @@ def _series_view(series: MetricSeries) -> dict[str, Any]:
     for point, row in zip(series.points, rows, strict=True):
         value = point.p50 if definition.has_percentiles else point.value
         if value is not None:
-            lines.setdefault(point.label, []).append(charts.Datum(point.bucket or "all", value, str(row["href"])))
+            datum = charts.Datum(point.bucket or "all", value, str(row["href"]))
+            lines.setdefault(point.label, []).append(datum)
     biggest = sorted(lines.items(), key=lambda item: -len(item[1]))[:6]
     chart_title = f"{definition.label}{' (median)' if definition.has_percentiles else ''}"
     formatter = {
