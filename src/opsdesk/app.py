@@ -15,6 +15,7 @@ from opsdesk.config import Settings
 from opsdesk.db import Database
 from opsdesk.domains import domain_modules
 from opsdesk.errors import DomainError
+from opsdesk.web.auth import LoginRequired, login_redirect
 from opsdesk.web.problems import problem_response, validation_problem
 
 
@@ -35,7 +36,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     @app.exception_handler(DomainError)
     async def _domain_error(request: Request, error: DomainError) -> JSONResponse:
-        return problem_response(request, error.status, error.title, error.detail, error.code, error.fields)
+        return problem_response(
+            request, error.status, error.title, error.detail, error.code, error.fields, headers=error.headers
+        )
+
+    app.add_exception_handler(LoginRequired, login_redirect)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -26,6 +26,8 @@ class DomainError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.fields = fields or []
+        # Extra response headers for HTTP callers (e.g. Retry-After on a rate limit).
+        self.headers: dict[str, str] = {}
 
 
 class NotFoundError(DomainError):

@@ -21,3 +21,8 @@ class RateLimitedError(DomainError):
     code = "rate_limited"
     status = 429
     title = "Too many attempts"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+        self.headers = {"Retry-After": str(retry_after_seconds)}

@@ -1,8 +1,9 @@
-"""Staff users, groups and their members, API tokens and the audit trail.
+"""Staff users, groups and their members, API tokens, browser sessions, login attempts and the
+audit trail.
 
-An API token is stored only as its SHA-256 digest: tokens are 256-bit random values, so a fast
-hash is as safe as a slow one and lets every request be checked in microseconds (argon2 is for
-passwords, which people choose).
+An API token and a browser session's cookie secret are stored only as their SHA-256 digests: both
+are 256-bit random values, so a fast hash is as safe as a slow one and lets every request be
+checked with one indexed lookup (argon2 is for passwords, which people choose).
 """
 
 from __future__ import annotations
@@ -108,4 +109,43 @@ class AuditEvent(Base):
     actor_name: Mapped[str] = mapped_column(String(200))
     via: Mapped[str] = mapped_column(String(40))
     reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie holds a random secret, the row holds its digest.
+
+    A session is valid while it is not revoked, not past ``expires_at`` and its user is active.
+    ``csrf_token`` must accompany every unsafe request made with the cookie.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    secret_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    last_seen_at: Mapped[datetime] = mapped_column(default=clock.now)
+    expires_at: Mapped[datetime] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+    user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+
+class LoginAttempt(Base):
+    """One password check at the login form, kept to rate-limit by client address and by email."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_ip_address_created_at", "ip_address", "created_at"),
+        Index("ix_login_attempts_email_created_at", "email", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ip_address: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str] = mapped_column(String(320))
+    succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)

@@ -14,7 +14,14 @@ PROBLEM_JSON = "application/problem+json"
 
 
 def problem_response(
-    request: Request, status: int, title: str, detail: str, code: str, fields: Sequence[FieldProblem]
+    request: Request,
+    status: int,
+    title: str,
+    detail: str,
+    code: str,
+    fields: Sequence[FieldProblem],
+    *,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"https://opsdesk.dev/problems/{code}",
@@ -34,8 +41,10 @@ def problem_response(
             }
             for problem in fields
         ]
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    all_headers = dict(headers or {})
+    if status == 401:
+        all_headers.setdefault("WWW-Authenticate", "Bearer")
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=all_headers or None)
 
 
 def validation_problem(request: Request, errors: Sequence[Any]) -> JSONResponse:

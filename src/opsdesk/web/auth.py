@@ -1,0 +1,201 @@
+"""Who is making a request: FastAPI dependencies for the API and the pages.
+
+- :func:`api_actor`: ``Authorization: Bearer <token>`` (one indexed SHA-256 lookup, never a slow
+  hash per request) or the session cookie; with the cookie, unsafe methods must carry the
+  session's CSRF token in the ``X-CSRF-Token`` header or a ``csrf_token`` form field. Failures are
+  401/403 problems.
+- :func:`page_actor`: the session cookie only; an anonymous visitor is sent to
+  ``/login?next=…`` (303), a form post without the CSRF token gets a 403 page.
+- :func:`csrf_token`: the token a page puts in its forms (``<input name="csrf_token">``).
+
+Both dependencies leave ``request.state.layout`` with ``current_user`` and ``csrf_token`` so every
+template extending ``web/base.html`` can show who is signed in and post forms.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import quote
+
+from fastapi import Depends, Request, Response
+from fastapi.responses import RedirectResponse
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException
+
+from opsdesk.auth.actor import Actor
+from opsdesk.auth.errors import AuthenticationError, PermissionDeniedError
+from opsdesk.auth.models import User, WebSession
+from opsdesk.auth.service import user_for_token
+from opsdesk.auth.sessions import StartedSession, csrf_matches, session_for_secret, start_session
+from opsdesk.config import Settings
+from opsdesk.web.sessions import READ_METHODS, request_session
+
+SESSION_COOKIE = "opsdesk_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class LoginRequired(Exception):
+    """An anonymous visitor asked for a page; the app answers 303 to ``location``."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
+class CsrfFailedError(PermissionDeniedError):
+    code = "csrf_failed"
+    title = "CSRF check failed"
+
+
+def login_redirect(request: Request, error: Exception) -> RedirectResponse:
+    """The exception handler for :class:`LoginRequired` (registered by ``create_app``)."""
+    del request
+    location = error.location if isinstance(error, LoginRequired) else "/login"
+    return RedirectResponse(location, status_code=303)
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+def login_url(request: Request) -> str:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return "/login?next=" + quote(target, safe="/")
+
+
+def safe_next(target: str | None) -> str:
+    """Only local paths: ``//evil.example`` or ``https://…`` would make the login an open redirect."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+async def presented_csrf(request: Request) -> str | None:
+    """The CSRF token the request carries: the header, or the form field of a form post."""
+    header = request.headers.get(CSRF_HEADER)
+    if header:
+        return header
+    if request.method in READ_METHODS:
+        return None
+    if request.headers.get("content-type", "").startswith(FORM_TYPES):
+        # Starlette caches the parsed form, so the handler's Form(...) parameters still work.
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise AuthenticationError("use Authorization: Bearer <API token>")
+    return credentials.strip()
+
+
+def _remember(request: Request, user: User, web_session: WebSession | None) -> None:
+    request.state.web_session = web_session
+    token = web_session.csrf_token if web_session is not None else ""
+    request.state.csrf_token = token
+    layout = dict(getattr(request.state, "layout", {}))
+    layout.update({"current_user": user, "csrf_token": token})
+    request.state.layout = layout
+
+
+def current_web_session(request: Request, session: Session) -> WebSession | None:
+    secret = request.cookies.get(SESSION_COOKIE)
+    return session_for_secret(session, secret) if secret else None
+
+
+def api_actor(
+    request: Request,
+    session: Session = Depends(request_session),
+    presented: str | None = Depends(presented_csrf),
+) -> Actor:
+    """The staff member behind an API request (Bearer token, or session cookie + CSRF)."""
+    token = _bearer_token(request)
+    if token is not None:
+        found = user_for_token(session, token)
+        if found is None:
+            raise AuthenticationError("the API token is not valid or was revoked")
+        user, api_token = found
+        _remember(request, user, None)
+        return Actor.for_user(user, via="api", token_id=api_token.id)
+    web_session = current_web_session(request, session)
+    if web_session is None:
+        raise AuthenticationError("sign in, or send Authorization: Bearer <API token>")
+    if request.method not in READ_METHODS and not csrf_matches(web_session, presented):
+        raise CsrfFailedError(f"send the session's CSRF token in the {CSRF_HEADER} header")
+    _remember(request, web_session.user, web_session)
+    return Actor.for_user(web_session.user, via="web")
+
+
+def page_actor(
+    request: Request,
+    session: Session = Depends(request_session),
+    presented: str | None = Depends(presented_csrf),
+) -> Actor:
+    """The signed-in staff member behind a page request; anonymous visitors go to the login."""
+    web_session = current_web_session(request, session)
+    if web_session is None:
+        raise LoginRequired(login_url(request))
+    if request.method not in READ_METHODS and not csrf_matches(web_session, presented):
+        raise HTTPException(403, "This form has expired or did not come from opsdesk. Reload and retry.")
+    _remember(request, web_session.user, web_session)
+    return Actor.for_user(web_session.user, via="web")
+
+
+def optional_page_user(request: Request, session: Session) -> User | None:
+    """The signed-in user if any (for pages anyone may see, such as the login page)."""
+    web_session = current_web_session(request, session)
+    if web_session is None:
+        return None
+    _remember(request, web_session.user, web_session)
+    return web_session.user
+
+
+def csrf_token(request: Request) -> str:
+    """The CSRF token of the signed-in session, for forms and for the X-CSRF-Token header."""
+    token: str = getattr(request.state, "csrf_token", "")
+    return token
+
+
+def sign_in(request: Request, session: Session, user: User) -> StartedSession:
+    """Start a fresh session for ``user`` (a new secret every time: no session fixation).
+    Give the answer the cookie with :func:`set_session_cookie`."""
+    settings = settings_of(request)
+    started = start_session(
+        session,
+        user,
+        max_age=timedelta(seconds=settings.session_max_age_seconds),
+        ip_address=client_address(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+    _remember(request, user, started.web_session)
+    return started
+
+
+def set_session_cookie(request: Request, response: Response, started: StartedSession) -> None:
+    settings = settings_of(request)
+    response.set_cookie(
+        SESSION_COOKIE,
+        started.secret,
+        max_age=settings.session_max_age_seconds,
+        httponly=True,
+        samesite="lax",
+        secure=settings.base_url.startswith("https://"),
+        path="/",
+    )
+
+
+def sign_out_cookie(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")
