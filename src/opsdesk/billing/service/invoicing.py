@@ -139,13 +139,14 @@ def _run_batch(
         )
     ):
         pending[subscription_id].append((line_id, amount))
-    balances: dict[int, int] = dict(
-        session.execute(
+    balances: dict[int, int] = {
+        customer_id: balance
+        for customer_id, balance in session.execute(
             select(BillingCustomer.id, BillingCustomer.credit_balance_minor).where(
                 BillingCustomer.id.in_(customer_ids)
             )
-        ).tuples()
-    )
+        )
+    }
     starting_balances = dict(balances)
     invoice_rows: list[dict[str, Any]] = []
     line_rows: list[dict[str, Any]] = []
@@ -225,7 +226,7 @@ def _run_batch(
             insert(Invoice).returning(Invoice.id, Invoice.subscription_id, sort_by_parameter_order=True),
             invoice_rows,
         )
-        invoice_ids = {subscription_id: invoice_id for invoice_id, subscription_id in returned.tuples()}
+        invoice_ids = {subscription_id: invoice_id for invoice_id, subscription_id in returned}
         for line in line_rows:
             line["invoice_id"] = invoice_ids[line["subscription_id"]]
         session.execute(insert(InvoiceLine), line_rows)

@@ -179,13 +179,10 @@ def discrepancies_of(session: Session, actor: Actor, run_id: int, *, limit: int 
 
 
 def counts_by_kind(session: Session, run_id: int) -> dict[str, int]:
-    return dict(
-        session.execute(
-            select(Discrepancy.kind, func.count())
-            .where(Discrepancy.run_id == run_id)
-            .group_by(Discrepancy.kind)
-        ).tuples()
+    rows = session.execute(
+        select(Discrepancy.kind, func.count()).where(Discrepancy.run_id == run_id).group_by(Discrepancy.kind)
     )
+    return {kind: int(count) for kind, count in rows}
 
 
 def open_ticket(session: Session, actor: Actor, discrepancy: Discrepancy) -> Ticket:
