@@ -39,8 +39,9 @@ def test_each_line_is_rounded_on_its_own_half_away_from_zero() -> None:
 
 
 def test_flat_prices_ignore_seats_and_zero_decimal_currencies_stay_whole() -> None:
-    result = prorate_seconds(PricedQuantity(9_900, 7, per_seat=False), PricedQuantity(9_900, 9, per_seat=False),
-                             0, 100, 50)
+    result = prorate_seconds(
+        PricedQuantity(9_900, 7, per_seat=False), PricedQuantity(9_900, 9, per_seat=False), 0, 100, 50
+    )
     assert result.net_amount_minor == 0
     assert unused_amount_minor(PricedQuantity(3_000, 1), 0, 30, 20) == 1_000
 

@@ -25,7 +25,8 @@ def test_inquiries_stay_refundable_chargebacks_do_not() -> None:
     common = {"amount": 100, "captured": 1_000, "refunded": 0, "reserved": 0, "payment_succeeded": True}
     assert refund_rules.check_refund(**common, dispute_statuses=["warning_needs_response"]) is None
     refusal = refund_rules.check_refund(**common, dispute_statuses=["needs_response"])
-    assert refusal is not None and "chargeback" in refusal.message
+    assert refusal is not None
+    assert "chargeback" in refusal.message
     assert refund_rules.check_refund(**common, dispute_statuses=["lost"]) is not None
     assert refund_rules.check_refund(**common, dispute_statuses=["won"]) is None
     assert refund_rules.may_dispute(1_000, 1_000) is False
@@ -33,7 +34,9 @@ def test_inquiries_stay_refundable_chargebacks_do_not() -> None:
 
 
 OPERATIONS = st.lists(
-    st.tuples(st.sampled_from(["refund", "approve", "reject"]), st.integers(-50, 1_500), st.integers(0, 2_000)),
+    st.tuples(
+        st.sampled_from(["refund", "approve", "reject"]), st.integers(-50, 1_500), st.integers(0, 2_000)
+    ),
     max_size=40,
 )
 
@@ -47,8 +50,14 @@ def test_no_sequence_of_operations_refunds_more_than_was_captured(
     queue: list[int] = []
     for kind, amount, pick in operations:
         if kind == "refund":
-            refusal = refund_rules.check_refund(amount=amount, captured=captured, refunded=refunded,
-                                                reserved=reserved, payment_succeeded=True, dispute_statuses=[])
+            refusal = refund_rules.check_refund(
+                amount=amount,
+                captured=captured,
+                refunded=refunded,
+                reserved=reserved,
+                payment_succeeded=True,
+                dispute_statuses=[],
+            )
             if refusal is not None:
                 assert amount <= 0 or amount > captured - refunded - reserved
                 continue
@@ -68,12 +77,22 @@ def test_no_sequence_of_operations_refunds_more_than_was_captured(
         assert reserved == sum(queue)
 
 
-@given(lines=st.lists(st.integers(-100_000, 100_000), max_size=12), tax=st.integers(0, 10_000),
-       credit=st.integers(0, 200_000))
+@given(
+    lines=st.lists(st.integers(-100_000, 100_000), max_size=12),
+    tax=st.integers(0, 10_000),
+    credit=st.integers(0, 200_000),
+)
 def test_every_invoice_balances(lines: list[int], tax: int, credit: int) -> None:
     money = invoice_math.totals(lines, tax=tax, credit_balance=credit)
-    assert invoice_math.balances(lines, subtotal=money.subtotal, tax=money.tax, total=money.total,
-                                 credit_applied=money.credit_applied, amount_paid=0, amount_due=money.amount_due)
+    assert invoice_math.balances(
+        lines,
+        subtotal=money.subtotal,
+        tax=money.tax,
+        total=money.total,
+        credit_applied=money.credit_applied,
+        amount_paid=0,
+        amount_due=money.amount_due,
+    )
     assert money.amount_due >= 0
     assert credit + money.balance_change >= 0
     assert money.credit_applied <= max(credit, 0) or money.total < 0
@@ -81,8 +100,11 @@ def test_every_invoice_balances(lines: list[int], tax: int, credit: int) -> None
 
 def test_dunning_schedule_retries_then_unpaid() -> None:
     first = dunning_schedule.after_failed_attempt(1, T0)
-    assert (first.next_status, first.retry_at, first.email_template) == ("past_due", T0 + timedelta(days=3),
-                                                                          "payment_failed")
+    assert (first.next_status, first.retry_at, first.email_template) == (
+        "past_due",
+        T0 + timedelta(days=3),
+        "payment_failed",
+    )
     assert dunning_schedule.after_failed_attempt(3, T0).retry_at == T0 + timedelta(days=15)
     last = dunning_schedule.after_failed_attempt(4, T0)
     assert (last.next_status, last.retry_at) == ("unpaid", None)
@@ -95,7 +117,8 @@ def test_reminders_are_sent_once_per_stage_latest_only() -> None:
     assert invoice_reminders.due_reminder(due, [], due - timedelta(days=7)) == "due-7d"
     assert invoice_reminders.due_reminder(due, ["due-7d"], due - timedelta(days=3)) is None
     assert invoice_reminders.due_reminder(due, ["due-7d"], due + timedelta(days=10)) == "due+7d"
-    assert invoice_reminders.is_overdue_stage("due+7d") and not invoice_reminders.is_overdue_stage("due-1d")
+    assert invoice_reminders.is_overdue_stage("due+7d")
+    assert not invoice_reminders.is_overdue_stage("due-1d")
 
 
 def test_failure_reasons_are_plain_words() -> None:
@@ -115,19 +138,27 @@ def test_csv_amounts_and_formats() -> None:
     assert to_minor("-2.5", "EUR") == -250
     with pytest.raises(CsvFormatError):
         to_minor("1.005", "USD")
-    charges = list(read_export([
-        "id,Created (UTC),Amount,Amount Refunded,Currency,Status,Customer ID,Invoice ID\n",
-        "ch_1,2026-03-01 10:00,20.00,5.00,usd,Paid,cus_1,in_1\n",
-        "ch_2,2026-03-01 10:00,20.00,0,usd,Failed,cus_1,in_1\n",
-    ]))
+    charges = list(
+        read_export(
+            [
+                "id,Created (UTC),Amount,Amount Refunded,Currency,Status,Customer ID,Invoice ID\n",
+                "ch_1,2026-03-01 10:00,20.00,5.00,usd,Paid,cus_1,in_1\n",
+                "ch_2,2026-03-01 10:00,20.00,0,usd,Failed,cus_1,in_1\n",
+            ]
+        )
+    )
     assert [(c.external_id, c.amount_minor, c.refunded_minor, c.currency) for c in charges] == [
         ("ch_1", 2_000, 500, "USD")
     ]
-    balance = list(read_export([
-        "id,Type,Source,Amount,Fee,Net,Currency,charge_id\n",
-        "txn_1,charge,ch_9,100.00,3.20,96.80,eur,\n",
-        "txn_2,refund,re_1,-40.00,0,-40.00,eur,ch_9\n",
-    ]))
+    balance = list(
+        read_export(
+            [
+                "id,Type,Source,Amount,Fee,Net,Currency,charge_id\n",
+                "txn_1,charge,ch_9,100.00,3.20,96.80,eur,\n",
+                "txn_2,refund,re_1,-40.00,0,-40.00,eur,ch_9\n",
+            ]
+        )
+    )
     assert [(c.external_id, c.amount_minor, c.refunded_minor) for c in balance] == [("ch_9", 10_000, 4_000)]
     with pytest.raises(CsvFormatError):
         list(read_export(["what,is,this\n", "1,2,3\n"]))

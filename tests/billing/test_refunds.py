@@ -36,14 +36,21 @@ def test_agent_refunds_within_limit_and_the_customer_is_told(db: Session) -> Non
     ticket = make_ticket(db, subject="Refund please", requester_email=billed.customer.email)
     agent = staff_actor(make_user(db, role="agent"))
 
-    refund = refunds.issue_refund(db, agent, payment, amount_minor=4_000, reason="service_issue", ticket=ticket)
+    refund = refunds.issue_refund(
+        db, agent, payment, amount_minor=4_000, reason="service_issue", ticket=ticket
+    )
 
     assert refund.status == "succeeded"
-    assert refund.stripe_refund_id is not None and refund.stripe_refund_id.startswith("re_local_")
+    assert refund.stripe_refund_id is not None
+    assert refund.stripe_refund_id.startswith("re_local_")
     db.refresh(payment)
     assert (payment.refunded_amount_minor, payment.reserved_amount_minor) == (4_000, 0)
-    reply = db.scalars(select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id.desc())).first()
-    assert reply is not None and reply.is_public and "USD 40.00" in reply.body_text
+    reply = db.scalars(
+        select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id.desc())
+    ).first()
+    assert reply is not None
+    assert reply.is_public
+    assert "USD 40.00" in reply.body_text
     actions = set(db.scalars(select(AuditEvent.action).where(AuditEvent.entity_type == "refund")))
     assert actions == {"issued"}
 
@@ -78,8 +85,9 @@ def test_rejecting_releases_the_reservation(db: Session) -> None:
     _limits(db)
     billed = make_billed(db)
     payment = make_paid_charge(db, billed.customer, 20_000)
-    queued = refunds.issue_refund(db, staff_actor(make_user(db, role="agent")), payment, amount_minor=9_000,
-                                  reason="goodwill")
+    queued = refunds.issue_refund(
+        db, staff_actor(make_user(db, role="agent")), payment, amount_minor=9_000, reason="goodwill"
+    )
     refunds.reject_refund(db, staff_actor(make_user(db, role="lead")), queued, reason="outside policy")
     db.refresh(payment)
     assert (queued.status, payment.reserved_amount_minor, payment.refunded_amount_minor) == ("rejected", 0, 0)
@@ -101,24 +109,37 @@ def test_never_more_than_captured_minus_refunded_and_nothing_changes_when_refuse
     assert payment.refunded_amount_minor == 7_000
 
 
-def test_chargebacks_block_refunds_inquiries_do_not_and_refunded_charges_cannot_be_disputed(db: Session) -> None:
+def test_chargebacks_block_refunds_inquiries_do_not_and_refunded_charges_cannot_be_disputed(
+    db: Session,
+) -> None:
     billed = make_billed(db)
     lead = staff_actor(make_user(db, role="lead"))
     inquiry_payment = make_paid_charge(db, billed.customer, 5_000, charge_id="ch_inquiry")
-    disputes.open_dispute(db, SYSTEM, DisputeFacts("dp_inq", "ch_inquiry", 5_000, "USD", "fraudulent",
-                                                   "warning_needs_response", None))
-    assert refunds.issue_refund(db, lead, inquiry_payment, amount_minor=5_000, reason="fraudulent").status == "succeeded"
+    disputes.open_dispute(
+        db,
+        SYSTEM,
+        DisputeFacts("dp_inq", "ch_inquiry", 5_000, "USD", "fraudulent", "warning_needs_response", None),
+    )
+    assert (
+        refunds.issue_refund(db, lead, inquiry_payment, amount_minor=5_000, reason="fraudulent").status
+        == "succeeded"
+    )
 
     chargeback_payment = make_paid_charge(db, billed.customer, 5_000, charge_id="ch_chargeback")
-    disputes.open_dispute(db, SYSTEM, DisputeFacts("dp_cb", "ch_chargeback", 5_000, "USD", "fraudulent",
-                                                   "needs_response", None))
+    disputes.open_dispute(
+        db, SYSTEM, DisputeFacts("dp_cb", "ch_chargeback", 5_000, "USD", "fraudulent", "needs_response", None)
+    )
     with pytest.raises(RefundRefusedError, match="chargeback"):
         refunds.issue_refund(db, lead, chargeback_payment, amount_minor=100, reason="fraudulent")
 
     # The inquiry's charge is now fully refunded: a new dispute on it is refused by hand...
     with pytest.raises(DisputeRefusedError):
-        disputes.open_dispute(db, SYSTEM, DisputeFacts(None, "ch_inquiry", 5_000, "USD", "general",
-                                                       "needs_response", None), payment=inquiry_payment)
+        disputes.open_dispute(
+            db,
+            SYSTEM,
+            DisputeFacts(None, "ch_inquiry", 5_000, "USD", "general", "needs_response", None),
+            payment=inquiry_payment,
+        )
 
 
 def test_contractors_refund_from_their_tickets_without_payment_details(db: Session) -> None:
@@ -129,7 +150,8 @@ def test_contractors_refund_from_their_tickets_without_payment_details(db: Sessi
     billed = make_billed(db)
     make_paid_charge(db, billed.customer, 8_000)
     payment = refunds.latest_refundable_payment(db, billed.account.id)
-    assert payment is not None and payment.amount_minor == 8_000
+    assert payment is not None
+    assert payment.amount_minor == 8_000
     refund = refunds.issue_refund(db, contractor, payment, amount_minor=5_000, reason="service_issue")
     assert refund.status == "succeeded"
     queued = refunds.issue_refund(db, contractor, payment, amount_minor=3_000, reason="service_issue")
@@ -137,6 +159,7 @@ def test_contractors_refund_from_their_tickets_without_payment_details(db: Sessi
     assert queued.status == "succeeded"
     viewer = staff_actor(make_user(db, role="viewer"))
     with pytest.raises(PermissionDeniedError):
-        refunds.issue_refund(db, viewer, make_paid_charge(db, billed.customer, 1_000), amount_minor=1,
-                             reason="goodwill")
+        refunds.issue_refund(
+            db, viewer, make_paid_charge(db, billed.customer, 1_000), amount_minor=1, reason="goodwill"
+        )
     assert db.get(Payment, payment.id) is not None

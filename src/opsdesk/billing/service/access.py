@@ -28,7 +28,9 @@ ModelT = TypeVar("ModelT", bound=Base)
 
 
 def _load(session: Session, model: type[ModelT], object_id: int, label: str, for_update: bool) -> ModelT:
-    found = session.get(model, object_id, with_for_update=for_update)
+    # FOR UPDATE OF the object's own table: its eager-loaded relations are outer joins, which
+    # PostgreSQL cannot lock. SQLite ignores it; its writers already hold the database lock.
+    found = session.get(model, object_id, with_for_update={"of": model} if for_update else None)
     if found is None:
         raise BillingNotFoundError(f"{label} {object_id} not found")
     return found

@@ -139,14 +139,11 @@ def _run_batch(
         )
     ):
         pending[subscription_id].append((line_id, amount))
-    balances: dict[int, int] = {
-        customer_id: balance
-        for customer_id, balance in session.execute(
+    balances: dict[int, int] = dict(session.execute(
             select(BillingCustomer.id, BillingCustomer.credit_balance_minor).where(
                 BillingCustomer.id.in_(customer_ids)
             )
-        )
-    }
+        ))
     starting_balances = dict(balances)
     invoice_rows: list[dict[str, Any]] = []
     line_rows: list[dict[str, Any]] = []
