@@ -139,11 +139,14 @@ def _run_batch(
         )
     ):
         pending[subscription_id].append((line_id, amount))
-    balances: dict[int, int] = dict(session.execute(
-            select(BillingCustomer.id, BillingCustomer.credit_balance_minor).where(
-                BillingCustomer.id.in_(customer_ids)
-            )
-        ))
+    balances: dict[int, int] = {}
+    # A loop, not dict(result): a Result has keys() and would be taken for a mapping.
+    for customer_id, balance in session.execute(
+        select(BillingCustomer.id, BillingCustomer.credit_balance_minor).where(
+            BillingCustomer.id.in_(customer_ids)
+        )
+    ):
+        balances[customer_id] = balance
     starting_balances = dict(balances)
     invoice_rows: list[dict[str, Any]] = []
     line_rows: list[dict[str, Any]] = []
