@@ -1,7 +1,7 @@
 """billing
 
 Revision ID: billing_01
-Revises: sla_01
+Revises: api_02
 Create Date: 2026-11-21 19:32:12.726686
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import opsdesk.db
 
 revision = "billing_01"
-down_revision = "sla_01"
+down_revision = "api_02"
 branch_labels = None
 depends_on = None
 
