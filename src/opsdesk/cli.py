@@ -168,5 +168,6 @@ def main() -> None:
 
 def _is_click_error(error: Exception, class_name: str) -> bool:
     return any(
-        cls.__name__ == class_name and cls.__module__.endswith("click.exceptions") for cls in type(error).__mro__
+        cls.__name__ == class_name and cls.__module__.endswith("click.exceptions")
+        for cls in type(error).__mro__
     )

@@ -14,7 +14,7 @@ from opsdesk.db import Database
 
 
 def _opsdesk(*arguments: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own command with fixed arguments
+    return subprocess.run(
         [sys.executable, "-c", "from opsdesk.cli import main; main()", *arguments],
         capture_output=True,
         text=True,
