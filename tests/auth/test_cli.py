@@ -49,7 +49,7 @@ def test_user_and_token_create(database_url: str, tmp_path: Path) -> None:
         with database.transaction() as session:
             found = user_for_token(session, token)
             assert found is not None
-            assert found[0].email == "lee@example.com"
+            assert found.user.email == "lee@example.com"
     finally:
         database.dispose()
 
