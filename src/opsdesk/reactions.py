@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from opsdesk.tickets.events import MessageAdded
+
 if TYPE_CHECKING:
     from opsdesk.bus import Bus
 
 
 def register(bus: Bus) -> None:
     """Subscribe each domain's handlers. Domains add their lines here, in pipeline order."""
-    del bus  # no reactions yet beyond the ticket service itself
+    from opsdesk.channels.service import outbound as channel_outbound
+
+    # channels: a staff public reply is emailed to the requester (through the outbox)
+    bus.subscribe(MessageAdded, channel_outbound.send_public_reply)
