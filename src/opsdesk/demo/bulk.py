@@ -105,35 +105,6 @@ class BulkWriter:
         for _, sql in definitions:
             self.session.execute(text(sql))
 
-    @contextlib.contextmanager
-    def without_triggers(self, tables: Sequence[str]) -> Iterator[None]:
-        """Hold the tables' own triggers (e.g. the keyword search index) off during a bulk load.
-
-        The caller redoes their work set-based afterwards. SQLite has no switch, so its triggers
-        are dropped and created again; PostgreSQL disables user triggers (foreign key checks stay
-        on). Both happen inside the caller's transaction, like :meth:`without_indexes`.
-        """
-        if self.dialect == "sqlite":
-            definitions = [
-                (str(name), str(sql))
-                for table in tables
-                for name, sql in self.session.execute(
-                    text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :table"),
-                    {"table": table},
-                )
-            ]
-            for name, _ in definitions:
-                self.session.execute(text(f'DROP TRIGGER "{name}"'))
-            yield
-            for _, sql in definitions:
-                self.session.execute(text(sql))
-            return
-        for table in tables:
-            self.session.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
-        yield
-        for table in tables:
-            self.session.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
-
     def execute(self, statement: str, parameters: dict[str, Any] | None = None) -> None:
         self.session.execute(text(statement), parameters or {})
 
