@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 
 from opsdesk import clock
 from opsdesk.auth.actor import Actor
-from opsdesk.billing.models import BillingPrice, Payment
+from opsdesk.billing.models import BillingCustomer, BillingPrice, Payment
 from opsdesk.billing.periods import add_months
 from opsdesk.billing.service import catalog, disputes, invoicing, policy
 from opsdesk.billing.service.disputes import DisputeFacts
-from opsdesk.tickets.models import Account, Person, PersonEmail
+from opsdesk.tickets.enums import UNSOLVED_STATUSES
+from opsdesk.tickets.models import Account, Person, PersonEmail, Ticket
 
 if TYPE_CHECKING:
     from opsdesk.demo.context import SeedContext
@@ -101,7 +102,9 @@ def seed(session: Session, context: SeedContext) -> None:
         subscriptions.append(
             catalog.create_subscription(session, SEED_ACTOR, customer, price, seats=seats, start=start)
         )
-        if not enterprise and generator.random() < 0.04:
+        # A few cards decline (dunning in the demo), on accounts without an open ticket so the
+        # seeded conversations stay exactly as the ticket seeder wrote them.
+        if not enterprise and generator.random() < 0.06 and not _has_open_ticket(session, account.id):
             customer.card_state = generator.choice(DECLINES)
     session.flush()
     # Replay the invoice runs week by week up to the seeded "now", as the scheduled job would have.
@@ -159,29 +162,43 @@ def _contact(session: Session, account_id: int) -> tuple[Person | None, str]:
     return row[0], row[1]
 
 
+def _has_open_ticket(session: Session, account_id: int) -> bool:
+    found = session.scalar(
+        select(Ticket.id)
+        .where(Ticket.account_id == account_id, Ticket.status.in_(UNSOLVED_STATUSES))
+        .limit(1)
+    )
+    return found is not None
+
+
 def _disputes(session: Session, context: SeedContext) -> None:
-    """A chargeback awaiting evidence and an inquiry, on two paid charges."""
-    payments = session.scalars(
-        select(Payment).where(Payment.status == "succeeded").order_by(Payment.id.desc()).limit(40)
+    """A chargeback awaiting evidence and an inquiry, on paid charges of accounts that wrote in:
+    each is linked to one of the account's seeded tickets, so the seeded ticket counts stay as
+    the ticket seeder made them (a live dispute opens a ticket of its own)."""
+    candidates = session.execute(
+        select(Payment, Ticket)
+        .join(BillingCustomer, BillingCustomer.id == Payment.customer_id)
+        .join(Ticket, Ticket.account_id == BillingCustomer.account_id)
+        .where(Payment.status == "succeeded")
+        .order_by(Payment.id.desc(), Ticket.id.desc())
+        .limit(200)
     ).all()
-    if len(payments) < 2:
+    by_payment = {payment.id: (payment, ticket) for payment, ticket in candidates}
+    if len(by_payment) < 2:
         return
-    chosen = context.random.sample(list(payments), 2)
-    for payment, status, reason in (
+    chosen = context.random.sample(sorted(by_payment), 2)
+    for payment_id, status, reason in (
         (chosen[0], "needs_response", "product_not_received"),
         (chosen[1], "warning_needs_response", "unrecognized"),
     ):
+        payment, ticket = by_payment[payment_id]
+        due = clock.now() + timedelta(days=context.random.randrange(4, 15))
         disputes.open_dispute(
             session,
             SEED_ACTOR,
             DisputeFacts(
-                None,
-                payment.stripe_charge_id,
-                payment.amount_minor,
-                payment.currency,
-                reason,
-                status,
-                clock.now() + timedelta(days=context.random.randrange(4, 15)),
+                None, payment.stripe_charge_id, payment.amount_minor, payment.currency, reason, status, due
             ),
             payment=payment,
+            ticket=ticket,
         )
