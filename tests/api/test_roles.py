@@ -1,4 +1,4 @@
-"""Every route of the auth and ticket APIs × every role: allowed answers 2xx, denied 403/404.
+"""Every route of the auth and ticket APIs times every role: allowed answers 2xx, denied 403/404.
 
 The table below is the specification, written out by hand (not derived from the permission
 code), and the test fails if a route of these routers is missing from it.
@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 from opsdesk.auth import api as auth_api
 from opsdesk.auth import service as auth_service
 from opsdesk.auth.models import Group, User
+from opsdesk.tickets.api import accounts, settings, tickets, views
+from opsdesk.tickets.api import people as people_api
 from opsdesk.tickets.models import (
     Account,
     CustomFieldDefinition,
@@ -27,8 +29,6 @@ from opsdesk.tickets.models import (
     TicketStatusDefinition,
     View,
 )
-from opsdesk.tickets.api import accounts, settings, tickets, views
-from opsdesk.tickets.api import people as people_api
 from opsdesk.tickets.service import people
 from tests.support.factories import SYSTEM, make_account, make_group, make_ticket, make_user
 from tests.support.web import bearer_headers
