@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 def register(bus: Bus) -> None:
     """Subscribe each domain's handlers. Domains add their lines here, in pipeline order."""
     from opsdesk.channels.service import outbound as channel_outbound
+    from opsdesk.insights.reactions import assign_experiments
+    from opsdesk.tickets.events import TicketCreated
 
+    # insights: experiments first, routing rules, macros and SLA windows under test read the arm
+    bus.subscribe(TicketCreated, assign_experiments)
     # channels: a staff public reply is emailed to the requester (through the outbox)
     bus.subscribe(MessageAdded, channel_outbound.send_public_reply)
