@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
+from types import ModuleType
 
 import pytest
 from sqlalchemy import func, select
@@ -24,7 +24,9 @@ CLOSE_AFTER = timedelta(days=4)
 @pytest.fixture
 def seeded(db: Session) -> SeedContext:
     with clock.frozen(NOW):
-        return seeder.seed_company(db, SeedOptions(tickets=400, days=30, seed=7, batch_size=150))
+        return seeder.seed_company(
+            db, SeedOptions(tickets=400, days=30, seed=7, batch_size=150, with_domains=False)
+        )
 
 
 def test_counts_and_company(db: Session, seeded: SeedContext) -> None:
@@ -192,9 +194,9 @@ def test_domain_seed_modules_get_the_context(db: Session, monkeypatch: pytest.Mo
         assert session is db
         received.append(context)
 
-    monkeypatch.setattr(
-        seeder, "domain_modules", lambda part: [SimpleNamespace(seed=seed)] if part == "seed" else []
-    )
+    module = ModuleType("opsdesk.example.seed")
+    module.seed = seed  # type: ignore[attr-defined]
+    monkeypatch.setattr(seeder, "domain_modules", lambda part: [module] if part == "seed" else [])
     with clock.frozen(NOW):
         seeder.seed_company(db, SeedOptions(tickets=20, days=3))
     (context,) = received
@@ -203,6 +205,7 @@ def test_domain_seed_modules_get_the_context(db: Session, monkeypatch: pytest.Mo
     assert context.start == NOW - timedelta(days=3)
     assert set(context.group_ids) == {"Frontline", "Technical Support", "Billing", "Enterprise", "Renewals"}
     assert context.admin_user_id in context.user_ids_by_role["admin"]
+    assert set(context.domain_seconds) == {"opsdesk.example.seed"}
     assert {account.tier for account in context.accounts} == {
         "enterprise",
         "business",

@@ -14,20 +14,25 @@ import typer
 DEFAULT_POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-def _measure(url: str, tickets: int, days: int) -> dict[str, Any]:
+def _measure(url: str, tickets: int, days: int, with_domains: bool) -> dict[str, Any]:
     from opsdesk.demo.cli import seed_database
 
-    count, messages, seconds = seed_database(url, tickets, days, 1)
+    run = seed_database(url, tickets, days, 1, with_domains=with_domains)
     return {
-        "tickets": count,
-        "messages": messages,
-        "seconds": round(seconds, 3),
-        "tickets_per_second": round(count / seconds),
-        "messages_per_second": round(messages / seconds),
+        "tickets": run.tickets,
+        "messages": run.messages,
+        # The company, people and tickets with messages, tags and audit rows, indexes and the
+        # search index rebuilt: what the >= 20,000 tickets/s figure is about.
+        "core_seconds": round(run.core_seconds, 3),
+        "tickets_per_second": round(run.tickets_per_second),
+        "messages_per_second": round(run.messages / max(run.core_seconds, 1e-9)),
+        # Other domains' demo data (plans, invoices...; only with --domains), measured apart.
+        "domain_seconds": run.domain_seconds,
+        "total_seconds": round(run.seconds, 3),
     }
 
 
-def _postgres(admin_url: str, tickets: int, days: int) -> dict[str, Any]:
+def _postgres(admin_url: str, tickets: int, days: int, with_domains: bool) -> dict[str, Any]:
     import psycopg
 
     name = f"opsdesk_bench_seed_{uuid.uuid4().hex[:8]}"
@@ -36,7 +41,7 @@ def _postgres(admin_url: str, tickets: int, days: int) -> dict[str, Any]:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
         url = admin_dsn.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
-        return _measure(url, tickets, days)
+        return _measure(url, tickets, days, with_domains)
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -51,11 +56,14 @@ def register(bench_app: typer.Typer) -> None:
             str, typer.Option(help="A PostgreSQL URL allowed to create and drop a scratch database.")
         ] = DEFAULT_POSTGRES_ADMIN,
         skip_postgres: Annotated[bool, typer.Option("--skip-postgres", help="Only measure SQLite.")] = False,
+        domains: Annotated[
+            bool, typer.Option("--domains/--no-domains", help="Also run the other domains' seed functions.")
+        ] = False,
     ) -> None:
         """Seeding rate (tickets/s with messages) on SQLite and PostgreSQL."""
-        result: dict[str, Any] = {"benchmark": "seed", "tickets": tickets, "days": days}
+        result: dict[str, Any] = {"benchmark": "seed", "tickets": tickets, "days": days, "domains": domains}
         with tempfile.TemporaryDirectory(prefix="opsdesk-bench-seed-") as directory:
-            result["sqlite"] = _measure(f"sqlite:///{Path(directory) / 'seed.db'}", tickets, days)
+            result["sqlite"] = _measure(f"sqlite:///{Path(directory) / 'seed.db'}", tickets, days, domains)
         if not skip_postgres:
-            result["postgresql"] = _postgres(postgres_admin_url, tickets, days)
+            result["postgresql"] = _postgres(postgres_admin_url, tickets, days, domains)
         typer.echo(json.dumps(result))

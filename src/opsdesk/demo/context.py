@@ -19,6 +19,9 @@ class SeedOptions:
     seed: int = 1
     # Tickets per bulk insert; bigger batches are faster but hold more rows in memory.
     batch_size: int = 5_000
+    # Run the other domains' seed functions (plans, invoices...); benchmarks that only need
+    # tickets turn them off.
+    with_domains: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,9 @@ class SeedContext:
     ticket_ids: range = range(0)
     message_count: int = 0
     categories: tuple[str, ...] = ()
+    # Wall-clock seconds of the company and ticket load, and of each domain's seed function.
+    core_seconds: float = 0.0
+    domain_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def staff_user_ids(self) -> list[int]:
