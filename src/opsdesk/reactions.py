@@ -14,4 +14,10 @@ if TYPE_CHECKING:
 
 def register(bus: Bus) -> None:
     """Subscribe each domain's handlers. Domains add their lines here, in pipeline order."""
-    del bus  # no reactions yet beyond the ticket service itself
+    from opsdesk.sla import clocks as sla_clocks
+    from opsdesk.tickets.events import MessageAdded, TicketCreated, TicketUpdated
+
+    # sla.start_clocks: after triage has classified and routed the new ticket.
+    bus.subscribe(TicketCreated, sla_clocks.start_clocks)
+    bus.subscribe(MessageAdded, sla_clocks.on_message_added)
+    bus.subscribe(TicketUpdated, sla_clocks.on_ticket_updated)
