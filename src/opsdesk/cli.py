@@ -116,6 +116,9 @@ def _redact(url: str) -> str:
 
 
 def _register_domain_commands() -> None:
+    from opsdesk.demo import cli as demo_cli
+
+    demo_cli.register(app)
     for module in domain_modules("cli"):
         module.register(app)
     import importlib
