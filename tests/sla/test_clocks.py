@@ -236,6 +236,16 @@ def test_sla_api_shape_and_views(database: BoundDatabase, db: Session, tmp_path:
     ]
     assert set(items[0]) >= {"metric", "status", "due_at", "business_hours", "policy"}
     assert datetime.fromisoformat(items[0]["due_at"]) > clock.now()
+    ticket_json = client.get(f"/api/v1/tickets/{ticket.id}", headers=headers).json()
+
+    def without_time_left(entries: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [
+            {key: value for key, value in entry.items() if key != "time_left_seconds"} for entry in entries
+        ]
+
+    assert without_time_left(ticket_json["sla"]) == without_time_left(items)
+    listed = client.get("/api/v1/tickets", headers=headers).json()["items"]
+    assert [entry["sla"][0]["metric"] for entry in listed if entry["id"] == ticket.id] == ["first_reply"]
     assert client.get("/api/v1/tickets/999999/sla", headers=headers).status_code == 404
     assert client.get(f"/api/v1/tickets/{ticket.id}/sla").status_code == 401
     soon = client.get("/api/v1/sla/breaching", params={"within_minutes": 24 * 60}, headers=headers).json()

@@ -34,19 +34,6 @@ class SlaItem:
     achieved_at: datetime | None
     breached_at: datetime | None
 
-    def as_json(self) -> dict[str, object]:
-        return {
-            "metric": self.metric,
-            "status": self.status,
-            "due_at": self.due_at.isoformat() if self.due_at else None,
-            "business_hours": self.business_hours,
-            "policy": self.policy,
-            "time_left_seconds": self.time_left_seconds,
-            "target_minutes": self.target_minutes,
-            "achieved_at": self.achieved_at.isoformat() if self.achieved_at else None,
-            "breached_at": self.breached_at.isoformat() if self.breached_at else None,
-        }
-
 
 def _item(target: SlaTarget, now: datetime) -> SlaItem:
     if target.status == "active" and target.due_at is not None:
