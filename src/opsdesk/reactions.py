@@ -14,10 +14,20 @@ if TYPE_CHECKING:
 
 def register(bus: Bus) -> None:
     """Subscribe each domain's handlers. Domains add their lines here, in pipeline order."""
+    from opsdesk.automation import escalations
+    from opsdesk.automation import rules as triggers
     from opsdesk.sla import clocks as sla_clocks
+    from opsdesk.sla.events import SlaBreached
     from opsdesk.tickets.events import MessageAdded, TicketCreated, TicketUpdated
 
     # sla.start_clocks: after triage has classified and routed the new ticket.
     bus.subscribe(TicketCreated, sla_clocks.start_clocks)
     bus.subscribe(MessageAdded, sla_clocks.on_message_added)
     bus.subscribe(TicketUpdated, sla_clocks.on_ticket_updated)
+
+    # automation.run_triggers: after SLA clocks, so conditions and actions see the targets.
+    bus.subscribe(TicketCreated, triggers.on_ticket_created)
+    bus.subscribe(TicketUpdated, triggers.on_ticket_updated)
+    bus.subscribe(MessageAdded, triggers.on_message_added)
+    bus.subscribe(SlaBreached, triggers.on_sla_breached)
+    bus.subscribe(SlaBreached, escalations.on_sla_breached)

@@ -145,12 +145,12 @@ def save_policy(
         raise InvalidPolicyError("the SLA policy is not valid", fields=name_problems)
     clean_conditions, clean_targets = validate_policy(session, conditions, targets, calendar_id)
     if policy_id is None:
-        policy = SlaPolicy()
-        session.add(policy)
-        action = "created"
         if position is None:
             last = session.scalar(select(SlaPolicy.position).order_by(SlaPolicy.position.desc()).limit(1))
             position = (last or 0) + 10
+        policy = SlaPolicy()
+        session.add(policy)
+        action = "created"
     else:
         found = session.get(SlaPolicy, policy_id)
         if found is None:
