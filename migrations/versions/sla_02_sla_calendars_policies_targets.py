@@ -1,7 +1,7 @@
 """sla calendars policies targets
 
 Revision ID: sla_02
-Revises: api_02
+Revises: billing_01
 Create Date: 2026-11-21 19:46:43.878961
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import opsdesk.db
 
 revision = "sla_02"
-down_revision = "api_02"
+down_revision = "billing_01"
 branch_labels = None
 depends_on = None
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from opsdesk.tickets.events import MessageAdded
+
 if TYPE_CHECKING:
     from opsdesk.bus import Bus
 
@@ -16,9 +18,10 @@ def register(bus: Bus) -> None:
     """Subscribe each domain's handlers. Domains add their lines here, in pipeline order."""
     from opsdesk.automation import escalations
     from opsdesk.automation import rules as triggers
+    from opsdesk.channels.service import outbound as channel_outbound
     from opsdesk.sla import clocks as sla_clocks
     from opsdesk.sla.events import SlaBreached
-    from opsdesk.tickets.events import MessageAdded, TicketCreated, TicketUpdated
+    from opsdesk.tickets.events import TicketCreated, TicketUpdated
 
     # sla.start_clocks: after triage has classified and routed the new ticket.
     bus.subscribe(TicketCreated, sla_clocks.start_clocks)
@@ -31,3 +34,6 @@ def register(bus: Bus) -> None:
     bus.subscribe(MessageAdded, triggers.on_message_added)
     bus.subscribe(SlaBreached, triggers.on_sla_breached)
     bus.subscribe(SlaBreached, escalations.on_sla_breached)
+
+    # channels: a staff public reply is emailed to the requester (through the outbox)
+    bus.subscribe(MessageAdded, channel_outbound.send_public_reply)

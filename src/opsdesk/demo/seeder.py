@@ -49,16 +49,14 @@ _AUDIT_INSERT = (
 )
 # The "created" row of each ticket, as tickets.service.create_ticket writes it.
 _CREATED_AUDIT = {
-    "sqlite": _AUDIT_INSERT
-    + "SELECT t.id, 'ticket', t.id, 'created', NULL, NULL, "
+    "sqlite": _AUDIT_INSERT + "SELECT t.id, 'ticket', t.id, 'created', NULL, NULL, "
     "json_object('subject', t.subject, 'status', 'new', 'priority', t.priority, 'channel', t.channel, "
     "'tags', json(COALESCE((SELECT json_group_array(tag) FROM "
     "(SELECT tag FROM ticket_tags WHERE ticket_id = t.id ORDER BY tag)), '[]')), 'requester', (SELECT email "
     "FROM person_emails WHERE person_id = t.requester_id AND is_primary = 1)), 'customer', t.requester_id, "
     "p.name, t.channel, NULL, t.created_at FROM tickets t JOIN people p ON p.id = t.requester_id "
     "WHERE t.id BETWEEN :first AND :last",
-    "postgresql": _AUDIT_INSERT
-    + "SELECT t.id, 'ticket', t.id, 'created', NULL, NULL, "
+    "postgresql": _AUDIT_INSERT + "SELECT t.id, 'ticket', t.id, 'created', NULL, NULL, "
     "jsonb_build_object('subject', t.subject, 'status', 'new', 'priority', t.priority, "
     "'channel', t.channel, 'tags', COALESCE((SELECT jsonb_agg(tag ORDER BY "
     "tag) FROM ticket_tags WHERE ticket_id = t.id), '[]'::jsonb), 'requester', (SELECT email FROM "

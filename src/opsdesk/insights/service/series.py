@@ -29,6 +29,7 @@ from opsdesk.auth.permissions import Permission, require
 from opsdesk.errors import FieldProblem
 from opsdesk.insights.definitions import (
     DIMENSIONS,
+    LOW_CARDINALITY,
     METRICS,
     MetricDefinition,
     base_from,
@@ -36,7 +37,7 @@ from opsdesk.insights.definitions import (
 )
 from opsdesk.insights.enums import Dimension, Grain, MetricKind, TimeBasis
 from opsdesk.insights.errors import InvalidMetricQueryError, MetricUnavailableError
-from opsdesk.insights.sqltime import time_bucket
+from opsdesk.insights.sqltime import time_bucket, unindexed
 from opsdesk.tickets.models import Account, Ticket
 
 PERCENTILES = (0.5, 0.9)
@@ -138,12 +139,17 @@ def validate(query: MetricQuery) -> MetricDefinition:
 
 
 def _filter_clause(dimension: Dimension, value: str) -> ColumnElement[bool]:
-    key = DIMENSIONS[dimension].key
+    key: Any = DIMENSIONS[dimension].key
+    if dimension in LOW_CARDINALITY:
+        key = unindexed(key)
+    clause: ColumnElement[bool]
     if value == NONE_KEY:
-        return key.is_(None)
-    if dimension in ID_DIMENSIONS:
-        return key == int(value)
-    return key == value
+        clause = key.is_(None)
+    elif dimension in ID_DIMENSIONS:
+        clause = key == int(value)
+    else:
+        clause = key == value
+    return clause
 
 
 def _joins(query: MetricQuery) -> set[str]:
