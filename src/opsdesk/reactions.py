@@ -19,9 +19,13 @@ def register(bus: Bus) -> None:
     from opsdesk.automation import escalations
     from opsdesk.automation import rules as triggers
     from opsdesk.channels.service import outbound as channel_outbound
+    from opsdesk.insights.reactions import assign_experiments
     from opsdesk.sla import clocks as sla_clocks
     from opsdesk.sla.events import SlaBreached
     from opsdesk.tickets.events import TicketCreated, TicketUpdated
+
+    # insights: experiments first, routing rules, macros and SLA windows under test read the arm
+    bus.subscribe(TicketCreated, assign_experiments)
 
     # sla.start_clocks: after triage has classified and routed the new ticket.
     bus.subscribe(TicketCreated, sla_clocks.start_clocks)
