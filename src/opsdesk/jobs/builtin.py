@@ -7,6 +7,7 @@ receiver. Any answer other than 2xx, or no answer, is a failed attempt and is re
 
 from __future__ import annotations
 
+import socket
 import threading
 from typing import Any
 
@@ -24,7 +25,10 @@ def _client() -> httpx.Client:
     # One keep-alive client per runner thread: delivery to the same receiver reuses connections.
     client: httpx.Client | None = getattr(_clients, "client", None)
     if client is None:
-        client = httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False)
+        # TCP_NODELAY: headers and body go out in separate writes; without it Nagle's algorithm
+        # holds the body until the receiver's delayed ACK, costing milliseconds per delivery.
+        transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+        client = httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False, transport=transport)
         _clients.client = client
     return client
 
