@@ -53,7 +53,7 @@ def _serve(connection: Connection) -> None:
                     b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: application/json\r\n\r\n{}"
                 )
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, asyncio.CancelledError, ConnectionError):
             writer.close()
 
     async def main() -> None:
@@ -118,9 +118,9 @@ def run(database: Database, jobs: int, concurrency: int, batch_size: int) -> dic
 def register(bench_app: typer.Typer) -> None:
     @bench_app.command("jobs")
     def jobs_bench(
-        jobs: Annotated[int, typer.Option(help="Jobs to deliver.")] = 5_000,
-        concurrency: Annotated[int, typer.Option(help="Deliveries at the same time.")] = 16,
-        batch_size: Annotated[int, typer.Option(help="Jobs claimed per round.")] = 200,
+        jobs: Annotated[int, typer.Option(help="Jobs to deliver.")] = 10_000,
+        concurrency: Annotated[int, typer.Option(help="Deliveries at the same time.")] = 32,
+        batch_size: Annotated[int, typer.Option(help="Jobs claimed per round.")] = 500,
         database_url: Annotated[
             str | None,
             typer.Option("--database-url", "--db", help="Database (default: a fresh SQLite file)."),

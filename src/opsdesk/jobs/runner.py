@@ -78,7 +78,6 @@ class Runner:
         wakeup: LocalWakeup | None = None,
         worker_id: str | None = None,
     ) -> None:
-        load_handlers()
         self.database = database
         self.options = options or RunnerOptions()
         self.wakeup = wakeup or LocalWakeup()
@@ -94,6 +93,7 @@ class Runner:
 
     def run_once(self) -> int:
         """Enqueue due scheduled work, then claim and run one batch; returns jobs run."""
+        load_handlers()  # imported here, in the runner's thread, not during server startup
         self.enqueue_due_schedules()
         jobs = self.claim(self.options.batch_size)
         if not jobs:
