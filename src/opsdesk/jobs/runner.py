@@ -193,6 +193,7 @@ class Runner:
         transaction (its writes and the completion commit together); one that only had outside
         effects (an HTTP call) answers :data:`SIDE_EFFECT_ONLY` and is marked done with the rest
         of its batch in one statement, so deliveries do not queue on SQLite's single writer."""
+        load_handlers()
         handler = handler_for(job.kind)
         touched = False
 
