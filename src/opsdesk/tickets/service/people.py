@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
@@ -43,7 +43,16 @@ def email_domain(email: str) -> str:
 
 def person_by_email(session: Session, email: str) -> Person | None:
     normalized = normalize_email(email)
-    return session.scalars(select(Person).join(PersonEmail).where(PersonEmail.email == normalized)).first()
+    # Only the emails come along: the other collections load if someone asks for them.
+    statement = (
+        select(Person)
+        .join(PersonEmail)
+        .where(PersonEmail.email == normalized)
+        .options(
+            lazyload(Person.external_ids), lazyload(Person.other_accounts), lazyload(Person.primary_account)
+        )
+    )
+    return session.scalars(statement).first()
 
 
 def account_id_for_domain(session: Session, domain: str) -> int | None:
