@@ -1,7 +1,7 @@
 """sla calendars policies targets
 
 Revision ID: sla_02
-Revises: billing_01
+Revises: insights_02
 Create Date: 2026-11-21 19:46:43.878961
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import opsdesk.db
 
 revision = "sla_02"
-down_revision = "billing_01"
+down_revision = "insights_02"
 branch_labels = None
 depends_on = None
 
