@@ -14,4 +14,16 @@ if TYPE_CHECKING:
 
 def register(bus: Bus) -> None:
     """Subscribe each domain's handlers. Domains add their lines here, in pipeline order."""
-    del bus  # no reactions yet beyond the ticket service itself
+    from opsdesk.tickets.events import TicketCreated, TicketUpdated
+    from opsdesk.triage.events import AgentAvailabilityChanged
+    from opsdesk.triage.service import assignment as triage_assignment
+    from opsdesk.triage.service import classification as triage_classification
+    from opsdesk.triage.service import routing as triage_routing
+
+    # TicketCreated: triage.classify -> triage.route (group, priority, tags, agent)
+    bus.subscribe(TicketCreated, triage_classification.classify_new_ticket)
+    bus.subscribe(TicketCreated, triage_routing.route_new_ticket)
+    # a person set or corrected the category: learn from it, route a handed-off ticket
+    bus.subscribe(TicketUpdated, triage_classification.record_category_change)
+    # an agent went away or off shift: their new and open tickets move to available colleagues
+    bus.subscribe(AgentAvailabilityChanged, triage_assignment.reassign_when_away)
