@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,7 +25,23 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     settings = settings or Settings()
     settings.ensure_dirs()
     database = database or Database(settings.resolved_database_url)
+    from opsdesk.jobs.process import InProcessJobs
+
+    jobs = InProcessJobs(settings, database)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The job runner lives as long as the server: started on startup, stopped (its current
+        # jobs finished) on shutdown.
+        del app
+        jobs.start()
+        try:
+            yield
+        finally:
+            jobs.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="opsdesk",
         version=__version__,
         description="Customer operations: tickets, billing operations, success and workforce.",
@@ -33,6 +51,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.settings = settings
     app.state.database = database
     app.state.ready = True
+    app.state.jobs = jobs
 
     @app.exception_handler(DomainError)
     async def _domain_error(request: Request, error: DomainError) -> JSONResponse:

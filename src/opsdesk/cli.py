@@ -63,12 +63,49 @@ def serve(
         bool, typer.Option("--no-migrate", help="Do not upgrade the database on start.")
     ] = False,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    smtp_port: Annotated[
+        int | None,
+        typer.Option("--smtp-port", help="Also receive email over SMTP on this port (0: any free port)."),
+    ] = None,
 ) -> None:
     """Serve the web UI and API (and run background jobs in-process)."""
     from opsdesk import server
 
     settings = settings_for(db)
-    server.run(settings, host=host, port=port, migrate_first=not no_migrate, workers=workers)
+    server.run(
+        settings, host=host, port=port, migrate_first=not no_migrate, workers=workers, smtp_port=smtp_port
+    )
+
+
+@app.command()
+def worker(
+    db: DbOption = None,
+    once: Annotated[bool, typer.Option("--once", help="Run what is due now, then exit.")] = False,
+    concurrency: Annotated[int, typer.Option(help="Jobs run at the same time.")] = 8,
+    batch_size: Annotated[int, typer.Option(help="Jobs claimed per round.")] = 100,
+    lease_seconds: Annotated[
+        float, typer.Option(help="How long a claimed job is ours before another worker may take it.")
+    ] = 300.0,
+    poll_seconds: Annotated[float, typer.Option(help="Pause between polls when idle.")] = 1.0,
+) -> None:
+    """Run background jobs alone (several workers may share one database and Redis broker)."""
+    from datetime import timedelta
+
+    from opsdesk.jobs.process import run_worker
+    from opsdesk.jobs.runner import RunnerOptions
+
+    if concurrency < 1 or batch_size < 1 or lease_seconds <= 0 or poll_seconds <= 0:
+        raise CliError("--concurrency, --batch-size, --lease-seconds and --poll-seconds must be positive")
+    options = RunnerOptions(
+        batch_size=batch_size,
+        concurrency=concurrency,
+        lease=timedelta(seconds=lease_seconds),
+        poll_seconds=poll_seconds,
+    )
+    settings = settings_for(db)
+    ran = run_worker(settings, options=options, once=once)
+    if once:
+        typer.echo(f"ran {ran} jobs")
 
 
 def _redact(url: str) -> str:

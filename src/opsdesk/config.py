@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_tls: Literal["none", "starttls", "tls"] = "none"
     support_address: str = "support@example.com"
+    support_name: str = "Support"
+    inbound_smtp_host: str = "127.0.0.1"
+    inbound_smtp_port: int | None = None  # `opsdesk serve --smtp-port`; off by default
+    inbound_email_max_bytes: int = 30 * 1024 * 1024
+    email_throttle_count: int = 20
+    email_throttle_window_seconds: int = 300
 
     stripe_webhook_secret: str | None = None
     stripe_api_key: str | None = None

@@ -46,4 +46,5 @@ def domain_modules(part: str) -> list[ModuleType]:
 def load_all_models() -> None:
     """Import every table definition so ``Base.metadata`` is complete."""
     importlib.import_module("opsdesk.outbox")
+    importlib.import_module("opsdesk.jobs.models")
     domain_modules("models")

@@ -7,10 +7,11 @@ them at least once; ``idempotency_key`` lets receivers and the runner drop repea
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import Index, Integer, String, Text, event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from opsdesk import clock
@@ -54,4 +55,27 @@ def enqueue(
         max_attempts=max_attempts,
     )
     session.add(job)
+    if not event.contains(session, "after_commit", _announce_commit):
+        event.listen(session, "after_commit", _announce_commit)
     return job
+
+
+# Called after a transaction that enqueued jobs commits: the job runner (and, scaled out, the
+# Redis broker) listen here to deliver at once instead of at the next poll.
+_commit_listeners: list[Callable[[], None]] = []
+
+
+def add_commit_listener(listener: Callable[[], None]) -> None:
+    if listener not in _commit_listeners:
+        _commit_listeners.append(listener)
+
+
+def remove_commit_listener(listener: Callable[[], None]) -> None:
+    if listener in _commit_listeners:
+        _commit_listeners.remove(listener)
+
+
+def _announce_commit(session: Session) -> None:
+    del session
+    for listener in list(_commit_listeners):
+        listener()

@@ -10,10 +10,23 @@ from opsdesk import migrate
 from opsdesk.config import Settings
 
 
-def run(settings: Settings, *, host: str, port: int, migrate_first: bool = True, workers: int = 1) -> None:
+def run(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    migrate_first: bool = True,
+    workers: int = 1,
+    smtp_port: int | None = None,
+) -> None:
     settings.ensure_dirs()
     if migrate_first:
         migrate.upgrade(settings.resolved_database_url)
+    if smtp_port is not None:
+        # The SMTP receiver runs in this (the server's) process, on its own thread.
+        from opsdesk.channels.smtp_receiver import start_in_server
+
+        start_in_server(settings, host=settings.inbound_smtp_host, port=smtp_port)
     # Worker processes rebuild the app from the environment, so pass settings through it.
     os.environ["OPSDESK_DATABASE_URL"] = settings.resolved_database_url
     os.environ["OPSDESK_DATA_DIR"] = str(settings.data_dir.resolve())

@@ -73,9 +73,7 @@ def test_revoked_token_and_inactive_user_are_refused(db: Session, client: TestCl
     assert client.get("/api/v1/me", headers=other_headers).status_code == 401
 
 
-def test_login_form_starts_a_session_and_csrf_guards_unsafe_requests(
-    db: Session, client: TestClient
-) -> None:
+def test_login_form_starts_a_session_and_csrf_guards_unsafe_requests(db: Session, client: TestClient) -> None:
     user = make_user(db, password=PASSWORD)
     token = sign_in(client, user.email, PASSWORD, next_path="/probe")
     assert client.get("/api/v1/me").json()["id"] == user.id

@@ -21,7 +21,7 @@ _HIDDEN_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 def app_client(database: Database, data_dir: Path, **settings: object) -> TestClient:
     """A client on ``create_app()`` whose requests run in the test's database transaction."""
     app = create_app(
-        Settings(data_dir=data_dir, environment="test", **settings),  # type: ignore[arg-type]
+        Settings(data_dir=data_dir, environment="test", **{"run_jobs_in_process": False, **settings}),  # type: ignore[arg-type]
         database=database,
     )
     return TestClient(app, base_url="http://testserver", follow_redirects=False)

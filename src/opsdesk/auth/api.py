@@ -26,9 +26,7 @@ router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 
 @router.post("/session", response_model=SessionOut, responses={401: {}, 429: {}})
-def create_session(
-    body: LoginIn, request: Request, session: Session = Depends(request_session)
-) -> Response:
+def create_session(body: LoginIn, request: Request, session: Session = Depends(request_session)) -> Response:
     """Sign in with email and password; the answer sets the session cookie and gives its CSRF
     token. Rate-limited per client address and per email."""
     outcome = attempt_login(

@@ -31,9 +31,7 @@ class LoginOutcome:
     error: AuthenticationError | RateLimitedError | None
 
 
-def _failures_since(
-    session: Session, column: InstrumentedAttribute[str], value: str, since: datetime
-) -> int:
+def _failures_since(session: Session, column: InstrumentedAttribute[str], value: str, since: datetime) -> int:
     return int(
         session.scalar(
             select(func.count())

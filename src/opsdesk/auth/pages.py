@@ -50,9 +50,7 @@ def _login_page(
 
 
 @router.get("/login", response_model=None)
-def login_form(
-    request: Request, next: str = "/", session: Session = Depends(request_session)
-) -> Response:
+def login_form(request: Request, next: str = "/", session: Session = Depends(request_session)) -> Response:
     if optional_page_user(request, session) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
     return _login_page(request, next_path=safe_next(next))

@@ -38,6 +38,7 @@ class Permission(StrEnum):
     AUDIT_READ = "audit.read"
     RULE_MANAGE = "rule.manage"
     REPORT_READ = "report.read"
+    JOB_MANAGE = "job.manage"
 
 
 _STAFF_BASE = {

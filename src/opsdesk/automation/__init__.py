@@ -1,0 +1,1 @@
+"""Triggers, time-based automations, macros, the escalation matrix, and the job admin pages."""

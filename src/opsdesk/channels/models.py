@@ -1,0 +1,105 @@
+"""Tables of the channels domain.
+
+- ``raw_inbound``: every input from outside as it arrived (raw MIME bytes or a JSON payload),
+  written and committed before any processing; ``dedupe_key`` (a Message-ID, a Slack event id)
+  is unique, so a repeat is stored once and processed once.
+- ``outbound_emails``: the Message-IDs opsdesk sent, so replies to them thread to their ticket.
+- ``imap_mailboxes``: mailboxes polled over IMAP and the last UID taken from each.
+- ``email_brands`` / ``ticket_brands``: per-brand addresses, names and signatures.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from opsdesk import clock
+from opsdesk.db import Base, BigId
+
+
+class RawInbound(Base):
+    __tablename__ = "raw_inbound"
+    __table_args__ = (
+        Index("ix_raw_inbound_status_id", "status", "id"),
+        Index("ix_raw_inbound_sender_received_at", "sender", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(120))  # "smtp", "imap:<mailbox>", "http", …
+    dedupe_key: Mapped[str] = mapped_column(String(600), unique=True)
+    sender: Mapped[str] = mapped_column(String(320), default="")
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    payload: Mapped[dict[str, Any] | None] = mapped_column()
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime] = mapped_column(default=clock.now)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    noise_kind: Mapped[str] = mapped_column(String(20), default="none")
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    processed_at: Mapped[datetime | None] = mapped_column()
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+
+
+class OutboundEmail(Base):
+    __tablename__ = "outbound_emails"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rfc_message_id: Mapped[str] = mapped_column(String(500), unique=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(20))
+    to_address: Mapped[str] = mapped_column(String(320))
+    from_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(600))
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    sent_at: Mapped[datetime | None] = mapped_column()
+
+
+class ImapMailbox(Base):
+    __tablename__ = "imap_mailboxes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    host: Mapped[str] = mapped_column(String(253))
+    port: Mapped[int] = mapped_column(Integer, default=993)
+    security: Mapped[str] = mapped_column(String(10), default="tls")  # none | starttls | tls
+    username: Mapped[str] = mapped_column(String(320))
+    password: Mapped[str] = mapped_column(String(500))
+    folder: Mapped[str] = mapped_column(String(200), default="INBOX")
+    # IMAP UIDs and UIDVALIDITY are unsigned 32-bit: too big for a signed INTEGER.
+    uid_validity: Mapped[int | None] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_polled_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class EmailBrand(Base):
+    """A brand the team supports under its own address: mail to it opens tickets of the brand,
+    and replies on them go out from it with the brand's name and signature."""
+
+    __tablename__ = "email_brands"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    support_address: Mapped[str] = mapped_column(String(320), unique=True)
+    from_name: Mapped[str] = mapped_column(String(200))
+    signature: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class TicketBrand(Base):
+    """The brand a ticket was opened under (tickets without a row use the default address)."""
+
+    __tablename__ = "ticket_brands"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("email_brands.id", ondelete="CASCADE"), index=True)

@@ -1,0 +1,1 @@
+"""Insights: one metric layer, dashboards, reports, trends and experiments."""

@@ -1,0 +1,382 @@
+"""Metric series: one metric, optionally by a dimension, at a grain, over a period.
+
+Every point carries its ticket count (units for per-reply metrics), the mean and, for durations
+and scores, the median and p90 (``percentile_cont`` semantics: linear interpolation between the
+two nearest ranks). PostgreSQL computes percentiles with ``percentile_cont``; SQLite ranks the
+values with window functions inside the database and returns only the rows at the needed ranks,
+so no database ever ships a period's raw values to Python.
+
+The same filters give the tickets behind any point (:func:`tickets_behind`), so every number in
+the UI links to exactly the tickets it counts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Integer, Select, func, literal, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from opsdesk.auth.actor import Actor
+from opsdesk.auth.models import Group, User
+from opsdesk.auth.permissions import Permission, require
+from opsdesk.errors import FieldProblem
+from opsdesk.insights.definitions import (
+    DIMENSIONS,
+    METRICS,
+    MetricDefinition,
+    base_from,
+    not_merged,
+)
+from opsdesk.insights.enums import Dimension, Grain, MetricKind, TimeBasis
+from opsdesk.insights.errors import InvalidMetricQueryError, MetricUnavailableError
+from opsdesk.insights.sqltime import time_bucket
+from opsdesk.tickets.models import Account, Ticket
+
+PERCENTILES = (0.5, 0.9)
+MAX_POINTS = 5000
+ID_DIMENSIONS = frozenset({Dimension.GROUP, Dimension.AGENT, Dimension.ACCOUNT})
+# How a filter value says "no value" (unassigned, no category...).
+NONE_KEY = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricQuery:
+    metric: str
+    start: datetime
+    end: datetime
+    by: Dimension | None = None
+    grain: Grain | None = None
+    filters: Mapping[Dimension, str] = field(default_factory=dict)
+    time_basis: TimeBasis = TimeBasis.CALENDAR
+
+    def with_filter(self, dimension: Dimension, value: str) -> MetricQuery:
+        return MetricQuery(
+            self.metric,
+            self.start,
+            self.end,
+            self.by,
+            self.grain,
+            {**self.filters, dimension: value},
+            self.time_basis,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPoint:
+    bucket: str | None
+    key: str | None
+    label: str
+    count: int
+    value: float | None
+    mean: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSeries:
+    definition: MetricDefinition
+    query: MetricQuery
+    points: list[MetricPoint]
+
+    def point(self, bucket: str | None = None, key: str | None = None) -> MetricPoint | None:
+        for point in self.points:
+            if point.bucket == bucket and point.key == key:
+                return point
+        return None
+
+
+def definition_for(name: str) -> MetricDefinition:
+    definition = METRICS.get(name)
+    if definition is None:
+        raise InvalidMetricQueryError(
+            f"unknown metric {name!r}",
+            fields=[FieldProblem(("query", "metric"), f"must be one of {', '.join(sorted(METRICS))}")],
+        )
+    return definition
+
+
+def validate(query: MetricQuery) -> MetricDefinition:
+    definition = definition_for(query.metric)
+    problems: list[FieldProblem] = []
+    if query.start.tzinfo is None or query.end.tzinfo is None:
+        problems.append(FieldProblem(("query", "from"), "needs a time zone (e.g. Z)"))
+    elif query.end <= query.start:
+        problems.append(FieldProblem(("query", "to"), "must be after from"))
+    elif query.grain is not None:
+        step = {
+            Grain.HOUR: timedelta(hours=1),
+            Grain.DAY: timedelta(days=1),
+            Grain.WEEK: timedelta(weeks=1),
+            Grain.MONTH: timedelta(days=28),
+        }[query.grain]
+        if (query.end - query.start) / step > MAX_POINTS:
+            problems.append(
+                FieldProblem(("query", "grain"), f"gives more than {MAX_POINTS} points; use a coarser grain")
+            )
+    for dimension, value in query.filters.items():
+        if dimension in ID_DIMENSIONS and value != NONE_KEY and not value.isdigit():
+            problems.append(FieldProblem(("query", dimension.value), "must be an id or 'none'"))
+    if problems:
+        raise InvalidMetricQueryError("the metric query is not valid", fields=problems)
+    if definition.unavailable is not None:
+        raise MetricUnavailableError(definition.unavailable)
+    if query.time_basis is TimeBasis.BUSINESS:
+        raise MetricUnavailableError(
+            "business time needs a business calendar (SLA domain), not installed yet"
+            if definition.supports_business_time
+            else f"{definition.label} is measured in calendar time only"
+        )
+    return definition
+
+
+def _filter_clause(dimension: Dimension, value: str) -> ColumnElement[bool]:
+    key = DIMENSIONS[dimension].key
+    if value == NONE_KEY:
+        return key.is_(None)
+    if dimension in ID_DIMENSIONS:
+        return key == int(value)
+    return key == value
+
+
+def _joins(query: MetricQuery) -> set[str]:
+    needed: set[str] = set()
+    for dimension in [*query.filters, *([query.by] if query.by else [])]:
+        needed.update(DIMENSIONS[dimension].joins)
+    return needed
+
+
+def _where(definition: MetricDefinition, query: MetricQuery) -> list[ColumnElement[bool]]:
+    return [
+        definition.anchor >= query.start,
+        definition.anchor < query.end,
+        not_merged(),
+        definition.population,
+        *(_filter_clause(dimension, value) for dimension, value in query.filters.items()),
+    ]
+
+
+def _bucket(definition: MetricDefinition, query: MetricQuery) -> ColumnElement[Any]:
+    if query.grain is None:
+        return literal(None).label("bucket")
+    return time_bucket(query.grain, definition.anchor).label("bucket")
+
+
+def _key(query: MetricQuery) -> ColumnElement[Any]:
+    if query.by is None:
+        return literal(None).label("key")
+    return DIMENSIONS[query.by].key.label("key")
+
+
+def _stringify(key: Any) -> str | None:
+    return None if key is None else str(key)
+
+
+def metric_series(session: Session, actor: Actor, query: MetricQuery) -> MetricSeries:
+    """The series of one metric; points sorted by bucket, then by count (largest first)."""
+    require(actor, Permission.REPORT_READ)
+    definition = validate(query)
+    return compute_series(session, definition, query)
+
+
+def compute_series(session: Session, definition: MetricDefinition, query: MetricQuery) -> MetricSeries:
+    """:func:`metric_series` without the permission check, for callers that already checked."""
+    bucket, key = _bucket(definition, query), _key(query)
+    source = base_from(definition, _joins(query))
+    where = _where(definition, query)
+    rows: list[tuple[Any, Any, int, float | None, float | None, float | None]]
+    if definition.kind is MetricKind.COUNT:
+        statement = select(bucket, key, func.count()).select_from(source).where(*where).group_by(bucket, key)
+        rows = [(b, k, n, float(n), None, None) for b, k, n in session.execute(statement)]
+    elif definition.kind is MetricKind.RATE:
+        assert definition.value is not None
+        statement = (
+            select(bucket, key, func.count(), func.avg(definition.value))
+            .select_from(source)
+            .where(*where)
+            .group_by(bucket, key)
+        )
+        rows = [(b, k, n, _float(mean), None, None) for b, k, n, mean in session.execute(statement)]
+    elif session.get_bind().dialect.name == "postgresql":
+        rows = _percentiles_postgresql(session, definition, query, source, where, bucket, key)
+    else:
+        rows = _percentiles_ranked(session, definition, source, where, bucket, key)
+    labels = _labels(session, query.by, {k for _, k, *_ in rows})
+    points = []
+    for raw_bucket, raw_key, count, mean, p50, p90 in rows:
+        string_key = _stringify(raw_key)
+        value = mean if definition.kind is not MetricKind.COUNT else float(count)
+        points.append(
+            MetricPoint(
+                bucket=raw_bucket,
+                key=string_key,
+                label=labels.get(string_key, string_key if string_key is not None else "(none)"),
+                count=int(count),
+                value=value,
+                mean=mean if definition.kind is not MetricKind.COUNT else None,
+                p50=p50,
+                p90=p90,
+            )
+        )
+    points.sort(key=lambda point: (point.bucket or "", -point.count, point.label))
+    return MetricSeries(definition, query, points)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _percentiles_postgresql(
+    session: Session,
+    definition: MetricDefinition,
+    query: MetricQuery,
+    source: Any,
+    where: list[ColumnElement[bool]],
+    bucket: ColumnElement[Any],
+    key: ColumnElement[Any],
+) -> list[tuple[Any, Any, int, float | None, float | None, float | None]]:
+    del query
+    value = definition.value
+    assert value is not None
+    statement = (
+        select(
+            bucket,
+            key,
+            func.count(),
+            func.avg(value),
+            func.percentile_cont(PERCENTILES[0]).within_group(value.asc()),
+            func.percentile_cont(PERCENTILES[1]).within_group(value.asc()),
+        )
+        .select_from(source)
+        .where(*where, value.is_not(None))
+        .group_by(bucket, key)
+    )
+    return [
+        (b, k, n, _float(mean), _float(p50), _float(p90))
+        for b, k, n, mean, p50, p90 in session.execute(statement)
+    ]
+
+
+def _percentiles_ranked(
+    session: Session,
+    definition: MetricDefinition,
+    source: Any,
+    where: list[ColumnElement[bool]],
+    bucket: ColumnElement[Any],
+    key: ColumnElement[Any],
+) -> list[tuple[Any, Any, int, float | None, float | None, float | None]]:
+    """percentile_cont for databases without it: rank inside the database, fetch few rows."""
+    value = definition.value
+    assert value is not None
+    values = (
+        select(bucket, key, value.label("value"))
+        .select_from(source)
+        .where(*where, value.is_not(None))
+        .subquery()
+    )
+    partition = [values.c.bucket, values.c.key]
+    ranked = select(
+        values.c.bucket,
+        values.c.key,
+        values.c.value,
+        func.row_number().over(partition_by=partition, order_by=values.c.value).label("position"),
+        func.count().over(partition_by=partition).label("total"),
+        func.avg(values.c.value).over(partition_by=partition).label("mean"),
+    ).subquery()
+    # The 1-based ranks percentile_cont interpolates between: floor((n-1)p)+1 and the next one.
+    wanted = []
+    for fraction in PERCENTILES:
+        lower = func.cast((ranked.c.total - 1) * fraction, Integer) + 1
+        wanted.extend([ranked.c.position == lower, ranked.c.position == lower + 1])
+    statement = select(
+        ranked.c.bucket, ranked.c.key, ranked.c.total, ranked.c.mean, ranked.c.position, ranked.c.value
+    ).where(or_(*wanted))
+    by_group: dict[tuple[Any, Any], dict[int, float]] = defaultdict(dict)
+    totals: dict[tuple[Any, Any], tuple[int, float]] = {}
+    for row_bucket, row_key, total, mean, position, row_value in session.execute(statement):
+        by_group[(row_bucket, row_key)][int(position)] = float(row_value)
+        totals[(row_bucket, row_key)] = (int(total), float(mean))
+    rows: list[tuple[Any, Any, int, float | None, float | None, float | None]] = []
+    for group, (total, mean) in totals.items():
+        ranks = by_group[group]
+        p50, p90 = (interpolate(ranks, total, fraction) for fraction in PERCENTILES)
+        rows.append((group[0], group[1], total, mean, p50, p90))
+    return rows
+
+
+def interpolate(ranks: Mapping[int, float], total: int, fraction: float) -> float:
+    """percentile_cont from the values at the two ranks around (total - 1) * fraction."""
+    position = (total - 1) * fraction
+    lower = math.floor(position)
+    low_value = ranks[lower + 1]
+    if lower + 2 > total:
+        return low_value
+    return low_value + (position - lower) * (ranks[lower + 2] - low_value)
+
+
+def _labels(session: Session, by: Dimension | None, keys: set[Any]) -> dict[str | None, str]:
+    """Names for id dimensions (one query for all keys); other keys are their own label."""
+    present = [key for key in keys if key is not None]
+    if by is None or by not in ID_DIMENSIONS or not present:
+        if by is Dimension.VENDOR:
+            return {None: "(unassigned)"}
+        return {}
+    model: Any = {Dimension.GROUP: Group, Dimension.AGENT: User, Dimension.ACCOUNT: Account}[by]
+    names = session.execute(select(model.id, model.name).where(model.id.in_(present)))
+    labels: dict[str | None, str] = {str(row_id): name for row_id, name in names}
+    labels[None] = {Dimension.GROUP: "(no group)", Dimension.AGENT: "(unassigned)"}.get(by, "(none)")
+    return labels
+
+
+def tickets_behind_statement(
+    definition: MetricDefinition, query: MetricQuery, bucket: str | None = None, key: str | None = None
+) -> Select[Any]:
+    """The ids of the tickets behind one point of a series (or the whole series)."""
+    where = _where(definition, query)
+    if bucket is not None and query.grain is not None:
+        where.append(time_bucket(query.grain, definition.anchor) == bucket)
+    if query.by is not None and key is not None:
+        where.append(_filter_clause(query.by, key))
+    statement = select(Ticket.id).select_from(base_from(definition, _joins(query))).where(*where)
+    if definition.value is not None and definition.kind is not MetricKind.RATE:
+        statement = statement.where(definition.value.is_not(None))
+    return statement.distinct()
+
+
+def tickets_behind(
+    session: Session,
+    actor: Actor,
+    query: MetricQuery,
+    *,
+    bucket: str | None = None,
+    key: str | None = None,
+    limit: int = 200,
+    offset: int = 0,
+) -> tuple[int, list[Ticket]]:
+    """(how many tickets, one page of them newest first) behind a point of a series."""
+    require(actor, Permission.REPORT_READ)
+    definition = validate(query)
+    if query.by in ID_DIMENSIONS and key is not None and key != NONE_KEY and not key.isdigit():
+        raise InvalidMetricQueryError(
+            "the metric query is not valid",
+            fields=[FieldProblem(("query", "key"), "must be an id or 'none'")],
+        )
+    ids = tickets_behind_statement(definition, query, bucket, key).subquery()
+    total = session.scalar(select(func.count()).select_from(ids)) or 0
+    page = list(
+        session.scalars(
+            select(Ticket)
+            .where(Ticket.id.in_(select(ids.c.id)))
+            .order_by(Ticket.id.desc())
+            .limit(limit)
+            .offset(offset)
+        ).unique()
+    )
+    return total, page
