@@ -157,7 +157,9 @@ class _Features:
         indices = np.concatenate([word_indices, char_indices]).astype(np.int32)
         values = np.concatenate([word_values, char_values])
         width = self.word_count + len(self.chars.vocabulary_)
-        return sparse.csr_matrix((values, indices, np.array([0, len(indices)], dtype=np.int32)), shape=(1, width))
+        return sparse.csr_matrix(
+            (values, indices, np.array([0, len(indices)], dtype=np.int32)), shape=(1, width)
+        )
 
     def encode(self, texts: Sequence[str]) -> FloatArray:
         if self.encoder is None:
@@ -178,7 +180,9 @@ class _Features:
 _ANALYZERS: dict[int, tuple[TfidfVectorizer, Callable[[str], list[str]]]] = {}
 
 
-def _tfidf_row(vectorizer: TfidfVectorizer, text: str, offset: int) -> tuple[npt.NDArray[np.int64], FloatArray]:
+def _tfidf_row(
+    vectorizer: TfidfVectorizer, text: str, offset: int
+) -> tuple[npt.NDArray[np.int64], FloatArray]:
     """Sublinear TF-IDF with l2 norm of one text, as ``vectorizer.transform`` computes it."""
     cached = _ANALYZERS.get(id(vectorizer))
     if cached is None or cached[0] is not vectorizer:
@@ -328,12 +332,15 @@ class TrainedClassifier:
             for word, index in self.features.words.vocabulary_.items():
                 self._word_names[index] = word
         contributions = values * self.coefficients[indices, best]
-        order = np.argsort(-contributions)[:limit]
-        return tuple(
-            (self._word_names[int(indices[position])], round(float(contributions[position]), 4))
-            for position in order
-            if contributions[position] > 0
-        )
+        words: list[tuple[str, float]] = []
+        for position in np.argsort(-contributions):
+            if contributions[position] <= 0 or len(words) == limit:
+                break
+            word = self._word_names[int(indices[position])]
+            if word.replace(" ", "").isdigit():  # "00" explains nothing to a person
+                continue
+            words.append((word, round(float(contributions[position]), 4)))
+        return tuple(words)
 
     # ------------------------------------------------------------ storage
 

@@ -34,7 +34,7 @@ from opsdesk.triage.enums import NEEDS_TRIAGE_TAG, ModelKind, Outcome
 from opsdesk.triage.events import TicketClassified
 from opsdesk.triage.keyword_rules import KeywordClassifier
 from opsdesk.triage.language import detect_language
-from opsdesk.triage.models import TriagePrediction
+from opsdesk.triage.models import TriageCategory, TriagePrediction
 from opsdesk.triage.priority import suggest_priority
 from opsdesk.triage.sentiment import analyze_sentiment
 from opsdesk.triage.service.registry import PERSON_KINDS, active_model, ticket_text
@@ -182,7 +182,18 @@ def classify_new_ticket(session: Session, event: TicketCreated) -> None:
     existing = session.scalar(select(TriagePrediction.id).where(TriagePrediction.ticket_id == ticket.id))
     if existing is not None:  # handlers may run again; a ticket is classified once
         return
+    if not triage_enabled(session):
+        return
     classify_ticket(session, ticket)
+
+
+def triage_enabled(session: Session) -> bool:
+    """Triage works once the team has a taxonomy (``opsdesk seed`` creates the default one);
+    before that, tickets are left exactly as they came."""
+    return (
+        session.scalar(select(TriageCategory.id).where(TriageCategory.is_active.is_(True)).limit(1))
+        is not None
+    )
 
 
 def prediction_for(session: Session, ticket_id: int) -> TriagePrediction | None:

@@ -26,17 +26,27 @@ from opsdesk.auth.actor import Actor
 from opsdesk.auth.enums import ActorKind
 from opsdesk.auth.models import AuditEvent
 from opsdesk.auth.permissions import Permission, require
+from opsdesk.errors import FieldProblem
+from opsdesk.outbox import OutboxJob, enqueue
 from opsdesk.tickets.models import Message, Ticket
 from opsdesk.triage.classifier import TrainedClassifier, TrainingDataError, train_classifier
 from opsdesk.triage.embeddings import load_encoder
 from opsdesk.triage.enums import ModelKind, Outcome, TrainingSource
-from opsdesk.triage.errors import ModelVersionNotFoundError, NotEnoughTrainingDataError, RollbackRefusedError
+from opsdesk.triage.errors import (
+    InvalidTriageSettingsError,
+    ModelVersionNotFoundError,
+    NotEnoughTrainingDataError,
+    RollbackRefusedError,
+)
 from opsdesk.triage.events import ModelActivated
 from opsdesk.triage.keyword_rules import KeywordClassifier
 from opsdesk.triage.models import TriageModel, TriagePrediction
 from opsdesk.triage.service.settings import triage_settings
 from opsdesk.triage.service.taxonomy import category_paths, keyword_rules
 
+TRAIN_JOB = "triage.train"
+GROWTH_TO_RETRAIN = 0.2
+MIN_NEW_EXAMPLES = 20
 PERSON_KINDS = (ActorKind.USER.value, ActorKind.API_TOKEN.value, ActorKind.MACRO.value)
 TEXT_LIMIT = 4000
 
@@ -69,9 +79,12 @@ def training_examples(session: Session) -> list[TrainingExample]:
     for ticket_id, actor_kind, new_value in rows:
         latest[int(ticket_id)] = (actor_kind, new_value)
     labelled: dict[int, tuple[str, str]] = {}
-    predicted: dict[int, str | None] = dict(
-        session.execute(select(TriagePrediction.ticket_id, TriagePrediction.category)).tuples().all()
-    )
+    predicted: dict[int, str | None] = {
+        int(ticket_id): category
+        for ticket_id, category in session.execute(
+            select(TriagePrediction.ticket_id, TriagePrediction.category)
+        )
+    }
     for ticket_id, (actor_kind, value) in latest.items():
         if actor_kind in PERSON_KINDS and isinstance(value, str) and value:
             source = (
@@ -219,6 +232,48 @@ def train_model(
         activate=activate,
         notes=notes,
     )
+
+
+def request_training(
+    session: Session, actor: Actor, *, kind: str = ModelKind.TFIDF_LINEAR.value, activate: bool = True
+) -> OutboxJob:
+    """Queue a training run for the job runner (one pending run at a time)."""
+    require(actor, Permission.RULE_MANAGE)
+    if kind not in {member.value for member in ModelKind} or kind == ModelKind.KEYWORD_RULES.value:
+        raise InvalidTriageSettingsError(
+            "unknown model kind", fields=[FieldProblem(("kind",), "must be tfidf_linear or embeddings")]
+        )
+    pending = session.scalar(
+        select(OutboxJob).where(OutboxJob.kind == TRAIN_JOB, OutboxJob.status == "pending").limit(1)
+    )
+    if pending is not None:
+        return pending
+    audit.record(
+        session,
+        actor,
+        entity_type="triage_model",
+        entity_id=None,
+        action="training_requested",
+        new={"kind": kind},
+    )
+    return enqueue(session, TRAIN_JOB, {"kind": kind, "activate": activate, "requested_by": actor.name})
+
+
+def record_training_skipped(session: Session, actor: Actor, reason: str) -> None:
+    audit.record(
+        session, actor, entity_type="triage_model", entity_id=None, action="training_skipped", reason=reason
+    )
+
+
+def request_training_if_grown(session: Session, actor: Actor) -> OutboxJob | None:
+    """Queue training when labelled tickets grew by a fifth (and at least 20) since the last version."""
+    examples = len(training_examples(session))
+    last = session.scalar(select(TriageModel).order_by(TriageModel.version.desc()).limit(1))
+    trained_on = last.n_train if last is not None else 0
+    grown = examples - trained_on
+    if grown < MIN_NEW_EXAMPLES or grown < GROWTH_TO_RETRAIN * trained_on:
+        return None
+    return request_training(session, actor)
 
 
 def list_models(session: Session) -> list[TriageModel]:

@@ -183,7 +183,13 @@ def route_ticket(session: Session, ticket: Ticket, *, after_handoff: bool = Fals
             reason="waiting in the needs-triage queue until a person names the category",
         )
         return None
-    evaluation = first_match(active_rules(session), ticket_facts(session, ticket, prediction))
+    rules = active_rules(session)
+    if not rules and prediction is None:
+        # triage is not set up (no taxonomy, no rules): only the group's own assignment applies
+        if settings.auto_assign and ticket.group_id is not None and ticket.assignee_id is None:
+            assign_in_group(session, ticket, quiet_when_manual=True)
+        return None
+    evaluation = first_match(rules, ticket_facts(session, ticket, prediction))
     rule = evaluation.rule
     if rule is not None:
         actor = Actor.rule(rule.name, rule.rule_id, via="routing")

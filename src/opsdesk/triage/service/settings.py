@@ -19,14 +19,28 @@ SETTINGS_ID = 1
 
 
 def triage_settings(session: Session) -> TriageSettings:
+    """The stored settings, or the defaults (not stored: reading never writes, so concurrent
+    first tickets cannot race to insert the row)."""
     settings = session.get(TriageSettings, SETTINGS_ID)
     if settings is None:
-        settings = TriageSettings(
-            id=SETTINGS_ID,
-            target_precision=DEFAULT_TARGET_PRECISION,
-            auto_assign=True,
-            updated_at=clock.now(),
-        )
+        settings = _defaults()
+    return settings
+
+
+def _defaults() -> TriageSettings:
+    return TriageSettings(
+        id=SETTINGS_ID,
+        target_precision=DEFAULT_TARGET_PRECISION,
+        auto_assign=True,
+        needs_triage_group_id=None,
+        updated_at=clock.now(),
+    )
+
+
+def stored_settings(session: Session) -> TriageSettings:
+    settings = session.get(TriageSettings, SETTINGS_ID)
+    if settings is None:
+        settings = _defaults()
         session.add(settings)
         session.flush()
     return settings
@@ -57,7 +71,7 @@ def update_triage_settings(
         )
     if problems:
         raise InvalidTriageSettingsError("the triage settings are not valid", fields=problems)
-    settings = triage_settings(session)
+    settings = stored_settings(session)
     changes: dict[str, tuple[object, object]] = {}
     if target_precision is not None and target_precision != settings.target_precision:
         changes["target_precision"] = (settings.target_precision, target_precision)
