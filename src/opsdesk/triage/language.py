@@ -242,6 +242,7 @@ def detect_language(text: str) -> str | None:
     scores = {code: sum(1 for word in words if word in profile) for code, profile in _PROFILES.items()}
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
     (best, best_score), (_second, second_score) = ranked[0], ranked[1]
-    if best_score == 0 or (best_score < 2 and len(words) > 6) or best_score == second_score:
+    # one common word ("y", "a") proves nothing: ask for two, and a clear lead
+    if best_score < 2 or best_score == second_score:
         return None
     return best

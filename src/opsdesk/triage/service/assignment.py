@@ -173,13 +173,13 @@ def assign_in_group(
     extra_skills: frozenset[str] = frozenset(),
     exclude_user_id: int | None = None,
     reason_prefix: str = "",
-    quiet_when_manual: bool = False,
 ) -> Choice:
     """Pick the agent for ``ticket`` inside its group by the group's mode, and assign."""
     if ticket.group_id is None:
         return Choice(None, "the ticket has no group")
     settings = group_assignment(session, ticket.group_id)
-    if quiet_when_manual and settings.mode == AssignmentMode.MANUAL.value:
+    if settings.mode == AssignmentMode.MANUAL.value:
+        # nothing decided, nothing to record: the ticket waits in the group's queue for a person
         return Choice(None, "the group assigns by hand")
     pool = [c for c in candidates(session, ticket.group_id) if c.user_id != exclude_user_id]
     choice = choose_agent(

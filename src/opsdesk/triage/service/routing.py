@@ -171,6 +171,7 @@ def route_ticket(session: Session, ticket: Ticket, *, after_handoff: bool = Fals
         and prediction is not None
         and prediction.outcome == Outcome.HANDOFF.value
         and settings.needs_triage_group_id is not None
+        and ticket.group_id == settings.needs_triage_group_id
     ):
         audit.record(
             session,
@@ -187,7 +188,7 @@ def route_ticket(session: Session, ticket: Ticket, *, after_handoff: bool = Fals
     if not rules and prediction is None:
         # triage is not set up (no taxonomy, no rules): only the group's own assignment applies
         if settings.auto_assign and ticket.group_id is not None and ticket.assignee_id is None:
-            assign_in_group(session, ticket, quiet_when_manual=True)
+            assign_in_group(session, ticket)
         return None
     evaluation = first_match(rules, ticket_facts(session, ticket, prediction))
     rule = evaluation.rule
