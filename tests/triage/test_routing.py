@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from opsdesk.auth.errors import PermissionDeniedError
 from opsdesk.auth.models import AuditEvent, Group, User
 from opsdesk.tickets.models import Ticket
 from opsdesk.triage.errors import InvalidAssignmentError, InvalidRuleSetError
@@ -73,7 +74,7 @@ def test_refused_rule_set_changes_nothing(db: Session, billing: Group) -> None:
     ]
     assert [row.name for row in routing.list_rules(db)] == ["Refunds"]
     agent = staff_actor(make_user(db))
-    with pytest.raises(Exception, match="rule.manage"):
+    with pytest.raises(PermissionDeniedError, match=r"rule\.manage"):
         routing.save_rule_set(db, agent, [])
     assert db.scalar(select(func.count()).select_from(RoutingRule)) == 1
 
@@ -196,7 +197,7 @@ def test_agent_going_away_hands_tickets_to_colleagues(db: Session, billing: Grou
         f"{staying.name} is off shift; back to the group queue"
     )
     agent = staff_actor(make_user(db))
-    with pytest.raises(Exception, match="user.manage"):
+    with pytest.raises(PermissionDeniedError, match=r"user\.manage"):
         assignment.set_availability(db, agent, leaving.id, "online")
     assert leaving.availability == "away"
 

@@ -11,11 +11,10 @@ import importlib.util
 import os
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from opsdesk.triage.classifier import Encoder, FloatArray
+if TYPE_CHECKING:
+    from opsdesk.triage.classifier import Encoder, FloatArray
 
 
 def embeddings_available() -> bool:
@@ -42,6 +41,8 @@ def load_encoder() -> Encoder | None:
         return None
 
     def encode(texts: Sequence[str]) -> FloatArray:
+        import numpy as np
+
         vectors = _model().encode(
             list(texts), batch_size=64, normalize_embeddings=True, show_progress_bar=False
         )

@@ -38,6 +38,10 @@ class RoutingRuleNotFoundError(NotFoundError):
     code = "routing_rule_not_found"
 
 
+class PredictionNotFoundError(NotFoundError):
+    code = "prediction_not_found"
+
+
 class CategoryNotFoundError(NotFoundError):
     code = "category_not_found"
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -29,7 +29,6 @@ from opsdesk.auth.permissions import Permission, require
 from opsdesk.errors import FieldProblem
 from opsdesk.outbox import OutboxJob, enqueue
 from opsdesk.tickets.models import Message, Ticket
-from opsdesk.triage.classifier import TrainedClassifier, TrainingDataError, train_classifier
 from opsdesk.triage.embeddings import load_encoder
 from opsdesk.triage.enums import ModelKind, Outcome, TrainingSource
 from opsdesk.triage.errors import (
@@ -47,6 +46,10 @@ from opsdesk.triage.service.taxonomy import category_paths, keyword_rules
 TRAIN_JOB = "triage.train"
 GROWTH_TO_RETRAIN = 0.2
 MIN_NEW_EXAMPLES = 20
+if TYPE_CHECKING:
+    # scikit-learn takes seconds to import: only processes that train or hold a model pay for it
+    from opsdesk.triage.classifier import TrainedClassifier
+
 PERSON_KINDS = (ActorKind.USER.value, ActorKind.API_TOKEN.value, ActorKind.MACRO.value)
 TEXT_LIMIT = 4000
 
@@ -201,6 +204,8 @@ def train_model(
     activate: bool = True,
 ) -> TriageModel:
     """Train a new version from the team's labelled tickets."""
+    from opsdesk.triage.classifier import TrainingDataError, train_classifier
+
     require(actor, Permission.RULE_MANAGE)
     examples = training_examples(session)
     encoder = None
@@ -377,6 +382,8 @@ def loaded_classifier(row: TriageModel) -> TrainedClassifier:
     with _cache_lock:
         found = _cache.get(key)
         if found is None:
+            from opsdesk.triage.classifier import TrainedClassifier
+
             encoder = load_encoder() if row.kind == ModelKind.EMBEDDINGS.value else None
             found = TrainedClassifier.from_bytes(row.artifact, encoder)
             if len(_cache) >= 4:  # keep a few versions: the active one and recent rollbacks
