@@ -242,7 +242,7 @@ def _check_value(
     if op in _VALUELESS:
         return problems
     if op in ("in", "not_in", "under"):
-        if not isinstance(value, list) or not value:
+        if not isinstance(value, list | tuple) or not value:
             return [FieldProblem((*where, "value"), f"{op} needs a non-empty list of values")]
         items = value
     else:
@@ -307,7 +307,7 @@ def validate_conditions(
             and categories is not None
             and condition.op not in _VALUELESS
         ):
-            values = condition.value if isinstance(condition.value, list) else [condition.value]
+            values = condition.value if isinstance(condition.value, list | tuple) else [condition.value]
             for value in values:
                 if value not in categories:
                     problems.append(
@@ -434,7 +434,8 @@ def rule_from_mapping(data: Mapping[str, Any], rule_id: int | None = None) -> Ru
         Condition(
             str(item.get("field", "")),
             str(item.get("op", "")),
-            tuple(item["value"]) if isinstance(item.get("value"), tuple) else item.get("value"),
+            # lists become tuples so conditions compare and hash (for shadowed-rule checks)
+            tuple(item["value"]) if isinstance(item.get("value"), list | tuple) else item.get("value"),
         )
         for item in data.get("conditions") or []
         if isinstance(item, Mapping)
