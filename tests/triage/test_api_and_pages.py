@@ -164,8 +164,8 @@ def test_pages_show_accuracy_rules_and_the_ticket_panel(db: Session, client: Tes
     saved = client.post(
         "/triage/rules",
         data={
-            "rules": '[{"name": "Chat", "conditions": [{"field": "channel", "op": "equals", "value": "chat"}],'
-            ' "actions": {"priority": "high"}}]',
+            "rules": '[{"name": "Chat", "conditions": [{"field": "channel", "op": "equals", '
+            '"value": "chat"}], "actions": {"priority": "high"}}]',
             "csrf_token": csrf,
         },
     )
