@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install demo test lint services browser clean bench
+.PHONY: install demo test lint services browser mailserver clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,12 +24,15 @@ services:
 browser:
 	./scripts/ensure-browser.sh
 
+mailserver:
+	./scripts/ensure-dovecot.sh
+
 lint: install
 	$(BIN)/ruff check src tests migrations
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: install services browser lint
+test: install services browser mailserver lint
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
 clean:

@@ -6,6 +6,7 @@ from alembic import context
 
 from opsdesk.db import Base, make_engine
 from opsdesk.domains import load_all_models
+from opsdesk.migrate import include_name
 
 load_all_models()
 target_metadata = Base.metadata
@@ -29,6 +30,7 @@ def _run(connection: object) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -18,7 +18,9 @@ from opsdesk.db import Database
 from opsdesk.domains import domain_modules
 from opsdesk.errors import DomainError
 from opsdesk.web.auth import LoginRequired, login_redirect
+from opsdesk.web.idempotency import IdempotentReplay, replay_response
 from opsdesk.web.problems import problem_response, validation_problem
+from opsdesk.web.transactions import TransactionMiddleware
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -60,6 +62,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         )
 
     app.add_exception_handler(LoginRequired, login_redirect)
+    app.add_exception_handler(IdempotentReplay, replay_response)
+    app.add_middleware(TransactionMiddleware)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:

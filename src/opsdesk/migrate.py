@@ -20,6 +20,16 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+# Tables the migrations make that are not models (the keyword search index, SQLite's FTS5
+# shadow tables): autogenerate must neither drop nor report them.
+UNMODELLED_TABLE_PREFIXES = ("ticket_search",)
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    del parent_names
+    return not (type_ == "table" and name is not None and name.startswith(UNMODELLED_TABLE_PREFIXES))
+
+
 def upgrade(url: str, revision: str = "heads") -> None:
     command.upgrade(alembic_config(url), revision)
 

@@ -8,22 +8,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from opsdesk.tickets.events import MessageAdded
+
 if TYPE_CHECKING:
     from opsdesk.bus import Bus
 
 
 def register(bus: Bus) -> None:
     """Subscribe each domain's handlers. Domains add their lines here, in pipeline order."""
+    from opsdesk.channels.service import outbound as channel_outbound
+    from opsdesk.insights.reactions import assign_experiments
     from opsdesk.tickets.events import TicketCreated, TicketUpdated
     from opsdesk.triage.events import AgentAvailabilityChanged
     from opsdesk.triage.service import assignment as triage_assignment
     from opsdesk.triage.service import classification as triage_classification
     from opsdesk.triage.service import routing as triage_routing
 
-    # TicketCreated: triage.classify -> triage.route (group, priority, tags, agent)
+    # insights: experiments first, routing rules, macros and SLA windows under test read the arm
+    bus.subscribe(TicketCreated, assign_experiments)
+    # triage.classify -> triage.route (group, priority, tags, agent)
     bus.subscribe(TicketCreated, triage_classification.classify_new_ticket)
     bus.subscribe(TicketCreated, triage_routing.route_new_ticket)
     # a person set or corrected the category: learn from it, route a handed-off ticket
     bus.subscribe(TicketUpdated, triage_classification.record_category_change)
     # an agent went away or off shift: their new and open tickets move to available colleagues
     bus.subscribe(AgentAvailabilityChanged, triage_assignment.reassign_when_away)
+    # channels: a staff public reply is emailed to the requester (through the outbox)
+    bus.subscribe(MessageAdded, channel_outbound.send_public_reply)

@@ -39,6 +39,7 @@ class Permission(StrEnum):
     RULE_MANAGE = "rule.manage"
     REPORT_READ = "report.read"
     JOB_MANAGE = "job.manage"
+    CHANNEL_MANAGE = "channel.manage"
 
 
 _STAFF_BASE = {

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from opsdesk.auth.enums import Availability, Role
 from opsdesk.auth.models import ApiToken, Group, User
 
 
@@ -91,3 +92,59 @@ class TokenOut(BaseModel):
 
 class IssuedTokenOut(TokenOut):
     token: str = Field(description="The secret, shown once: store it now.")
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320)
+    name: str = Field(max_length=200)
+    role: Role
+    password: str | None = Field(default=None, max_length=1000)
+    time_zone: str = "UTC"
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+    skills: list[str] = Field(default_factory=list)
+    capacity: int = Field(default=20, ge=0)
+    group_ids: list[int] = Field(default_factory=list)
+    vendor: str | None = Field(default=None, max_length=120)
+    seniority: int = Field(default=1, ge=1, le=10)
+
+
+class UserPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+    role: Role | None = None
+    password: str | None = Field(default=None, max_length=1000)
+    time_zone: str | None = None
+    languages: list[str] | None = None
+    skills: list[str] | None = None
+    capacity: int | None = Field(default=None, ge=0)
+    group_ids: list[int] | None = None
+    vendor: str | None = Field(default=None, max_length=120)
+    seniority: int | None = Field(default=None, ge=1, le=10)
+    is_active: bool | None = None
+    availability: Availability | None = None
+
+
+class GroupCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=120)
+    description: str = ""
+    member_ids: list[int] = Field(default_factory=list)
+
+
+class GroupPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=120)
+    description: str | None = None
+    member_ids: list[int] | None = None
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="", max_length=120)
+    user_id: int | None = Field(default=None, description="admins may issue tokens for others")

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, lazyload
 
 from opsdesk import clock
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
-from opsdesk.auth.enums import Role
+from opsdesk.auth.enums import Availability, Role
 from opsdesk.auth.models import ApiToken, Group, GroupMembership, User
 from opsdesk.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from opsdesk.auth.permissions import Permission, require
+from opsdesk.auth.sessions import revoke_sessions_of
 from opsdesk.auth.tokens import digest, new_token
 from opsdesk.errors import ConflictError, FieldProblem, NotFoundError, ValidationFailedError
 
@@ -168,17 +172,42 @@ def issue_token(session: Session, actor: Actor, user: User, *, name: str = "") -
     return IssuedToken(token=token, secret=secret)
 
 
-def user_for_token(session: Session, secret: str) -> tuple[User, ApiToken] | None:
-    """The active user behind a token, touching ``last_used_at`` at most once a minute."""
-    token = session.scalars(
-        select(ApiToken).where(ApiToken.token_digest == digest(secret), ApiToken.revoked_at.is_(None))
+@dataclass(frozen=True, slots=True)
+class TokenUser:
+    user: User
+    token_id: int
+
+
+def user_for_token(session: Session, secret: str) -> TokenUser | None:
+    """The active user behind a token, touching ``last_used_at`` at most once a minute.
+
+    One indexed lookup of the digest (a plain column query, the hot path of every API call),
+    then the user by primary key (often already in the session)."""
+    row = session.execute(
+        select(ApiToken.id, ApiToken.user_id, ApiToken.last_used_at).where(
+            ApiToken.token_digest == digest(secret), ApiToken.revoked_at.is_(None)
+        )
     ).first()
-    if token is None or not token.user.is_active:
+    if row is None:
+        return None
+    token_id, user_id, last_used_at = row
+    # Group memberships are only needed for group-scoped roles: loaded on first use.
+    user = session.get(User, user_id, options=[lazyload(User.memberships)])
+    if user is None or not user.is_active:
         return None
     now = clock.now()
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
-    return token.user, token
+    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
+        _touch_last_used(session, token_id, now)
+    return TokenUser(user=user, token_id=token_id)
+
+
+def _touch_last_used(session: Session, token_id: int, now: datetime) -> None:
+    """Best effort: a read request that cannot take SQLite's write lock right now skips it."""
+    try:
+        with session.begin_nested():
+            session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+    except OperationalError:
+        return
 
 
 def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
@@ -192,3 +221,225 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
         session.flush()
         audit.record(session, actor, entity_type="api_token", entity_id=token.id, action="revoked")
     return token
+
+
+# ---------------------------------------------------------------- managing staff and groups
+
+USER_FIELDS = frozenset(
+    {
+        "name",
+        "role",
+        "password",
+        "time_zone",
+        "languages",
+        "skills",
+        "capacity",
+        "group_ids",
+        "vendor",
+        "seniority",
+        "is_active",
+        "availability",
+    }
+)
+
+
+def list_users(
+    session: Session, actor: Actor, *, role: str | None = None, active: bool | None = None
+) -> list[User]:
+    require(actor, Permission.USER_READ)
+    statement = select(User).order_by(User.id)
+    if role:
+        statement = statement.where(User.role == role)
+    if active is not None:
+        statement = statement.where(User.is_active.is_(active))
+    return list(session.scalars(statement))
+
+
+def access_user(session: Session, actor: Actor, user_id: int) -> User:
+    """A staff member: anyone with user.read, and everyone may see themselves."""
+    if actor.user is None or actor.user.id != user_id:
+        require(actor, Permission.USER_READ)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFoundError(f"user {user_id} not found")
+    return user
+
+
+def update_user(session: Session, actor: Actor, user: User, values: Mapping[str, Any]) -> User:
+    """Change a staff member. Admins change anyone; a user may change their own name, time zone,
+    languages, availability and password. Deactivating ends their sessions and tokens' use."""
+    own_fields = {"name", "time_zone", "languages", "availability", "password"}
+    is_self = actor.user is not None and actor.user.id == user.id
+    if not (is_self and set(values) <= own_fields):
+        require(actor, Permission.USER_MANAGE)
+    problems: list[FieldProblem] = []
+    for key in sorted(set(values) - USER_FIELDS):
+        problems.append(FieldProblem((key,), "not a field of a user", "unknown_field"))
+    cleaned: dict[str, Any] = {}
+    if "name" in values:
+        name = str(values["name"] or "").strip()
+        if not name or len(name) > 200:
+            problems.append(FieldProblem(("name",), "must be 1 to 200 characters"))
+        cleaned["name"] = name
+    if "role" in values:
+        if values["role"] not in {member.value for member in Role}:
+            problems.append(FieldProblem(("role",), "must be one of " + ", ".join(m.value for m in Role)))
+        elif is_self and values["role"] != user.role:
+            problems.append(FieldProblem(("role",), "you cannot change your own role"))
+        cleaned["role"] = values["role"]
+    if "is_active" in values:
+        if is_self and not values["is_active"]:
+            problems.append(FieldProblem(("is_active",), "you cannot deactivate yourself"))
+        cleaned["is_active"] = bool(values["is_active"])
+    if "password" in values:
+        password = str(values["password"] or "")
+        if len(password) < MIN_PASSWORD_LENGTH:
+            problems.append(FieldProblem(("password",), f"must be at least {MIN_PASSWORD_LENGTH} characters"))
+    if "capacity" in values:
+        capacity = values["capacity"]
+        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 0:
+            problems.append(FieldProblem(("capacity",), "must be a whole number, not negative"))
+        cleaned["capacity"] = capacity
+    if "availability" in values:
+        if values["availability"] not in {member.value for member in Availability}:
+            problems.append(
+                FieldProblem(("availability",), "must be one of " + ", ".join(m.value for m in Availability))
+            )
+        cleaned["availability"] = values["availability"]
+    for key in ("time_zone", "vendor", "seniority"):
+        if key in values:
+            cleaned[key] = values[key]
+    if "time_zone" in cleaned:
+        try:
+            ZoneInfo(str(cleaned["time_zone"]))
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(FieldProblem(("time_zone",), "not a known time zone"))
+    for key in ("languages", "skills"):
+        if key in values:
+            cleaned[key] = sorted({str(item).strip() for item in values[key] or [] if str(item).strip()})
+    group_ids: list[int] | None = None
+    if "group_ids" in values:
+        group_ids = sorted({int(item) for item in values["group_ids"] or []})
+        for group_id in group_ids:
+            if session.get(Group, group_id) is None:
+                problems.append(FieldProblem(("group_ids",), f"group {group_id} does not exist"))
+    if problems:
+        raise ValidationFailedError("the user is not valid", fields=problems)
+    changes: dict[str, tuple[Any, Any]] = {}
+    for key, value in cleaned.items():
+        if getattr(user, key) != value:
+            changes[key] = (getattr(user, key), value)
+            setattr(user, key, value)
+    if "password" in values:
+        user.password_hash = hash_password(str(values["password"]))
+        changes["password"] = ("***", "***")
+    if group_ids is not None and sorted(user.group_ids) != group_ids:
+        changes["group_ids"] = (sorted(user.group_ids), group_ids)
+        user.memberships = [m for m in user.memberships if m.group_id in group_ids] + [
+            GroupMembership(group_id=group_id, user_id=user.id)
+            for group_id in group_ids
+            if group_id not in user.group_ids
+        ]
+    if not changes:
+        return user
+    session.flush()
+    if changes.get("is_active", (None, True))[1] is False or "password" in changes:
+        revoke_sessions_of(session, user.id)
+    audit.record_changes(session, actor, entity_type="user", entity_id=user.id, changes=changes)
+    return user
+
+
+def list_groups(session: Session, actor: Actor) -> list[Group]:
+    require(actor, Permission.TICKET_READ)
+    return list(session.scalars(select(Group).order_by(Group.name)))
+
+
+def access_group(session: Session, actor: Actor, group_id: int) -> Group:
+    require(actor, Permission.TICKET_READ)
+    group = session.get(Group, group_id)
+    if group is None:
+        raise NotFoundError(f"group {group_id} not found")
+    return group
+
+
+def group_member_ids(session: Session, group_ids: Sequence[int]) -> dict[int, list[int]]:
+    """Member ids of several groups in one query."""
+    members: dict[int, list[int]] = {group_id: [] for group_id in group_ids}
+    if group_ids:
+        rows = session.execute(
+            select(GroupMembership.group_id, GroupMembership.user_id)
+            .where(GroupMembership.group_id.in_(list(group_ids)))
+            .order_by(GroupMembership.user_id)
+        )
+        for group_id, user_id in rows:
+            members[group_id].append(user_id)
+    return members
+
+
+def update_group(session: Session, actor: Actor, group: Group, values: Mapping[str, Any]) -> Group:
+    require(actor, Permission.GROUP_MANAGE)
+    problems: list[FieldProblem] = []
+    for key in sorted(set(values) - {"name", "description", "member_ids"}):
+        problems.append(FieldProblem((key,), "not a field of a group", "unknown_field"))
+    changes: dict[str, tuple[Any, Any]] = {}
+    name = group.name
+    if "name" in values:
+        name = str(values["name"] or "").strip()
+        if not name or len(name) > 120:
+            problems.append(FieldProblem(("name",), "must be 1 to 120 characters"))
+        else:
+            clash = session.scalar(select(Group.id).where(Group.name == name))
+            if clash is not None and clash != group.id:
+                problems.append(FieldProblem(("name",), f"a group named {name} exists"))
+    member_ids: list[int] | None = None
+    if "member_ids" in values:
+        member_ids = sorted({int(item) for item in values["member_ids"] or []})
+        for user_id in member_ids:
+            if session.get(User, user_id) is None:
+                problems.append(FieldProblem(("member_ids",), f"user {user_id} does not exist"))
+    if problems:
+        raise ValidationFailedError("the group is not valid", fields=problems)
+    if name != group.name:
+        changes["name"] = (group.name, name)
+        group.name = name
+    if "description" in values and values["description"] != group.description:
+        changes["description"] = (group.description, str(values["description"] or ""))
+        group.description = str(values["description"] or "")
+    if member_ids is not None:
+        current = group_member_ids(session, [group.id])[group.id]
+        if current != member_ids:
+            changes["member_ids"] = (current, member_ids)
+            group.memberships = [m for m in group.memberships if m.user_id in member_ids] + [
+                GroupMembership(group_id=group.id, user_id=user_id)
+                for user_id in member_ids
+                if user_id not in current
+            ]
+    if changes:
+        session.flush()
+        session.expire_all()
+        audit.record_changes(session, actor, entity_type="group", entity_id=group.id, changes=changes)
+    return group
+
+
+def delete_group(session: Session, actor: Actor, group: Group) -> None:
+    """Delete a group; its tickets become ungrouped (their trail keeps the old group)."""
+    require(actor, Permission.GROUP_MANAGE)
+    audit.record(
+        session, actor, entity_type="group", entity_id=group.id, action="deleted", old={"name": group.name}
+    )
+    session.delete(group)
+    session.flush()
+
+
+def list_tokens(session: Session, actor: Actor, user: User) -> list[ApiToken]:
+    require(actor, Permission.TOKEN_OWN)
+    if actor.user is not None and actor.user.id != user.id:
+        require(actor, Permission.USER_MANAGE)
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)))
+
+
+def user_by_email(session: Session, email: str) -> User:
+    user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
+    if user is None:
+        raise NotFoundError(f"no user with email {email.strip().lower()}")
+    return user

@@ -57,4 +57,9 @@ def reply_address(support_address: str, reply_token: str) -> str:
 
 
 def tagged_subject(ticket_id: int, subject: str) -> str:
-    return subject if f"[#{ticket_id}]" in subject else f"[#{ticket_id}] {subject}"
+    """``Re: [#12] Subject``: the tag after any reply prefix, where clients keep it."""
+    if f"[#{ticket_id}]" in subject:
+        return subject
+    prefix = _REPLY_PREFIX.match(subject)
+    cut = prefix.end() if prefix is not None else 0
+    return f"{subject[:cut]}[#{ticket_id}] {subject[cut:]}"

@@ -105,7 +105,7 @@ def line_chart(
         or "no data"
     )
     head, tail = _open(width, height, title, description)
-    left, right, top, bottom = 56, 12, 12, 40 + 14 * ((len(lines) + 2) // 3)
+    left, right, top, bottom = 56, 36, 12, 40 + 14 * ((len(lines) + 2) // 3)
     plot_width, plot_height = width - left - right, height - top - bottom
     values = [datum.value for line in lines for datum in line.points]
     high = max(values, default=1) or 1

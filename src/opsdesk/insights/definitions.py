@@ -39,7 +39,7 @@ from sqlalchemy.sql.selectable import FromClause
 
 from opsdesk.auth.models import AuditEvent, User
 from opsdesk.insights.enums import Dimension, MetricKind
-from opsdesk.insights.sqltime import seconds_between
+from opsdesk.insights.sqltime import seconds_between, unindexed
 from opsdesk.tickets.models import Account, Message, Ticket
 
 SOLVED_OR_CLOSED = ("solved", "closed")
@@ -76,7 +76,7 @@ def _flag(condition: ColumnElement[bool]) -> ColumnElement[float]:
     return case((condition, literal(1.0, Float)), else_=literal(0.0, Float))
 
 
-_solved = Ticket.status.in_(SOLVED_OR_CLOSED)
+_solved = unindexed(Ticket.status).in_(SOLVED_OR_CLOSED)
 _followed_up = exists(
     select(literal(1)).where(tickets_table.alias("follow_up").c.follow_up_of_id == Ticket.id)
 )
@@ -438,3 +438,19 @@ def base_from(definition: MetricDefinition, joins: set[str]) -> FromClause:
 def not_merged() -> ColumnElement[bool]:
     """Merged-away tickets live on in their target and never count on their own."""
     return Ticket.merged_into_id.is_(None)
+
+
+# Filters on these keep to the anchor's index on SQLite (see sqltime.unindexed); selective
+# ones (an account, an agent) may drive the query from their own index.
+LOW_CARDINALITY = frozenset(
+    {
+        Dimension.GROUP,
+        Dimension.CHANNEL,
+        Dimension.CATEGORY,
+        Dimension.PRIORITY,
+        Dimension.LANGUAGE,
+        Dimension.TIER,
+        Dimension.PLAN,
+        Dimension.VENDOR,
+    }
+)

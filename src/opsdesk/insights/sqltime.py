@@ -42,14 +42,45 @@ def _seconds_postgresql(element: seconds_between, compiler: SQLCompiler, **kw: A
     return f"EXTRACT(EPOCH FROM ({compiler.process(end, **kw)} - {compiler.process(start, **kw)}))"
 
 
-class time_bucket(FunctionElement[str]):  # noqa: N801 - reads as SQL
-    type = String()
-    inherit_cache = False
-    name = "time_bucket"
+class TimeBucket(FunctionElement[str]):
+    """The start of the grain holding an instant; one subclass per grain so statements cache."""
 
-    def __init__(self, grain: Grain, instant: SQLColumnExpression[Any]) -> None:
-        self.grain = grain
-        super().__init__(instant)
+    type = String()
+    inherit_cache = True
+    name = "time_bucket"
+    grain: Grain = Grain.DAY
+
+
+class HourBucket(TimeBucket):
+    inherit_cache = True
+    grain = Grain.HOUR
+
+
+class DayBucket(TimeBucket):
+    inherit_cache = True
+    grain = Grain.DAY
+
+
+class WeekBucket(TimeBucket):
+    inherit_cache = True
+    grain = Grain.WEEK
+
+
+class MonthBucket(TimeBucket):
+    inherit_cache = True
+    grain = Grain.MONTH
+
+
+_BUCKETS: dict[Grain, type[TimeBucket]] = {
+    Grain.HOUR: HourBucket,
+    Grain.DAY: DayBucket,
+    Grain.WEEK: WeekBucket,
+    Grain.MONTH: MonthBucket,
+}
+
+
+def time_bucket(grain: Grain, instant: SQLColumnExpression[Any]) -> TimeBucket:
+    return _BUCKETS[grain](instant)
 
 
 _SQLITE_FORMATS = {
@@ -59,8 +90,8 @@ _SQLITE_FORMATS = {
 }
 
 
-@compiles(time_bucket, "sqlite")
-def _bucket_sqlite(element: time_bucket, compiler: SQLCompiler, **kw: Any) -> str:
+@compiles(TimeBucket, "sqlite")
+def _bucket_sqlite(element: TimeBucket, compiler: SQLCompiler, **kw: Any) -> str:
     (instant,) = list(element.clauses)
     column = compiler.process(instant, **kw)
     if element.grain is Grain.WEEK:
@@ -72,11 +103,40 @@ def _bucket_sqlite(element: time_bucket, compiler: SQLCompiler, **kw: Any) -> st
     return f"strftime('{_SQLITE_FORMATS[element.grain]}', {column})"
 
 
-@compiles(time_bucket, "postgresql")
-def _bucket_postgresql(element: time_bucket, compiler: SQLCompiler, **kw: Any) -> str:
+@compiles(TimeBucket, "postgresql")
+def _bucket_postgresql(element: TimeBucket, compiler: SQLCompiler, **kw: Any) -> str:
     (instant,) = list(element.clauses)
     column = compiler.process(instant, **kw)
     return (
         f"to_char(date_trunc('{element.grain.value}', ({column}) AT TIME ZONE 'UTC'), "
         "'YYYY-MM-DD\"T\"HH24:MI')"
     )
+
+
+class unindexed(FunctionElement[Any]):  # noqa: N801 - reads as SQL
+    """A column the SQLite planner must not drive the query from.
+
+    Without statistics SQLite prefers any index on an equality (``status IN (...)``) over the
+    range on the anchor instant, and so walks every solved ticket ever to find one week's. A
+    unary ``+`` keeps the value and hides the index; PostgreSQL plans by statistics and gets
+    the column unchanged.
+    """
+
+    inherit_cache = True
+    name = "unindexed"
+
+    def __init__(self, column: SQLColumnExpression[Any]) -> None:
+        super().__init__(column)
+        self.type = column.type  # type: ignore[attr-defined]
+
+
+@compiles(unindexed, "sqlite")
+def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = list(element.clauses)
+    return f"+{compiler.process(column, **kw)}"
+
+
+@compiles(unindexed, "postgresql")
+def _unindexed_postgresql(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = list(element.clauses)
+    return compiler.process(column, **kw)

@@ -15,6 +15,7 @@ template extending ``web/base.html`` can show who is signed in and post forms.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, Request, Response
@@ -28,6 +29,7 @@ from opsdesk.auth.models import User, WebSession
 from opsdesk.auth.service import user_for_token
 from opsdesk.auth.sessions import StartedSession, csrf_matches, session_for_secret, start_session
 from opsdesk.config import Settings
+from opsdesk.web import idempotency
 from opsdesk.web.sessions import READ_METHODS, request_session
 
 SESSION_COOKIE = "opsdesk_session"
@@ -120,23 +122,30 @@ def api_actor(
     request: Request,
     session: Session = Depends(request_session),
     presented: str | None = Depends(presented_csrf),
+    digest: str | None = Depends(idempotency.request_digest),
 ) -> Actor:
-    """The staff member behind an API request (Bearer token, or session cookie + CSRF)."""
+    """The staff member behind an API request (Bearer token, or session cookie + CSRF).
+
+    A POST with an ``Idempotency-Key`` is checked here, once the user is known: a repeat is
+    answered with the first answer before the handler runs."""
     token = _bearer_token(request)
     if token is not None:
         found = user_for_token(session, token)
         if found is None:
             raise AuthenticationError("the API token is not valid or was revoked")
-        user, api_token = found
-        _remember(request, user, None)
-        return Actor.for_user(user, via="api", token_id=api_token.id)
-    web_session = current_web_session(request, session)
-    if web_session is None:
-        raise AuthenticationError("sign in, or send Authorization: Bearer <API token>")
-    if request.method not in READ_METHODS and not csrf_matches(web_session, presented):
-        raise CsrfFailedError(f"send the session's CSRF token in the {CSRF_HEADER} header")
-    _remember(request, web_session.user, web_session)
-    return Actor.for_user(web_session.user, via="web")
+        _remember(request, found.user, None)
+        actor = Actor.for_user(found.user, via="api", token_id=found.token_id)
+    else:
+        web_session = current_web_session(request, session)
+        if web_session is None:
+            raise AuthenticationError("sign in, or send Authorization: Bearer <API token>")
+        if request.method not in READ_METHODS and not csrf_matches(web_session, presented):
+            raise CsrfFailedError(f"send the session's CSRF token in the {CSRF_HEADER} header")
+        _remember(request, web_session.user, web_session)
+        actor = Actor.for_user(web_session.user, via="web")
+    if digest is not None and actor.user is not None:
+        idempotency.begin(session, request, user_id=actor.user.id, digest=digest)
+    return actor
 
 
 def page_actor(
@@ -199,3 +208,8 @@ def set_session_cookie(request: Request, response: Response, started: StartedSes
 
 def sign_out_cookie(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+# Annotated shorthands for handlers: ``def handler(actor: ApiActor, session: DbSession)``.
+ApiActor = Annotated[Actor, Depends(api_actor)]
+PageActor = Annotated[Actor, Depends(page_actor)]

@@ -131,7 +131,7 @@ def process_raw_email(session: Session, raw_inbound_id: int, settings: Settings)
     row = session.get_one(RawInbound, raw_inbound_id)
     if row.status not in (InboundStatus.PENDING.value, InboundStatus.FAILED.value):
         return ProcessedEmail(row.id, row.status, row.ticket_id, row.message_id, False, row.noise_kind, False)
-    row.attempts = RawInbound.attempts + 1
+    row.attempts = (row.attempts or 0) + 1
     parsed = parse_email(row.raw or b"")
     noise = classify_noise(parsed)
     row.noise_kind = noise.value
@@ -199,7 +199,7 @@ def mark_failed(session: Session, raw_inbound_id: int, error: str) -> None:
     row = session.get_one(RawInbound, raw_inbound_id)
     row.status = InboundStatus.FAILED.value
     row.error = error[:2000]
-    row.attempts = RawInbound.attempts + 1
+    row.attempts = (row.attempts or 0) + 1
     session.flush()
 
 

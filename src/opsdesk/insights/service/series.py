@@ -29,6 +29,7 @@ from opsdesk.auth.permissions import Permission, require
 from opsdesk.errors import FieldProblem
 from opsdesk.insights.definitions import (
     DIMENSIONS,
+    LOW_CARDINALITY,
     METRICS,
     MetricDefinition,
     base_from,
@@ -36,7 +37,7 @@ from opsdesk.insights.definitions import (
 )
 from opsdesk.insights.enums import Dimension, Grain, MetricKind, TimeBasis
 from opsdesk.insights.errors import InvalidMetricQueryError, MetricUnavailableError
-from opsdesk.insights.sqltime import time_bucket
+from opsdesk.insights.sqltime import time_bucket, unindexed
 from opsdesk.tickets.models import Account, Ticket
 
 PERCENTILES = (0.5, 0.9)
@@ -138,12 +139,17 @@ def validate(query: MetricQuery) -> MetricDefinition:
 
 
 def _filter_clause(dimension: Dimension, value: str) -> ColumnElement[bool]:
-    key = DIMENSIONS[dimension].key
+    key: Any = DIMENSIONS[dimension].key
+    if dimension in LOW_CARDINALITY:
+        key = unindexed(key)
+    clause: ColumnElement[bool]
     if value == NONE_KEY:
-        return key.is_(None)
-    if dimension in ID_DIMENSIONS:
-        return key == int(value)
-    return key == value
+        clause = key.is_(None)
+    elif dimension in ID_DIMENSIONS:
+        clause = key == int(value)
+    else:
+        clause = key == value
+    return clause
 
 
 def _joins(query: MetricQuery) -> set[str]:
@@ -380,3 +386,56 @@ def tickets_behind(
         ).unique()
     )
     return total, page
+
+
+SERIES_HEADER = ("bucket", "key", "label", "tickets", "value", "mean", "p50", "p90")
+TICKET_HEADER = (
+    "id",
+    "subject",
+    "status",
+    "priority",
+    "channel",
+    "category",
+    "group_id",
+    "assignee_id",
+    "account_id",
+    "created_at",
+    "first_reply_at",
+    "solved_at",
+    "reopened_count",
+    "staff_public_reply_count",
+    "handle_seconds",
+    "satisfaction_score",
+)
+
+
+def series_table(series: MetricSeries) -> list[tuple[Any, ...]]:
+    """The rows of a series as exported (CSV, XLSX), in :data:`SERIES_HEADER` order."""
+    return [
+        (point.bucket, point.key, point.label, point.count, point.value, point.mean, point.p50, point.p90)
+        for point in series.points
+    ]
+
+
+def ticket_table(tickets: list[Ticket]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            ticket.id,
+            ticket.subject,
+            ticket.status,
+            ticket.priority,
+            ticket.channel,
+            ticket.category,
+            ticket.group_id,
+            ticket.assignee_id,
+            ticket.account_id,
+            ticket.created_at,
+            ticket.first_reply_at,
+            ticket.solved_at,
+            ticket.reopened_count,
+            ticket.staff_public_reply_count,
+            ticket.handle_seconds,
+            ticket.satisfaction_score,
+        )
+        for ticket in tickets
+    ]

@@ -38,7 +38,8 @@ def access_ticket(session: Session, actor: Actor, ticket_id: int, *, for_update:
     """The ticket if it exists and the actor may see it; not-found otherwise."""
     require(actor, Permission.TICKET_READ)
     # SQLite ignores FOR UPDATE; its writers already hold the database lock (BEGIN IMMEDIATE).
-    ticket = session.get(Ticket, ticket_id, with_for_update=for_update)
+    # Lock only the ticket row: PostgreSQL refuses FOR UPDATE on the outer-joined eager loads.
+    ticket = session.get(Ticket, ticket_id, with_for_update={"of": Ticket} if for_update else None)
     if ticket is None or not can_see(actor, ticket):
         raise TicketNotFoundError(f"ticket {ticket_id} not found")
     return ticket

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
@@ -9,7 +10,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from opsdesk.errors import FieldProblem, ValidationFailedError
+from opsdesk.auth import audit
+from opsdesk.auth.actor import Actor
+from opsdesk.auth.permissions import Permission, require
+from opsdesk.errors import FieldProblem, NotFoundError, ValidationFailedError
 from opsdesk.tickets.enums import FieldType
 from opsdesk.tickets.models import CustomFieldDefinition
 
@@ -78,3 +82,120 @@ def missing_required(session: Session, values: Mapping[str, Any]) -> list[str]:
         for key, definition in active_definitions(session).items()
         if definition.is_required and values.get(key) in (None, "")
     ]
+
+
+# ---------------------------------------------------------------- definitions (admins)
+
+DEFINITION_FIELDS = frozenset(
+    {"key", "label", "field_type", "options", "is_required", "is_active", "position"}
+)
+_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def list_definitions(
+    session: Session, actor: Actor, *, include_inactive: bool = False
+) -> list[CustomFieldDefinition]:
+    require(actor, Permission.TICKET_READ)
+    statement = select(CustomFieldDefinition).order_by(
+        CustomFieldDefinition.position, CustomFieldDefinition.id
+    )
+    if not include_inactive:
+        statement = statement.where(CustomFieldDefinition.is_active.is_(True))
+    return list(session.scalars(statement))
+
+
+def access_definition(session: Session, actor: Actor, definition_id: int) -> CustomFieldDefinition:
+    require(actor, Permission.TICKET_READ)
+    definition = session.get(CustomFieldDefinition, definition_id)
+    if definition is None:
+        raise NotFoundError(f"custom field {definition_id} not found")
+    return definition
+
+
+def _validate_definition(
+    session: Session, values: Mapping[str, Any], definition: CustomFieldDefinition | None
+) -> dict[str, Any]:
+    problems: list[FieldProblem] = []
+    for key in sorted(set(values) - DEFINITION_FIELDS):
+        problems.append(FieldProblem((key,), "not a field of a custom field", "unknown_field"))
+    cleaned: dict[str, Any] = {}
+    if definition is not None:
+        for fixed in ("key", "field_type"):
+            if fixed in values and values[fixed] != getattr(definition, fixed):
+                problems.append(FieldProblem((fixed,), "cannot change once created; add a new field"))
+    else:
+        key = str(values.get("key") or "")
+        if not _KEY.match(key):
+            problems.append(
+                FieldProblem(("key",), "must be lower-case letters, digits and _ (starting with a letter)")
+            )
+        elif session.scalar(select(CustomFieldDefinition.id).where(CustomFieldDefinition.key == key)):
+            problems.append(FieldProblem(("key",), f"a field with key {key} exists"))
+        cleaned["key"] = key
+        field_type = values.get("field_type")
+        if field_type not in {member.value for member in FieldType}:
+            problems.append(
+                FieldProblem(("field_type",), "must be one of " + ", ".join(m.value for m in FieldType))
+            )
+        cleaned["field_type"] = field_type
+    if "label" in values or definition is None:
+        label = str(values.get("label") or "").strip()
+        if not label or len(label) > 120:
+            problems.append(FieldProblem(("label",), "must be 1 to 120 characters"))
+        cleaned["label"] = label
+    field_type = cleaned.get("field_type") or (definition.field_type if definition else None)
+    if "options" in values or (definition is None and field_type == FieldType.DROPDOWN.value):
+        options = [str(option).strip() for option in values.get("options") or [] if str(option).strip()]
+        if field_type == FieldType.DROPDOWN.value and not options:
+            problems.append(FieldProblem(("options",), "a dropdown needs at least one option"))
+        if len(set(options)) != len(options):
+            problems.append(FieldProblem(("options",), "options must be distinct"))
+        cleaned["options"] = options
+    for flag in ("is_required", "is_active"):
+        if flag in values:
+            cleaned[flag] = bool(values[flag])
+    if "position" in values:
+        cleaned["position"] = int(values["position"] or 0)
+    if problems:
+        raise ValidationFailedError("the custom field is not valid", fields=problems)
+    return cleaned
+
+
+def create_definition(session: Session, actor: Actor, values: Mapping[str, Any]) -> CustomFieldDefinition:
+    require(actor, Permission.FIELD_MANAGE)
+    cleaned = _validate_definition(session, values, None)
+    definition = CustomFieldDefinition(**cleaned)
+    session.add(definition)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        entity_type="custom_field",
+        entity_id=definition.id,
+        action="created",
+        new={"key": definition.key, "field_type": definition.field_type},
+    )
+    return definition
+
+
+def update_definition(
+    session: Session, actor: Actor, definition: CustomFieldDefinition, values: Mapping[str, Any]
+) -> CustomFieldDefinition:
+    require(actor, Permission.FIELD_MANAGE)
+    cleaned = _validate_definition(session, values, definition)
+    changes: dict[str, tuple[Any, Any]] = {}
+    for key, value in cleaned.items():
+        if getattr(definition, key) != value:
+            changes[key] = (getattr(definition, key), value)
+            setattr(definition, key, value)
+    if changes:
+        session.flush()
+        audit.record_changes(
+            session, actor, entity_type="custom_field", entity_id=definition.id, changes=changes
+        )
+    return definition
+
+
+def deactivate_definition(session: Session, actor: Actor, definition: CustomFieldDefinition) -> None:
+    """Retire a field: tickets keep their values, new values are refused."""
+    update_definition(session, actor, definition, {"is_active": False})

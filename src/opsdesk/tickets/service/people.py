@@ -5,13 +5,26 @@ Emails are stored lower-cased; a new person whose email domain belongs to an acc
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import Session, lazyload
 
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
-from opsdesk.errors import FieldProblem, ValidationFailedError
-from opsdesk.tickets.models import AccountDomain, Person, PersonEmail
+from opsdesk.auth.permissions import Permission, is_group_scoped, require
+from opsdesk.errors import ConflictError, FieldProblem, NotFoundError, ValidationFailedError
+from opsdesk.tickets.models import (
+    Account,
+    AccountDomain,
+    Person,
+    PersonAccount,
+    PersonEmail,
+    PersonExternalId,
+    Ticket,
+)
 
 
 def normalize_email(email: str) -> str:
@@ -30,7 +43,16 @@ def email_domain(email: str) -> str:
 
 def person_by_email(session: Session, email: str) -> Person | None:
     normalized = normalize_email(email)
-    return session.scalars(select(Person).join(PersonEmail).where(PersonEmail.email == normalized)).first()
+    # Only the emails come along: the other collections load if someone asks for them.
+    statement = (
+        select(Person)
+        .join(PersonEmail)
+        .where(PersonEmail.email == normalized)
+        .options(
+            lazyload(Person.external_ids), lazyload(Person.other_accounts), lazyload(Person.primary_account)
+        )
+    )
+    return session.scalars(statement).first()
 
 
 def account_id_for_domain(session: Session, domain: str) -> int | None:
@@ -56,3 +78,210 @@ def find_or_create_person(
     session.flush()
     audit.record(session, actor, entity_type="person", entity_id=person.id, action="created", new=normalized)
     return person
+
+
+# ---------------------------------------------------------------- managing people
+
+PERSON_FIELDS = frozenset(
+    {"name", "emails", "phone", "language", "time_zone", "primary_account_id", "external_ids", "account_ids"}
+)
+
+
+def _person_visible_to_contractor(actor: Actor) -> Any:
+    group_ids = actor.user.group_ids if actor.user is not None else []
+    return exists().where(Ticket.requester_id == Person.id, Ticket.group_id.in_(group_ids or [-1]))
+
+
+def access_person(session: Session, actor: Actor, person_id: int) -> Person:
+    """The person if the actor may see them (contractors: requesters of their groups' tickets)."""
+    require(actor, Permission.PEOPLE_READ)
+    statement = select(Person).where(Person.id == person_id)
+    if is_group_scoped(actor):
+        statement = statement.where(_person_visible_to_contractor(actor))
+    person = session.scalars(statement).first()
+    if person is None:
+        raise NotFoundError(f"person {person_id} not found")
+    return person
+
+
+def list_people(
+    session: Session,
+    actor: Actor,
+    *,
+    query: str | None = None,
+    account_id: int | None = None,
+    after_id: int | None = None,
+    limit: int = 50,
+) -> list[Person]:
+    require(actor, Permission.PEOPLE_READ)
+    statement = select(Person).order_by(Person.id).limit(limit)
+    if is_group_scoped(actor):
+        statement = statement.where(_person_visible_to_contractor(actor))
+    if query:
+        needle = query.strip().lower()
+        statement = statement.where(
+            or_(
+                func.lower(Person.name).contains(needle),
+                Person.id.in_(select(PersonEmail.person_id).where(PersonEmail.email.contains(needle))),
+            )
+        )
+    if account_id is not None:
+        statement = statement.where(Person.primary_account_id == account_id)
+    if after_id is not None:
+        statement = statement.where(Person.id > after_id)
+    return list(session.scalars(statement).unique())
+
+
+def _validate_person(session: Session, values: Mapping[str, Any], person: Person | None) -> dict[str, Any]:
+    problems: list[FieldProblem] = []
+    for key in sorted(set(values) - PERSON_FIELDS):
+        problems.append(FieldProblem((key,), "not a field of a person", "unknown_field"))
+    cleaned: dict[str, Any] = {}
+    if "name" in values:
+        name = str(values["name"] or "").strip()
+        if not name or len(name) > 200:
+            problems.append(FieldProblem(("name",), "must be 1 to 200 characters"))
+        cleaned["name"] = name
+    if "emails" in values:
+        emails: list[str] = []
+        for index, raw in enumerate(values["emails"] or []):
+            try:
+                email = normalize_email(str(raw))
+            except ValidationFailedError:
+                problems.append(FieldProblem(("emails", index), "not an email address"))
+                continue
+            owner = session.scalar(select(PersonEmail.person_id).where(PersonEmail.email == email))
+            if owner is not None and (person is None or owner != person.id):
+                problems.append(FieldProblem(("emails", index), f"{email} belongs to person {owner}"))
+            if email not in emails:
+                emails.append(email)
+        if not emails and not problems:
+            problems.append(FieldProblem(("emails",), "at least one email is required"))
+        cleaned["emails"] = emails
+    for key, limit in (("phone", 40), ("language", 16), ("time_zone", 64)):
+        if key in values:
+            value = str(values[key]).strip() if values[key] else None
+            if value is not None and len(value) > limit:
+                problems.append(FieldProblem((key,), f"must be at most {limit} characters"))
+            cleaned[key] = value
+    if cleaned.get("time_zone"):
+        try:
+            ZoneInfo(cleaned["time_zone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(FieldProblem(("time_zone",), "not a known time zone"))
+    if "primary_account_id" in values:
+        account_id = values["primary_account_id"]
+        if account_id is not None and session.get(Account, account_id) is None:
+            problems.append(FieldProblem(("primary_account_id",), f"account {account_id} does not exist"))
+        cleaned["primary_account_id"] = account_id
+    if "account_ids" in values:
+        account_ids = sorted({int(item) for item in values["account_ids"] or []})
+        for account_id in account_ids:
+            if session.get(Account, account_id) is None:
+                problems.append(FieldProblem(("account_ids",), f"account {account_id} does not exist"))
+        cleaned["account_ids"] = account_ids
+    if "external_ids" in values:
+        external: dict[str, str] = {}
+        for system, external_id in dict(values["external_ids"] or {}).items():
+            if not str(system).strip() or not str(external_id).strip():
+                problems.append(FieldProblem(("external_ids", str(system)), "must not be empty"))
+                continue
+            owner = session.scalar(
+                select(PersonExternalId.person_id).where(
+                    PersonExternalId.system == str(system), PersonExternalId.external_id == str(external_id)
+                )
+            )
+            if owner is not None and (person is None or owner != person.id):
+                problems.append(FieldProblem(("external_ids", str(system)), f"belongs to person {owner}"))
+            external[str(system)] = str(external_id)
+        cleaned["external_ids"] = external
+    if problems:
+        raise ValidationFailedError("the person is not valid", fields=problems)
+    return cleaned
+
+
+def _apply_collections(person: Person, cleaned: dict[str, Any], changes: dict[str, tuple[Any, Any]]) -> None:
+    if "emails" in cleaned:
+        old = [entry.email for entry in person.emails]
+        new = cleaned.pop("emails")
+        if old != new:
+            changes["emails"] = (old, new)
+            kept = {entry.email: entry for entry in person.emails if entry.email in new}
+            person.emails = [kept.get(email) or PersonEmail(email=email) for email in new]
+            for index, entry in enumerate(person.emails):
+                entry.is_primary = index == 0
+    if "external_ids" in cleaned:
+        old_ids = {entry.system: entry.external_id for entry in person.external_ids}
+        new_ids = cleaned.pop("external_ids")
+        if old_ids != new_ids:
+            changes["external_ids"] = (old_ids, new_ids)
+            person.external_ids = [
+                PersonExternalId(system=system, external_id=value)
+                for system, value in sorted(new_ids.items())
+            ]
+    if "account_ids" in cleaned:
+        old_accounts = sorted(entry.account_id for entry in person.other_accounts)
+        new_accounts = cleaned.pop("account_ids")
+        if old_accounts != new_accounts:
+            changes["account_ids"] = (old_accounts, new_accounts)
+            person.other_accounts = [
+                entry for entry in person.other_accounts if entry.account_id in new_accounts
+            ] + [
+                PersonAccount(account_id=account_id)
+                for account_id in new_accounts
+                if account_id not in old_accounts
+            ]
+
+
+def create_person(session: Session, actor: Actor, values: Mapping[str, Any]) -> Person:
+    require(actor, Permission.PEOPLE_WRITE)
+    if not values.get("emails"):
+        raise ValidationFailedError(
+            "the person is not valid", fields=[FieldProblem(("emails",), "is required")]
+        )
+    cleaned = _validate_person(session, values, None)
+    if "name" not in cleaned:
+        cleaned["name"] = cleaned["emails"][0].split("@", 1)[0]
+    if "primary_account_id" not in cleaned:
+        cleaned["primary_account_id"] = account_id_for_domain(session, email_domain(cleaned["emails"][0]))
+    person = Person(
+        name=cleaned.pop("name"),
+        phone=cleaned.pop("phone", None),
+        language=cleaned.pop("language", None),
+        time_zone=cleaned.pop("time_zone", None),
+        primary_account_id=cleaned.pop("primary_account_id"),
+    )
+    _apply_collections(person, cleaned, {})
+    session.add(person)
+    session.flush()
+    audit.record(
+        session, actor, entity_type="person", entity_id=person.id, action="created", new=person.primary_email
+    )
+    return person
+
+
+def update_person(session: Session, actor: Actor, person: Person, values: Mapping[str, Any]) -> Person:
+    require(actor, Permission.PEOPLE_WRITE)
+    cleaned = _validate_person(session, values, person)
+    changes: dict[str, tuple[Any, Any]] = {}
+    _apply_collections(person, cleaned, changes)
+    for key, value in cleaned.items():
+        if getattr(person, key) != value:
+            changes[key] = (getattr(person, key), value)
+            setattr(person, key, value)
+    if changes:
+        session.flush()
+        audit.record_changes(session, actor, entity_type="person", entity_id=person.id, changes=changes)
+    return person
+
+
+def delete_person(session: Session, actor: Actor, person: Person) -> None:
+    """Delete a person who requested no tickets (erasure of requesters is the privacy domain's)."""
+    require(actor, Permission.PEOPLE_WRITE)
+    if session.scalar(select(Ticket.id).where(Ticket.requester_id == person.id).limit(1)) is not None:
+        raise ConflictError(f"person {person.id} has tickets; they cannot be deleted")
+    audit.record(
+        session, actor, entity_type="person", entity_id=person.id, action="deleted", old=person.primary_email
+    )
+    session.delete(person)
+    session.flush()

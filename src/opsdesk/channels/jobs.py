@@ -1,0 +1,29 @@
+"""Job entry points of the channels domain (discovered by the job runner).
+
+``email.send``: hand one queued email to the SMTP server of the settings. The email's content and
+Message-ID were fixed when it was queued, so a retry after a crash sends the very same message
+(mail clients and servers drop a repeated Message-ID); a row already marked sent is not sent again.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from opsdesk import clock
+from opsdesk.channels.email_sending import send_email
+from opsdesk.channels.models import OutboundEmail
+from opsdesk.channels.service.outbound import EMAIL_SEND_JOB, outgoing_from_payload
+from opsdesk.config import Settings
+from opsdesk.jobs import OutboxJob, job_handler
+
+
+@job_handler(EMAIL_SEND_JOB)
+def send_queued_email(session: Session, job: OutboxJob) -> None:
+    outbound = session.get(OutboundEmail, int(job.payload["outbound_email_id"]))
+    if outbound is not None and outbound.status == "sent":
+        return
+    send_email(Settings(), outgoing_from_payload(dict(job.payload["email"])))
+    if outbound is not None:
+        outbound.status = "sent"
+        outbound.sent_at = clock.now()
+        outbound.error = None

@@ -1,0 +1,123 @@
+"""Bulk writing for the seeder: many rows per round trip, on the session's own connection.
+
+SQLite gets ``executemany`` on the raw driver connection; PostgreSQL gets ``COPY … FROM STDIN``.
+Rows carry values already in the database's wire form (instants as text from
+:class:`InstantFormat`, JSON as text), so no per-value conversion happens in Python. The writer
+joins the caller's transaction and never commits; ids are assigned by the caller so related rows
+can be written without reading anything back, and PostgreSQL sequences are moved past them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class InstantFormat:
+    """Epoch seconds to the text each database stores for a UTC instant, with a per-day cache
+    (formatting is the hot path of seeding a million tickets)."""
+
+    def __init__(self, dialect: str) -> None:
+        # SQLAlchemy's SQLite DateTime storage format, and an explicit UTC offset for PostgreSQL.
+        self._suffix = ".000000" if dialect == "sqlite" else "+00"
+        self._days: dict[int, str] = {}
+        self._seconds = [
+            f" {second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}" for second in range(86_400)
+        ]
+
+    def __call__(self, epoch: int) -> str:
+        day, second = divmod(epoch, 86_400)
+        prefix = self._days.get(day)
+        if prefix is None:
+            prefix = (_EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
+            self._days[day] = prefix
+        return prefix + self._seconds[second] + self._suffix
+
+
+def epoch_of(instant: datetime) -> int:
+    return int((instant - _EPOCH).total_seconds())
+
+
+def instant_of(epoch: int) -> datetime:
+    return _EPOCH + timedelta(seconds=epoch)
+
+
+class BulkWriter:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.dialect = session.connection().dialect.name
+        self.instant = InstantFormat(self.dialect)
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        names = ", ".join(columns)
+        # Asked for every time: a commit between batches may hand the session another connection.
+        raw: Any = self.session.connection().connection.driver_connection
+        if self.dialect == "sqlite":
+            marks = ", ".join("?" for _ in columns)
+            cursor = raw.cursor()
+            try:
+                cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+            finally:
+                cursor.close()
+            return
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            write_row = copy.write_row
+            for row in rows:
+                write_row(row)
+
+    @contextlib.contextmanager
+    def without_indexes(self, tables: Sequence[str]) -> Iterator[None]:
+        """Drop the tables' plain secondary indexes for a bulk load and build them again after.
+
+        Building an index once over sorted data is several times faster than updating it row by
+        row. Index DDL is transactional on both databases, so the caller's transaction makes the
+        whole load atomic: a failure rolls back the rows and restores the indexes together.
+        Indexes that back a constraint (primary keys, unique constraints) stay.
+        """
+        definitions: list[tuple[str, str]] = []
+        for table in tables:
+            if self.dialect == "sqlite":
+                query = (
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :table "
+                    "AND sql IS NOT NULL"
+                )
+            else:
+                query = (
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = :table "
+                    "AND schemaname = current_schema() AND indexname NOT IN "
+                    "(SELECT conname FROM pg_constraint)"
+                )
+            definitions.extend(
+                (str(name), str(sql)) for name, sql in self.session.execute(text(query), {"table": table})
+            )
+        for name, _ in definitions:
+            self.session.execute(text(f'DROP INDEX "{name}"'))
+        yield
+        for _, sql in definitions:
+            self.session.execute(text(sql))
+
+    def execute(self, statement: str, parameters: dict[str, Any] | None = None) -> None:
+        self.session.execute(text(statement), parameters or {})
+
+    def next_id(self, table: str) -> int:
+        return int(self.session.execute(text(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}")).scalar_one())
+
+    def move_sequence(self, table: str) -> None:
+        """After rows were written with explicit ids, make PostgreSQL's sequence continue after them."""
+        if self.dialect != "postgresql":
+            return
+        self.session.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
+            )
+        )

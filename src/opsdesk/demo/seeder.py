@@ -1,0 +1,201 @@
+"""Seeding a whole demo company into an empty database, fast.
+
+:func:`seed_company` writes staff and groups through the services, then accounts, people and
+tickets in bulk batches (executemany on SQLite, COPY on PostgreSQL; no per-row ORM), derives the
+audit rows of ticket creation and of every message in SQL from the rows just written, and finally
+calls every domain's ``opsdesk.<domain>.seed.seed(session, context)`` so SLA policies, plans or
+taxonomy join the same company. It runs in the caller's transaction and is all or nothing: the
+secondary indexes of the bulk-loaded tables are dropped during the load and rebuilt after it,
+inside that transaction. Deterministic for a given ``SeedOptions.seed`` and "now".
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from opsdesk import clock
+from opsdesk.auth.actor import Actor
+from opsdesk.demo.arrivals import arrival_times, plan_bursts
+from opsdesk.demo.bulk import BulkWriter, epoch_of
+from opsdesk.demo.company import seed_accounts_and_people, seed_definitions, seed_staff
+from opsdesk.demo.context import SeedContext, SeedOptions
+from opsdesk.demo.conversations import (
+    AUDIT_COLUMNS,
+    CATEGORY_GROUP,
+    MESSAGE_COLUMNS,
+    TAG_COLUMNS,
+    TICKET_COLUMNS,
+    Agent,
+    Requester,
+    Rows,
+    TicketPlayer,
+)
+from opsdesk.domains import domain_modules
+from opsdesk.errors import ConflictError, FieldProblem, ValidationFailedError
+from opsdesk.tickets.models import Account, Ticket
+
+SEED_ACTOR_NAME = "Demo seed"
+MAX_TICKETS = 10_000_000
+MAX_DAYS = 3_650
+
+_AUDIT_INSERT = (
+    "INSERT INTO audit_events (ticket_id, entity_type, entity_id, action, field, old_value, new_value, "
+    "actor_kind, actor_id, actor_name, via, reason, created_at) "
+)
+# The "created" row of each ticket, as tickets.service.create_ticket writes it.
+_CREATED_AUDIT = {
+    "sqlite": _AUDIT_INSERT + "SELECT t.id, 'ticket', t.id, 'created', NULL, NULL, "
+    "json_object('subject', t.subject, 'status', 'new', 'priority', t.priority, 'channel', t.channel, "
+    "'tags', json(COALESCE((SELECT json_group_array(tag) FROM "
+    "(SELECT tag FROM ticket_tags WHERE ticket_id = t.id ORDER BY tag)), '[]')), 'requester', (SELECT email "
+    "FROM person_emails WHERE person_id = t.requester_id AND is_primary = 1)), 'customer', t.requester_id, "
+    "p.name, t.channel, NULL, t.created_at FROM tickets t JOIN people p ON p.id = t.requester_id "
+    "WHERE t.id BETWEEN :first AND :last",
+    "postgresql": _AUDIT_INSERT + "SELECT t.id, 'ticket', t.id, 'created', NULL, NULL, "
+    "jsonb_build_object('subject', t.subject, 'status', 'new', 'priority', t.priority, "
+    "'channel', t.channel, 'tags', COALESCE((SELECT jsonb_agg(tag ORDER BY "
+    "tag) FROM ticket_tags WHERE ticket_id = t.id), '[]'::jsonb), 'requester', (SELECT email FROM "
+    "person_emails WHERE person_id = t.requester_id AND is_primary)), 'customer', t.requester_id, p.name, "
+    "t.channel, NULL, t.created_at FROM tickets t JOIN people p ON p.id = t.requester_id "
+    "WHERE t.id BETWEEN :first AND :last",
+}
+# One row per message after the ticket's first, as tickets.service.add_message writes it.
+_MESSAGE_AUDIT = {
+    dialect: _AUDIT_INSERT
+    + "SELECT m.ticket_id, 'message', m.id, CASE WHEN m.is_public THEN 'reply_added' ELSE 'note_added' END, "
+    f"NULL, NULL, {json}, CASE m.author_kind WHEN 'staff' THEN 'user' ELSE 'customer' END, "
+    "COALESCE(m.author_user_id, m.author_person_id), COALESCE(u.name, p.name), m.channel, NULL, m.created_at "
+    "FROM messages m JOIN tickets t ON t.id = m.ticket_id LEFT JOIN users u ON u.id = m.author_user_id "
+    "LEFT JOIN people p ON p.id = m.author_person_id WHERE m.id BETWEEN :first AND :last "
+    "AND NOT (m.author_kind = 'customer' AND m.created_at = t.created_at)"
+    for dialect, json in (
+        (
+            "sqlite",
+            "json_object('author', m.author_kind, 'public', json(CASE WHEN m.is_public THEN 'true' "
+            "ELSE 'false' END))",
+        ),
+        ("postgresql", "jsonb_build_object('author', m.author_kind, 'public', m.is_public)"),
+    )
+}
+
+
+def validate_options(options: SeedOptions) -> None:
+    problems: list[FieldProblem] = []
+    if not 0 <= options.tickets <= MAX_TICKETS:
+        problems.append(FieldProblem(("tickets",), f"must be between 0 and {MAX_TICKETS}"))
+    if not 1 <= options.days <= MAX_DAYS:
+        problems.append(FieldProblem(("days",), f"must be between 1 and {MAX_DAYS}"))
+    if options.batch_size < 1:
+        problems.append(FieldProblem(("batch_size",), "must be at least 1"))
+    if problems:
+        raise ValidationFailedError("the seed options are not valid", fields=problems)
+
+
+def people_for(tickets: int) -> int:
+    """How many customer contacts a company with this many tickets has (most write rarely)."""
+    return max(60, min(250_000, tickets // 4))
+
+
+def seed_company(
+    session: Session,
+    options: SeedOptions,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> SeedContext:
+    """Seed staff, accounts, people and ``options.tickets`` tickets over ``options.days`` days
+    ending now, then every domain's demo data. Refuses a database that already has customers."""
+    validate_options(options)
+    if session.scalar(select(func.count()).select_from(Account)) or session.scalar(
+        select(func.count()).select_from(Ticket)
+    ):
+        raise ConflictError("the database already has accounts or tickets; seed an empty database")
+    generator = random.Random(options.seed)
+    end = clock.now().replace(microsecond=0)
+    writer = BulkWriter(session)
+    actor = Actor.system(SEED_ACTOR_NAME, via="seed")
+    context = SeedContext(
+        options=options,
+        random=generator,
+        dialect=writer.dialect,
+        start=end - timedelta(days=options.days),
+        end=end,
+        admin_user_id=0,
+        categories=tuple(sorted(set(CATEGORY_GROUP))),
+    )
+    staff = seed_staff(session, actor, context)
+    context.admin_user_id = context.user_ids_by_role["admin"][0]
+    waiting_status_id = seed_definitions(writer, context)
+    accounts, people = seed_accounts_and_people(writer, context, people_for(options.tickets))
+    context.accounts = accounts
+    context.person_ids = range(people[0].id, people[-1].id + 1)
+
+    members: dict[str, list[Agent]] = {name: [] for name in context.group_ids}
+    for user_id, member in staff.items():
+        if member.role == "viewer":
+            continue
+        for group_name in member.groups:
+            members[group_name].append(Agent(user_id, member.name, member.name.split(" ", 1)[0]))
+    requesters = [
+        Requester(
+            person.id,
+            person.name,
+            person.first_name,
+            accounts[person.account_index].id,
+            accounts[person.account_index].tier,
+            person.language,
+        )
+        for person in people
+    ]
+
+    start_epoch, end_epoch = epoch_of(context.start), epoch_of(end)
+    bursts = plan_bursts(generator, start_epoch, options.days)
+    player = TicketPlayer(
+        generator,
+        now=end_epoch,
+        instant=writer.instant,
+        groups=context.group_ids,
+        members=members,
+        system_name="opsdesk",
+        waiting_status_id=waiting_status_id,
+        bursts=bursts,
+    )
+    times = arrival_times(generator, start_epoch, options.days, options.tickets, bursts)
+    first_ticket_id = ticket_id = writer.next_id("tickets")
+    message_id = writer.next_id("messages")
+    first_message_id = message_id
+    population = len(requesters)
+    rnd = generator.random
+    with writer.without_indexes(("tickets", "messages", "ticket_tags", "audit_events")):
+        for batch_start in range(0, len(times), options.batch_size):
+            rows = Rows()
+            batch_first_ticket, batch_first_message = ticket_id, message_id
+            for created in times[batch_start : batch_start + options.batch_size]:
+                # Some customers write far more than others: skew the pick towards the list's head.
+                requester = requesters[int(population * rnd() ** 1.6)]
+                message_id = player.play(ticket_id, message_id, created, requester, rows)
+                ticket_id += 1
+            writer.insert("tickets", TICKET_COLUMNS, rows.tickets)
+            writer.insert("ticket_tags", TAG_COLUMNS, rows.tags)
+            writer.insert("messages", MESSAGE_COLUMNS, rows.messages)
+            parameters = {"first": batch_first_ticket, "last": ticket_id - 1}
+            writer.execute(_CREATED_AUDIT[writer.dialect], parameters)
+            writer.insert("audit_events", AUDIT_COLUMNS, rows.audit)
+            writer.execute(
+                _MESSAGE_AUDIT[writer.dialect], {"first": batch_first_message, "last": message_id - 1}
+            )
+            if progress is not None:
+                progress(ticket_id - first_ticket_id)
+    writer.move_sequence("tickets")
+    writer.move_sequence("messages")
+    context.ticket_ids = range(first_ticket_id, ticket_id)
+    context.message_count = message_id - first_message_id
+
+    for module in domain_modules("seed"):
+        module.seed(session, context)
+    session.flush()
+    return context

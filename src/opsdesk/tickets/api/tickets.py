@@ -1,0 +1,154 @@
+"""Tickets, their messages and audit trail, bulk changes and merges."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from opsdesk.tickets import service as tickets
+from opsdesk.tickets.schemas import (
+    BulkResultOut,
+    BulkUpdate,
+    EventOut,
+    MergeIn,
+    MessageCreate,
+    MessageOut,
+    TicketCreate,
+    TicketList,
+    TicketOut,
+    TicketPatch,
+)
+from opsdesk.tickets.service import bulk, history, views
+from opsdesk.web.auth import ApiActor
+from opsdesk.web.sessions import DbSession
+
+router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
+ListParam = Annotated[list[str] | None, Query()]
+
+
+@router.post("", status_code=201, response_model=TicketOut)
+def create_ticket(body: TicketCreate, actor: ApiActor, session: DbSession) -> Response:
+    """Open a ticket with the requester's first message."""
+    ticket = tickets.create_ticket(
+        session,
+        actor,
+        tickets.NewTicket(
+            subject=body.subject,
+            body_text=body.body,
+            body_html=body.body_html,
+            requester_email=body.requester.email,
+            requester_name=body.requester.name,
+            priority=body.priority.value,
+            type=body.type.value,
+            channel=body.channel.value,
+            tags=body.tags,
+            custom_fields=body.custom_fields,
+            group_id=body.group_id,
+            assignee_id=body.assignee_id,
+            category=body.category,
+            language=body.language,
+        ),
+    )
+    # Serialized here, once: the hot path of every channel integration skips re-validation.
+    return Response(
+        TicketOut.of(ticket).model_dump_json(),
+        status_code=201,
+        media_type="application/json",
+        headers={"Location": f"/api/v1/tickets/{ticket.id}"},
+    )
+
+
+@router.get("")
+def list_tickets(
+    actor: ApiActor,
+    session: DbSession,
+    status: ListParam = None,
+    assignee: Annotated[str | None, Query(description='a user id, "me" or "none"')] = None,
+    group: Annotated[str | None, Query(description='a group id or "none"')] = None,
+    tag: ListParam = None,
+    priority: ListParam = None,
+    channel: ListParam = None,
+    tier: ListParam = None,
+    q: Annotated[str | None, Query(description="keywords; every word must occur")] = None,
+    solved_within_days: int | None = None,
+    sort: str = views.DEFAULT_SORT,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=views.MAX_PAGE)] = 50,
+) -> TicketList:
+    """Tickets matching every given filter (repeat a list filter to mean "any of"), a page at a
+    time: pass ``next_cursor`` back as ``cursor`` for the next page."""
+    ticket_filter = views.parse_filter(
+        {
+            "status": status,
+            "assignee": assignee,
+            "group": group,
+            "tag": tag,
+            "priority": priority,
+            "channel": channel,
+            "tier": tier,
+            "q": q,
+            "solved_within_days": solved_within_days,
+        }
+    )
+    page = views.list_tickets(session, actor, ticket_filter, sort=sort, cursor=cursor, limit=limit)
+    return TicketList(items=[TicketOut.of(ticket) for ticket in page.items], next_cursor=page.next_cursor)
+
+
+@router.post("/bulk")
+def bulk_update(body: BulkUpdate, actor: ApiActor, session: DbSession) -> BulkResultOut:
+    """Apply the same change to up to 100 tickets: all of them, or none if any is refused."""
+    result = bulk.bulk_update(session, actor, body.ids, body.changes.changes())
+    return BulkResultOut(updated_ids=result.updated_ids, unchanged_ids=result.unchanged_ids)
+
+
+@router.get("/{ticket_id}")
+def get_ticket(ticket_id: int, actor: ApiActor, session: DbSession) -> TicketOut:
+    return TicketOut.of(tickets.access_ticket(session, actor, ticket_id))
+
+
+@router.patch("/{ticket_id}")
+def update_ticket(ticket_id: int, body: TicketPatch, actor: ApiActor, session: DbSession) -> TicketOut:
+    ticket = tickets.access_ticket(session, actor, ticket_id, for_update=True)
+    tickets.update_ticket(session, actor, ticket, body.changes())
+    session.refresh(ticket)
+    return TicketOut.of(ticket)
+
+
+@router.post("/{ticket_id}/merge")
+def merge_ticket(ticket_id: int, body: MergeIn, actor: ApiActor, session: DbSession) -> TicketOut:
+    """Merge this ticket into ``into_id``: its messages move, it closes with a link."""
+    source = tickets.access_ticket(session, actor, ticket_id, for_update=True)
+    target = tickets.access_ticket(session, actor, body.into_id, for_update=True)
+    merged = tickets.merge_tickets(session, actor, source, target)
+    session.refresh(merged)
+    return TicketOut.of(merged)
+
+
+@router.post("/{ticket_id}/messages", status_code=201)
+def add_message(ticket_id: int, body: MessageCreate, actor: ApiActor, session: DbSession) -> MessageOut:
+    """A public reply (``public: true``) or an internal note by the signed-in staff member."""
+    ticket = tickets.access_ticket(session, actor, ticket_id, for_update=True)
+    message = tickets.add_message(
+        session,
+        actor,
+        ticket,
+        body_text=body.body,
+        body_html=body.body_html,
+        public=body.public,
+        status=body.status,
+    )
+    return MessageOut.of(message)
+
+
+@router.get("/{ticket_id}/messages")
+def list_messages(ticket_id: int, actor: ApiActor, session: DbSession) -> list[MessageOut]:
+    ticket = tickets.access_ticket(session, actor, ticket_id)
+    return [MessageOut.of(message) for message in history.list_messages(session, actor, ticket)]
+
+
+@router.get("/{ticket_id}/events")
+def list_events(ticket_id: int, actor: ApiActor, session: DbSession) -> list[EventOut]:
+    """The audit trail: every change of every field, by whom and through what."""
+    ticket = tickets.access_ticket(session, actor, ticket_id)
+    return [EventOut.of(event) for event in history.list_events(session, actor, ticket)]
