@@ -147,7 +147,8 @@ def _regex(pattern: str) -> re.Pattern[str]:
 def _describe(condition: Condition) -> str:
     if condition.op in _VALUELESS:
         return f"{condition.field} {condition.op.replace('_', ' ')}"
-    return f"{condition.field} {condition.op.replace('_', ' ')} {condition.value!r}"
+    value = list(condition.value) if isinstance(condition.value, tuple) else condition.value
+    return f"{condition.field} {condition.op.replace('_', ' ')} {value!r}"
 
 
 def _lower(value: Any) -> Any:
