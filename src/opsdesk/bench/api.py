@@ -331,6 +331,7 @@ def run_bench(
             "concurrency": concurrency,
             "tickets": successful,
             "errors": created.errors,
+            "statuses": {str(status): count for status, count in sorted(created.statuses.items())},
             "tickets_per_second": round(successful / wall, 1) if wall else 0.0,
             "p50_ms": created.percentile(0.50),
             "p95_ms": created.percentile(0.95),

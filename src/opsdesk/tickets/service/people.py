@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
 from opsdesk.auth import audit
@@ -74,8 +75,16 @@ def find_or_create_person(
         primary_account_id=account_id_for_domain(session, email_domain(normalized)),
     )
     person.emails.append(PersonEmail(email=normalized, is_primary=True))
-    session.add(person)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(person)
+    except IntegrityError:
+        # A concurrent request created this person first (PostgreSQL lets this insert wait for
+        # it, then collide on the unique email): use theirs.
+        winner = person_by_email(session, normalized)
+        if winner is None:
+            raise
+        return winner
     audit.record(session, actor, entity_type="person", entity_id=person.id, action="created", new=normalized)
     return person
 
