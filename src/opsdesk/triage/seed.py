@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,6 +13,9 @@ from opsdesk.auth.models import Group
 from opsdesk.triage.enums import NEEDS_TRIAGE_GROUP
 from opsdesk.triage.models import KeywordRuleRow, TriageCategory
 from opsdesk.triage.service.settings import stored_settings
+
+if TYPE_CHECKING:
+    from opsdesk.demo.context import SeedContext
 
 DEFAULT_TAXONOMY: tuple[tuple[str, str], ...] = (
     ("billing", "Billing"),
@@ -96,7 +99,7 @@ def seed_defaults(session: Session) -> None:
     session.flush()
 
 
-def seed(session: Session, context: Any) -> None:
+def seed(session: Session, context: SeedContext) -> None:
     """The seeder's entry point (``opsdesk seed`` / ``opsdesk demo``)."""
     del context
     seed_defaults(session)
