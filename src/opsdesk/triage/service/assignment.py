@@ -235,7 +235,9 @@ def assign_backlog(session: Session, actor: Actor, group_id: int, *, limit: int 
         )
         choice = choose_agent(settings.mode, pool, need, last_assigned_user_id=last)
         if choice.user_id is None:
-            continue
+            # only hard requirements refuse a ticket, and in a backlog they are the same for
+            # every ticket (group skills, capacity, availability): nobody is left for the rest
+            break
         by_id[choice.user_id].open_count += 1
         last = choice.user_id
         updates.append({"ticket_id": ticket_id, "assignee": choice.user_id})
