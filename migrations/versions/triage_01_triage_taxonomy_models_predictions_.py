@@ -1,7 +1,7 @@
 """triage: taxonomy, models, predictions, routing
 
 Revision ID: triage_01
-Revises: billing_01
+Revises: sla_03
 Create Date: 2026-11-21 19:31:54.347341
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import opsdesk.db
 
 revision = "triage_01"
-down_revision = "billing_01"
+down_revision = "sla_03"
 branch_labels = None
 depends_on = None
 
