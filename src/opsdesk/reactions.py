@@ -23,9 +23,21 @@ def register(bus: Bus) -> None:
     from opsdesk.sla import clocks as sla_clocks
     from opsdesk.sla.events import SlaBreached
     from opsdesk.tickets.events import TicketCreated, TicketUpdated
+    from opsdesk.triage.events import AgentAvailabilityChanged
+    from opsdesk.triage.service import assignment as triage_assignment
+    from opsdesk.triage.service import classification as triage_classification
+    from opsdesk.triage.service import routing as triage_routing
 
     # insights: experiments first, routing rules, macros and SLA windows under test read the arm
     bus.subscribe(TicketCreated, assign_experiments)
+
+    # triage.classify -> triage.route (group, priority, tags, agent)
+    bus.subscribe(TicketCreated, triage_classification.classify_new_ticket)
+    bus.subscribe(TicketCreated, triage_routing.route_new_ticket)
+    # a person set or corrected the category: learn from it, route a handed-off ticket
+    bus.subscribe(TicketUpdated, triage_classification.record_category_change)
+    # an agent went away or off shift: their new and open tickets move to available colleagues
+    bus.subscribe(AgentAvailabilityChanged, triage_assignment.reassign_when_away)
 
     # sla.start_clocks: after triage has classified and routed the new ticket.
     bus.subscribe(TicketCreated, sla_clocks.start_clocks)
