@@ -30,6 +30,9 @@ class IngestResult:
     ticket_id: int | None = None
 
 
+StoredInbound = inbound.StoredInbound
+
+
 def store(
     database: Database, raw: bytes, *, source: str, settings: Settings, refuse_oversize: bool = True
 ) -> inbound.StoredInbound:
