@@ -8,6 +8,7 @@ that is killed cannot share the suite's rolled-back transaction).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -102,10 +103,8 @@ def _send_all(port: int, numbers: list[int], on_accepted: threading.Event | None
             failed.add(number)
             client = None
     if client is not None:
-        try:
+        with contextlib.suppress(OSError, smtplib.SMTPException):
             client.quit()
-        except (OSError, smtplib.SMTPException):
-            pass
     return failed
 
 
@@ -143,12 +142,7 @@ def test_kill_9_while_mail_arrives_then_resend_what_failed(tmp_path: Path) -> No
         external_ids = session.scalars(select(Message.external_id)).all()
         assert sorted(external_ids) == sorted(f"crash-{number}@crash.example" for number in range(TOTAL))
         assert session.scalar(select(func.count()).select_from(Ticket)) == TOTAL
-        statuses = {
-            status: count
-            for status, count in session.execute(
-                select(RawInbound.status, func.count()).group_by(RawInbound.status)
-            )
-        }
+        statuses = dict(session.execute(select(RawInbound.status, func.count()).group_by(RawInbound.status)))
         assert statuses == {"processed": TOTAL}
         subjects = session.scalars(select(Ticket.subject)).all()
         assert len(set(subjects)) == TOTAL
