@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from opsdesk.tickets.events import MessageAdded
+from opsdesk.tickets.events import MessageAdded, TicketCreated, TicketMerged, TicketUpdated
 
 if TYPE_CHECKING:
     from opsdesk.bus import Bus
@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 def register(bus: Bus) -> None:
     """Subscribe each domain's handlers. Domains add their lines here, in pipeline order."""
     from opsdesk.channels.service import outbound as channel_outbound
+    from opsdesk.channels.service import webhooks as channel_webhooks
 
     # channels: a staff public reply is emailed to the requester (through the outbox)
     bus.subscribe(MessageAdded, channel_outbound.send_public_reply)
+
+    # channels: last, outbound webhooks see every ticket event (queued in the outbox)
+    for event_type in (TicketCreated, MessageAdded, TicketUpdated, TicketMerged):
+        bus.subscribe(event_type, channel_webhooks.queue_for_event)

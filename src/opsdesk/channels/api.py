@@ -2,20 +2,27 @@
 
 - ``POST /email/inbound``: a raw MIME message as mail providers' inbound webhooks post it
   (``Authorization: Bearer <inbound key>`` or ``?key=``); stored, then processed like SMTP mail.
+- ``/webhooks`` and ``/webhook-deliveries``: outbound webhook subscriptions, the delivery log and
+  redelivery (admins).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Query, Request, status
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
+from opsdesk.auth.actor import Actor
 from opsdesk.channels import inbound_pipeline
 from opsdesk.channels.errors import InboundAuthenticationError, InvalidInboundError
 from opsdesk.channels.inbound_keys import is_valid_inbound_key
+from opsdesk.channels.service import webhooks
 from opsdesk.config import Settings
 from opsdesk.errors import FieldProblem
-from opsdesk.web.sessions import database_of
+from opsdesk.web.auth import api_actor
+from opsdesk.web.sessions import database_of, request_session
 
 router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
 
@@ -52,3 +59,53 @@ async def receive_raw_email(
         "duplicate": result.duplicate,
         "ticket_id": result.ticket_id,
     }
+
+
+class WebhookIn(BaseModel):
+    url: str = Field(max_length=2000)
+    events: list[str] = Field(min_length=1)
+    description: str = ""
+
+
+@router.post("/webhooks", status_code=status.HTTP_201_CREATED)
+def create_webhook(
+    body: WebhookIn, actor: Actor = Depends(api_actor), session: Session = Depends(request_session)
+) -> dict[str, Any]:
+    """Subscribe a URL to ticket events; the answer holds the signing secret (shown once)."""
+    subscription = webhooks.create_subscription(
+        session, actor, url=body.url, events=body.events, description=body.description
+    )
+    return {
+        "id": subscription.id,
+        "url": subscription.url,
+        "events": subscription.events,
+        "secret": subscription.secret,
+    }
+
+
+@router.get("/webhook-deliveries")
+def list_deliveries(
+    actor: Actor = Depends(api_actor), session: Session = Depends(request_session)
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": delivery.id,
+            "event_id": delivery.event_id,
+            "event_type": delivery.event_type,
+            "subscription_id": delivery.subscription_id,
+            "status": delivery.status,
+            "attempts": delivery.attempts,
+            "last_status_code": delivery.last_status_code,
+            "last_response_ms": delivery.last_response_ms,
+            "last_error": delivery.last_error,
+        }
+        for delivery in webhooks.recent_deliveries(session, actor)
+    ]
+
+
+@router.post("/webhook-deliveries/{delivery_id}/redeliver", status_code=status.HTTP_202_ACCEPTED)
+def redeliver_webhook(
+    delivery_id: int, actor: Actor = Depends(api_actor), session: Session = Depends(request_session)
+) -> dict[str, Any]:
+    delivery = webhooks.redeliver(session, actor, delivery_id)
+    return {"id": delivery.id, "status": "queued"}
