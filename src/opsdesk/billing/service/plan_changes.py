@@ -1,0 +1,227 @@
+"""Plan and seat changes mid-period, with Stripe's proration, previewed before they are made.
+
+The preview and the change share one computation (:func:`plan_change`), so what the agent saw is
+what the customer is billed. The net goes on the next invoice as pending proration lines, or is
+invoiced now when the admin's policy says ``always_invoice``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from opsdesk import bus, clock
+from opsdesk.auth import audit
+from opsdesk.auth.actor import Actor
+from opsdesk.auth.permissions import Permission, require
+from opsdesk.billing.enums import InvoiceLineKind, PricingModel, ProrationBehavior, SubscriptionStatus
+from opsdesk.billing.errors import InvalidBillingRequestError, SubscriptionChangeRefusedError
+from opsdesk.billing.events import SubscriptionChanged
+from opsdesk.billing.models import BillingPrice, InvoiceLine, Subscription
+from opsdesk.billing.proration import PricedQuantity, Proration, prorate
+from opsdesk.billing.providers import BillingProvider, provider_for
+from opsdesk.billing.service.catalog import get_price
+from opsdesk.billing.service.policy import proration_behavior
+from opsdesk.errors import FieldProblem
+
+CHANGEABLE_STATUSES = frozenset(
+    {SubscriptionStatus.ACTIVE.value, SubscriptionStatus.TRIALING.value, SubscriptionStatus.PAST_DUE.value}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewLine:
+    description: str
+    amount_minor: int
+    quantity: int
+    unit_amount_minor: int
+    price_id: int
+    period_start: datetime
+    period_end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PlanChange:
+    subscription_id: int
+    old_price: BillingPrice
+    new_price: BillingPrice
+    old_seats: int
+    new_seats: int
+    at: datetime
+    lines: tuple[PreviewLine, ...]
+    currency: str
+    proration_behavior: str
+
+    @property
+    def net_amount_minor(self) -> int:
+        return sum(line.amount_minor for line in self.lines)
+
+    @property
+    def amount_due_now_minor(self) -> int:
+        """What is charged right away: the net when invoiced now (never below zero; a credit
+        goes to the balance), nothing when it waits for the next invoice or during a trial."""
+        if self.proration_behavior != ProrationBehavior.INVOICE_NOW:
+            return 0
+        return max(self.net_amount_minor, 0)
+
+
+def _priced(price: BillingPrice, seats: int) -> PricedQuantity:
+    return PricedQuantity(price.unit_amount_minor, seats, price.pricing_model == PricingModel.PER_SEAT)
+
+
+def plan_change(
+    session: Session, subscription: Subscription, *, price_id: int | None, seats: int | None
+) -> PlanChange:
+    """Validate a change and compute its proration; changes nothing."""
+    problems: list[FieldProblem] = []
+    if price_id is None and seats is None:
+        problems.append(FieldProblem(("price_id",), "give a new price, a new number of seats, or both"))
+    if seats is not None and seats < 1:
+        problems.append(FieldProblem(("seats",), "must be at least 1"))
+    new_price = subscription.price
+    if price_id is not None:
+        new_price = get_price(session, price_id)
+        if new_price.currency != subscription.price.currency:
+            problems.append(
+                FieldProblem(
+                    ("price_id",),
+                    f"the new price is in {new_price.currency}; the "
+                    f"subscription bills in {subscription.price.currency}",
+                )
+            )
+        elif new_price.interval != subscription.price.interval:
+            problems.append(
+                FieldProblem(
+                    ("price_id",),
+                    "changing between monthly and annual starts a new period; cancel and subscribe instead",
+                )
+            )
+        if not new_price.is_active:
+            problems.append(FieldProblem(("price_id",), "the price is no longer sold"))
+    if problems:
+        raise InvalidBillingRequestError("the change is not valid", fields=problems)
+    if subscription.status not in CHANGEABLE_STATUSES:
+        raise SubscriptionChangeRefusedError(f"a {subscription.status} subscription cannot be changed")
+    new_seats = seats if seats is not None else subscription.seats
+    if new_price.id == subscription.price_id and new_seats == subscription.seats:
+        raise InvalidBillingRequestError(
+            "nothing would change", fields=[FieldProblem(("price_id",), "same price and seats as now")]
+        )
+    now = clock.now()
+    if not subscription.current_period_start <= now < subscription.current_period_end:
+        raise SubscriptionChangeRefusedError("the subscription's period has ended; run invoicing first")
+    behavior = proration_behavior(session)
+    lines: tuple[PreviewLine, ...] = ()
+    # Trials are free: a change during one costs nothing now and bills the new plan at trial end.
+    if subscription.status != SubscriptionStatus.TRIALING:
+        result: Proration = prorate(
+            _priced(subscription.price, subscription.seats),
+            _priced(new_price, new_seats),
+            subscription.current_period_start,
+            subscription.current_period_end,
+            now,
+        )
+        old_name = f"{subscription.price.product.name} ({subscription.price.nickname})"
+        new_name = f"{new_price.product.name} ({new_price.nickname})"
+        lines = (
+            PreviewLine(
+                f"Unused time on {subscription.seats} x {old_name}",
+                result.credit.amount_minor,
+                subscription.seats,
+                subscription.price.unit_amount_minor,
+                subscription.price_id,
+                now,
+                subscription.current_period_end,
+            ),
+            PreviewLine(
+                f"Remaining time on {new_seats} x {new_name}",
+                result.charge.amount_minor,
+                new_seats,
+                new_price.unit_amount_minor,
+                new_price.id,
+                now,
+                subscription.current_period_end,
+            ),
+        )
+    return PlanChange(
+        subscription_id=subscription.id,
+        old_price=subscription.price,
+        new_price=new_price,
+        old_seats=subscription.seats,
+        new_seats=new_seats,
+        at=now,
+        lines=lines,
+        currency=subscription.price.currency,
+        proration_behavior=behavior,
+    )
+
+
+def preview_change(
+    session: Session, actor: Actor, subscription: Subscription, *, price_id: int | None, seats: int | None
+) -> PlanChange:
+    require(actor, Permission.PAYMENT_READ)
+    return plan_change(session, subscription, price_id=price_id, seats=seats)
+
+
+def change_subscription(
+    session: Session,
+    actor: Actor,
+    subscription: Subscription,
+    *,
+    price_id: int | None,
+    seats: int | None,
+    provider: BillingProvider | None = None,
+) -> PlanChange:
+    """Make the change: tell the provider, then record the price, seats and proration lines."""
+    require(actor, Permission.BILLING_WRITE)
+    change = plan_change(session, subscription, price_id=price_id, seats=seats)
+    chosen = provider or provider_for(subscription.customer.provider)
+    chosen.update_subscription(
+        subscription_ref=subscription.stripe_subscription_id,
+        price_ref=change.new_price.stripe_price_id if change.new_price.id != change.old_price.id else None,
+        quantity=change.new_seats,
+        proration_behavior=change.proration_behavior,
+        idempotency_key=f"opsdesk-change-{subscription.id}-{int(change.at.timestamp())}-"
+        f"{change.new_price.id}-{change.new_seats}",
+    )
+    for line in change.lines:
+        session.add(
+            InvoiceLine(
+                invoice_id=None,
+                subscription_id=subscription.id,
+                customer_id=subscription.customer_id,
+                kind=InvoiceLineKind.PRORATION.value,
+                description=line.description,
+                price_id=line.price_id,
+                quantity=line.quantity,
+                amount_minor=line.amount_minor,
+                currency=change.currency,
+                period_start=line.period_start,
+                period_end=line.period_end,
+            )
+        )
+    changes: dict[str, tuple[object, object]] = {}
+    if change.new_price.id != subscription.price_id:
+        changes["price_id"] = (subscription.price_id, change.new_price.id)
+        subscription.price_id = change.new_price.id
+        subscription.price = change.new_price
+    if change.new_seats != subscription.seats:
+        changes["seats"] = (subscription.seats, change.new_seats)
+        subscription.seats = change.new_seats
+    session.flush()
+    audit.record_changes(
+        session,
+        actor,
+        entity_type="subscription",
+        entity_id=subscription.id,
+        changes=changes,
+        reason=f"net proration {change.net_amount_minor} {change.currency}",
+    )
+    bus.publish(session, SubscriptionChanged(subscription.id, changes))
+    if change.proration_behavior == ProrationBehavior.INVOICE_NOW and change.lines:
+        from opsdesk.billing.service.invoicing import invoice_pending_lines
+
+        invoice_pending_lines(session, actor, subscription.customer, subscription=subscription)
+    return change
