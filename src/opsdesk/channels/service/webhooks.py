@@ -89,7 +89,8 @@ def create_subscription(
 
 def _event_data(event: object) -> dict[str, Any]:
     data = asdict(event) if is_dataclass(event) and not isinstance(event, type) else {}
-    return json.loads(json.dumps(data, default=str))  # changes may hold datetimes
+    cleaned: dict[str, Any] = json.loads(json.dumps(data, default=str))  # changes may hold datetimes
+    return cleaned
 
 
 def queue_deliveries(session: Session, event: object) -> list[WebhookDelivery]:
