@@ -17,10 +17,13 @@ if TYPE_CHECKING:
 def register(bus: Bus) -> None:
     """Subscribe each domain's handlers. Domains add their lines here, in pipeline order."""
     from opsdesk.channels.service import outbound as channel_outbound
+    from opsdesk.channels.service import slack as channel_slack
     from opsdesk.channels.service import webhooks as channel_webhooks
 
     # channels: a staff public reply is emailed to the requester (through the outbox)
     bus.subscribe(MessageAdded, channel_outbound.send_public_reply)
+    # channels: ... or posted into the ticket's Slack thread
+    bus.subscribe(MessageAdded, channel_slack.queue_public_reply)
 
     # channels: last, outbound webhooks see every ticket event (queued in the outbox)
     for event_type in (TicketCreated, MessageAdded, TicketUpdated, TicketMerged):

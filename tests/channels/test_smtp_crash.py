@@ -142,7 +142,8 @@ def test_kill_9_while_mail_arrives_then_resend_what_failed(tmp_path: Path) -> No
         external_ids = session.scalars(select(Message.external_id)).all()
         assert sorted(external_ids) == sorted(f"crash-{number}@crash.example" for number in range(TOTAL))
         assert session.scalar(select(func.count()).select_from(Ticket)) == TOTAL
-        statuses = dict(session.execute(select(RawInbound.status, func.count()).group_by(RawInbound.status)))
+        grouped = session.execute(select(RawInbound.status, func.count()).group_by(RawInbound.status)).all()
+        statuses = {str(status): int(count) for status, count in grouped}
         assert statuses == {"processed": TOTAL}
         subjects = session.scalars(select(Ticket.subject)).all()
         assert len(set(subjects)) == TOTAL

@@ -2,6 +2,8 @@
 
 - ``POST /email/inbound``: a raw MIME message as mail providers' inbound webhooks post it
   (``Authorization: Bearer <inbound key>`` or ``?key=``); stored, then processed like SMTP mail.
+- ``POST /slack/events``: Slack's Events API (v0 signature, five-minute replay window,
+  ``url_verification``); messages in connected channels open tickets, thread replies add to them.
 - ``/webhooks`` and ``/webhook-deliveries``: outbound webhook subscriptions, the delivery log and
   redelivery (admins).
 """
@@ -109,3 +111,49 @@ def redeliver_webhook(
 ) -> dict[str, Any]:
     delivery = webhooks.redeliver(session, actor, delivery_id)
     return {"id": delivery.id, "status": "queued"}
+
+
+@router.post("/slack/events")
+async def slack_events(request: Request) -> dict[str, Any]:
+    """Slack's Events API endpoint. Answers fast; the event is stored before it is processed."""
+    import json
+
+    from starlette.concurrency import run_in_threadpool
+
+    from opsdesk import clock
+    from opsdesk.channels.slack_signing import check_slack_signature
+
+    settings = _settings(request)
+    body = await request.body()
+    if not settings.slack_signing_secret:
+        raise InboundAuthenticationError("Slack is not configured (OPSDESK_SLACK_SIGNING_SECRET)")
+    reason = check_slack_signature(
+        settings.slack_signing_secret,
+        request.headers.get("X-Slack-Request-Timestamp"),
+        request.headers.get("X-Slack-Signature"),
+        body,
+        now=int(clock.now().timestamp()),
+    )
+    if reason is not None:
+        raise InboundAuthenticationError(f"Slack signature refused: {reason}")
+    try:
+        envelope = json.loads(body)
+    except ValueError as error:
+        raise InvalidInboundError(
+            "the body is not JSON", fields=[FieldProblem(("body",), "must be a JSON object")]
+        ) from error
+    if not isinstance(envelope, dict):
+        raise InvalidInboundError("the body is not a JSON object", fields=[FieldProblem(("body",), "object")])
+    if envelope.get("type") == "url_verification":
+        return {"challenge": str(envelope.get("challenge", ""))}
+    if envelope.get("type") != "event_callback":
+        return {"ok": True, "ignored": str(envelope.get("type"))}
+    from opsdesk.channels import slack_pipeline
+
+    outcome = await run_in_threadpool(slack_pipeline.ingest_event, database_of(request), settings, envelope)
+    return {
+        "ok": True,
+        "status": outcome.status,
+        "ticket_id": outcome.ticket_id,
+        "duplicate": outcome.duplicate,
+    }

@@ -8,6 +8,7 @@
 - ``email_brands`` / ``ticket_brands``: per-brand addresses, names and signatures.
 - ``webhook_subscriptions`` / ``webhook_deliveries`` / ``webhook_attempts``: outbound webhooks
   and their delivery log.
+- ``slack_connections`` / ``slack_threads``: connected Slack channels and the thread of each ticket.
 """
 
 from __future__ import annotations
@@ -15,7 +16,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opsdesk import clock
@@ -155,3 +166,28 @@ class WebhookAttempt(Base):
     response_ms: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     manual: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SlackConnection(Base):
+    """A Slack (Connect) channel shared with a customer: its messages open tickets."""
+
+    __tablename__ = "slack_connections"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(40))
+    channel_id: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    bot_token: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class SlackThread(Base):
+    """The Slack thread a ticket lives in (``thread_ts`` is the ts of the thread's first message)."""
+
+    __tablename__ = "slack_threads"
+    __table_args__ = (UniqueConstraint("channel_id", "thread_ts"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(40))
+    thread_ts: Mapped[str] = mapped_column(String(40))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)

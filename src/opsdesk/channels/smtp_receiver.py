@@ -192,6 +192,11 @@ def start_in_server(settings: Settings, *, host: str, port: int) -> SmtpReceiver
     stored but did not process; prints where it listens (port 0 picks a free one)."""
     import sys
 
+    from opsdesk.domains import load_all_models
+
+    # The receiver may process mail before the web app has imported every domain's tables;
+    # relationships across domains only resolve once all of them are known.
+    load_all_models()
     database = Database(settings.resolved_database_url)
     receiver = SmtpReceiver(database, settings, host=host, port=port).start()
     resumer = threading.Thread(
