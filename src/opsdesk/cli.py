@@ -156,11 +156,18 @@ def main() -> None:
         typer.echo(f"error: database error: {str(error).splitlines()[0]}", err=True)
         sys.exit(1)
     except Exception as error:  # a click usage error or a bad value: one line, no traceback
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
-            typer.echo(f"error: {error.format_message()}", err=True)
+        # Typer ships its own copy of click (typer._click) besides the click package, so the
+        # error classes are recognised by what they are, not by which module defined them.
+        if _is_click_error(error, "ClickException"):
+            typer.echo(f"error: {error.format_message()}", err=True)  # type: ignore[attr-defined]
             sys.exit(2)
-        if isinstance(error, click.exceptions.Exit):
-            sys.exit(error.exit_code)
+        if _is_click_error(error, "Exit"):
+            sys.exit(error.exit_code)  # type: ignore[attr-defined]
         raise
+
+
+def _is_click_error(error: Exception, class_name: str) -> bool:
+    return any(
+        cls.__name__ == class_name and cls.__module__.endswith("click.exceptions")
+        for cls in type(error).__mro__
+    )

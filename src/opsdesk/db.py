@@ -10,6 +10,7 @@ or the CLI owns the transaction.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +69,10 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType, list[str]: JSONType}
 
 
+_HOLDS_WRITE_GATE = "opsdesk_holds_write_gate"
+WRITE_GATE_TIMEOUT_SECONDS = 30
+
+
 def is_sqlite_url(url: str) -> bool:
     return url.startswith("sqlite")
 
@@ -105,10 +110,43 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA mmap_size=268435456")
         cursor.close()
 
+    # Writers of one process queue on a lock before BEGIN IMMEDIATE: a waiting thread then wakes
+    # the moment the writer before it finishes, where SQLite's busy handler would poll with sleeps
+    # of up to 100 ms (the long tail of latency under concurrent writes). Other processes still
+    # meet on SQLite's own lock and busy timeout.
+    write_gate = threading.Lock()
+
+    def _release(info: dict[str, Any]) -> None:
+        if info.pop(_HOLDS_WRITE_GATE, False):
+            write_gate.release()
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        # Past the busy timeout, go on without the gate and let SQLite's own lock decide.
+        if (
+            mode == "IMMEDIATE"
+            and not connection.info.get(_HOLDS_WRITE_GATE)
+            and write_gate.acquire(timeout=WRITE_GATE_TIMEOUT_SECONDS)
+        ):
+            connection.info[_HOLDS_WRITE_GATE] = True
+        try:
+            connection.exec_driver_sql(f"BEGIN {mode}")
+        except BaseException:
+            _release(connection.info)
+            raise
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(connection: Any) -> None:
+        _release(connection.info)
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(connection: Any) -> None:
+        _release(connection.info)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        _release(record.info)
 
 
 class Database:

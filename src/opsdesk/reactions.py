@@ -19,7 +19,10 @@ def register(bus: Bus) -> None:
     from opsdesk.channels.service import outbound as channel_outbound
     from opsdesk.channels.service import slack as channel_slack
     from opsdesk.channels.service import webhooks as channel_webhooks
+    from opsdesk.insights.reactions import assign_experiments
 
+    # insights: experiments first, routing rules, macros and SLA windows under test read the arm
+    bus.subscribe(TicketCreated, assign_experiments)
     # channels: a staff public reply is emailed to the requester (through the outbox)
     bus.subscribe(MessageAdded, channel_outbound.send_public_reply)
     # channels: ... or posted into the ticket's Slack thread

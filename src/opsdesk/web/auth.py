@@ -133,9 +133,8 @@ def api_actor(
         found = user_for_token(session, token)
         if found is None:
             raise AuthenticationError("the API token is not valid or was revoked")
-        user, api_token = found
-        _remember(request, user, None)
-        actor = Actor.for_user(user, via="api", token_id=api_token.id)
+        _remember(request, found.user, None)
+        actor = Actor.for_user(found.user, via="api", token_id=found.token_id)
     else:
         web_session = current_web_session(request, session)
         if web_session is None:

@@ -386,3 +386,56 @@ def tickets_behind(
         ).unique()
     )
     return total, page
+
+
+SERIES_HEADER = ("bucket", "key", "label", "tickets", "value", "mean", "p50", "p90")
+TICKET_HEADER = (
+    "id",
+    "subject",
+    "status",
+    "priority",
+    "channel",
+    "category",
+    "group_id",
+    "assignee_id",
+    "account_id",
+    "created_at",
+    "first_reply_at",
+    "solved_at",
+    "reopened_count",
+    "staff_public_reply_count",
+    "handle_seconds",
+    "satisfaction_score",
+)
+
+
+def series_table(series: MetricSeries) -> list[tuple[Any, ...]]:
+    """The rows of a series as exported (CSV, XLSX), in :data:`SERIES_HEADER` order."""
+    return [
+        (point.bucket, point.key, point.label, point.count, point.value, point.mean, point.p50, point.p90)
+        for point in series.points
+    ]
+
+
+def ticket_table(tickets: list[Ticket]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            ticket.id,
+            ticket.subject,
+            ticket.status,
+            ticket.priority,
+            ticket.channel,
+            ticket.category,
+            ticket.group_id,
+            ticket.assignee_id,
+            ticket.account_id,
+            ticket.created_at,
+            ticket.first_reply_at,
+            ticket.solved_at,
+            ticket.reopened_count,
+            ticket.staff_public_reply_count,
+            ticket.handle_seconds,
+            ticket.satisfaction_score,
+        )
+        for ticket in tickets
+    ]

@@ -158,6 +158,7 @@ def create_ticket(session: Session, actor: Actor, new: NewTicket) -> Ticket:
         category=new.category,
         language=new.language or requester.language,
         requester_id=requester.id,
+        requester=requester,  # keeps the loaded person: the answer needs it, no second query
         account_id=requester.primary_account_id,
         group_id=new.group_id,
         assignee_id=new.assignee_id,

@@ -10,7 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, lazyload
 
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
@@ -43,7 +44,16 @@ def email_domain(email: str) -> str:
 
 def person_by_email(session: Session, email: str) -> Person | None:
     normalized = normalize_email(email)
-    return session.scalars(select(Person).join(PersonEmail).where(PersonEmail.email == normalized)).first()
+    # Only the emails come along: the other collections load if someone asks for them.
+    statement = (
+        select(Person)
+        .join(PersonEmail)
+        .where(PersonEmail.email == normalized)
+        .options(
+            lazyload(Person.external_ids), lazyload(Person.other_accounts), lazyload(Person.primary_account)
+        )
+    )
+    return session.scalars(statement).first()
 
 
 def account_id_for_domain(session: Session, domain: str) -> int | None:
@@ -65,8 +75,16 @@ def find_or_create_person(
         primary_account_id=account_id_for_domain(session, email_domain(normalized)),
     )
     person.emails.append(PersonEmail(email=normalized, is_primary=True))
-    session.add(person)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(person)
+    except IntegrityError:
+        # A concurrent request created this person first (PostgreSQL lets this insert wait for
+        # it, then collide on the unique email): use theirs.
+        winner = person_by_email(session, normalized)
+        if winner is None:
+            raise
+        return winner
     audit.record(session, actor, entity_type="person", entity_id=person.id, action="created", new=normalized)
     return person
 

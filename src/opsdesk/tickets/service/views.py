@@ -20,15 +20,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, lazyload, selectinload
 
 from opsdesk import clock
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
+from opsdesk.auth.models import User
 from opsdesk.auth.permissions import Permission, has_permission, require
 from opsdesk.errors import FieldProblem, NotFoundError, ValidationFailedError
 from opsdesk.tickets.enums import UNSOLVED_STATUSES, AccountTier, Channel, Priority, StatusCategory
-from opsdesk.tickets.models import Account, Ticket, TicketTag, View
+from opsdesk.tickets.models import Account, Person, Ticket, TicketTag, View
 from opsdesk.tickets.service.access import visibility_clause
 from opsdesk.tickets.service.search import matching_ticket_ids
 
@@ -44,6 +45,22 @@ SORTS: dict[str, tuple[str, bool]] = {
     "id": ("id", False),
 }
 DEFAULT_SORT = "-id"
+# What a list of tickets shows, loaded in a fixed number of queries whatever the page size: the
+# requester's emails, account, assignee, group, status name and tags. Deeper relations (an
+# account's owner, a person's other accounts) load only if something asks for them.
+LIST_LOADING = (
+    selectinload(Ticket.tag_rows),
+    joinedload(Ticket.requester).options(
+        selectinload(Person.emails),
+        lazyload(Person.external_ids),
+        lazyload(Person.other_accounts),
+        lazyload(Person.primary_account),
+    ),
+    joinedload(Ticket.account).options(lazyload(Account.owner), lazyload(Account.domains)),
+    joinedload(Ticket.assignee).lazyload(User.memberships),
+    joinedload(Ticket.group),
+    joinedload(Ticket.custom_status),
+)
 MAX_PAGE = 200
 
 
@@ -280,7 +297,7 @@ def list_tickets(
 ) -> TicketPage:
     """One page of tickets matching the filter, newest first by default, with the next cursor."""
     statement = ordered_page_query(session, actor, ticket_filter, sort=sort, cursor=cursor, limit=limit)
-    rows = list(session.scalars(statement).unique())
+    rows = list(session.scalars(statement.options(*LIST_LOADING)).unique())
     has_more = len(rows) > limit
     items = rows[:limit]
     next_cursor = encode_cursor(sort, items[-1]) if has_more and items else None

@@ -1,0 +1,400 @@
+"""``opsdesk bench api``: the real server under load, measured from a client on loopback.
+
+1. A fresh database: SQLite in a temporary directory, or with ``--database-url`` a new database
+   created on that PostgreSQL server (dropped afterwards).
+2. Optionally ``--seed-tickets N`` seeded with the demo seeder (search index suspended during the
+   load and rebuilt once), for the view and search figures.
+3. ``opsdesk serve`` started as a separate process (Uvicorn, ``--workers``) on a free loopback port.
+4. Ticket creation over HTTP with token auth at ``--concurrency`` (16), then a view of 50 tickets
+   filtered by status and group, and keyword searches, each timed per request.
+
+Prints one JSON object. Targets (issue 2): creation >= 300 tickets/s with p99 <= 100 ms; at
+1,000,000 tickets, view p95 <= 50 ms and search p95 <= 200 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+WORDS = (
+    "invoice", "refund", "charge", "login", "password", "export", "billing", "plan", "upgrade",
+    "seats", "renewal", "error", "crash", "slow", "timeout", "api", "webhook", "integration",
+    "report", "dashboard", "csv", "import", "sso", "saml", "mobile", "android", "ios", "email",
+    "notification", "permission", "admin", "workspace", "delete", "account", "trial", "discount",
+    "tax", "receipt",
+)
+SEARCH_WORDS = ("invoice", "refund", "password reset", "export csv", "webhook", "renewal discount", "crash")
+
+
+@dataclass(slots=True)
+class Timings:
+    milliseconds: list[float] = field(default_factory=list)
+    errors: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+
+    def percentile(self, fraction: float) -> float:
+        if not self.milliseconds:
+            return 0.0
+        ordered = sorted(self.milliseconds)
+        index = min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))
+        return round(ordered[index], 2)
+
+
+def process_tree_cpu_seconds(root_pid: int) -> float:
+    """User + system CPU seconds of a process and all its descendants (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    tree = {root_pid}
+    changed = True
+    while changed:
+        changed = False
+        for pid, parent in parents.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                changed = True
+    return sum(cpu.get(pid, 0.0) for pid in tree)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _fresh_database(server_url: str | None, directory: Path) -> Iterator[str]:
+    if server_url is None:
+        yield f"sqlite:///{directory / 'bench.db'}"
+        return
+    import psycopg
+
+    plain = server_url.replace("postgresql+psycopg://", "postgresql://")
+    name = f"opsdesk_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(plain, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = plain.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://")
+    finally:
+        with psycopg.connect(plain, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _prepare(url: str, seed_tickets: int) -> dict[str, Any]:
+    """Migrate, seed, and make the bench's admin and token; what the load needs to know."""
+    from sqlalchemy import func, select
+
+    from opsdesk import migrate
+    from opsdesk.auth import service as auth_service
+    from opsdesk.auth.actor import Actor
+    from opsdesk.db import Database
+    from opsdesk.tickets.models import Ticket
+    from opsdesk.tickets.service.search import suspended_index
+
+    migrate.upgrade(url)
+    database = Database(url)
+    started = time.perf_counter()
+    try:
+        if seed_tickets:
+            from opsdesk.demo.context import SeedOptions
+            from opsdesk.demo.seeder import seed_company
+
+            with database.transaction() as session, suspended_index(session):
+                seed_company(session, SeedOptions(tickets=seed_tickets, days=365, seed=7))
+        seed_seconds = time.perf_counter() - started
+        with database.transaction() as session:
+            actor = Actor.system("bench", via="cli")
+            group = auth_service.create_group(session, actor, name=f"Bench {uuid.uuid4().hex[:6]}")
+            user = auth_service.create_user(
+                session,
+                actor,
+                email=f"bench-{uuid.uuid4().hex[:8]}@bench.example.com",
+                name="Bench Admin",
+                role="admin",
+                group_ids=[group.id],
+            )
+            token = auth_service.issue_token(session, actor, user, name="bench").secret
+            # The busiest (status, group) pairs of the seeded data: what a team's queue view asks.
+            pairs = session.execute(
+                select(Ticket.status, Ticket.group_id, func.count())
+                .where(Ticket.group_id.is_not(None))
+                .group_by(Ticket.status, Ticket.group_id)
+                .order_by(func.count().desc())
+                .limit(12)
+            ).all()
+        return {
+            "token": token,
+            "group_id": group.id,
+            "view_pairs": [(status, group_id) for status, group_id, _ in pairs] or [("new", group.id)],
+            "seed_seconds": round(seed_seconds, 1),
+        }
+    finally:
+        database.dispose()
+
+
+@dataclass(slots=True)
+class Server:
+    base: str
+    pid: int
+
+
+@contextlib.contextmanager
+def _server(url: str, directory: Path, workers: int) -> Iterator[Server]:
+    port = _free_port()
+    environment = {**os.environ, "OPSDESK_DATA_DIR": str(directory), "OPSDESK_DATABASE_URL": url}
+    process = subprocess.Popen(  # noqa: S603 - our own server with fixed arguments
+        [
+            sys.executable,
+            "-c",
+            "from opsdesk.cli import main; main()",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--db",
+            url,
+            "--no-migrate",
+            "--workers",
+            str(workers),
+        ],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                error = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                raise RuntimeError(f"the server exited: {error.strip().splitlines()[-1:] or ''}")
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not become ready in 120 s")
+            time.sleep(0.2)
+        yield Server(base=base, pid=process.pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _ticket_body(generator: random.Random, number: int) -> dict[str, Any]:
+    words = generator.sample(WORDS, 8)
+    return {
+        "subject": f"{words[0].capitalize()} {words[1]} {words[2]} #{number}",
+        "body": " ".join(generator.choices(WORDS, k=40)),
+        "requester": {"email": f"customer{generator.randrange(2000)}@bench-customer.example.org"},
+        "priority": generator.choice(("low", "normal", "normal", "high", "urgent")),
+        "tags": generator.sample(("billing", "bug", "vip", "mobile", "api"), 2),
+    }
+
+
+async def _create_load(
+    base: str, token: str, count: int, concurrency: int, warmup: int
+) -> tuple[Timings, float]:
+    headers = {"Authorization": f"Bearer {token}"}
+    generator = random.Random(11)
+    bodies = [_ticket_body(generator, number) for number in range(count + warmup)]
+    timings = Timings()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as client:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+        async def worker(record: bool) -> None:
+            while True:
+                try:
+                    body = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                started = time.perf_counter()
+                try:
+                    answer = await client.post("/api/v1/tickets", json=body)
+                    status = answer.status_code
+                except httpx.HTTPError:
+                    status = 0
+                elapsed = (time.perf_counter() - started) * 1000
+                if record:
+                    timings.statuses[status] = timings.statuses.get(status, 0) + 1
+                    if status == 201:
+                        timings.milliseconds.append(elapsed)
+                    else:
+                        timings.errors += 1
+
+        for body in bodies[:warmup]:
+            queue.put_nowait(body)
+        await asyncio.gather(*(worker(False) for _ in range(concurrency)))
+        for body in bodies[warmup:]:
+            queue.put_nowait(body)
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(True) for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+    return timings, wall
+
+
+def _read_load(base: str, token: str, paths: list[str], rounds: int) -> Timings:
+    """One client reading (as a person would), each path timed."""
+    timings = Timings()
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+        for path in paths[:3]:  # warm caches once
+            client.get(path)
+        for index in range(rounds):
+            path = paths[index % len(paths)]
+            started = time.perf_counter()
+            answer = client.get(path)
+            elapsed = (time.perf_counter() - started) * 1000
+            timings.statuses[answer.status_code] = timings.statuses.get(answer.status_code, 0) + 1
+            if answer.status_code == 200:
+                timings.milliseconds.append(elapsed)
+            else:
+                timings.errors += 1
+    return timings
+
+
+def run_bench(
+    *,
+    database_url: str | None,
+    tickets: int,
+    concurrency: int,
+    workers: int,
+    seed_tickets: int,
+    read_rounds: int,
+) -> dict[str, Any]:
+    directory = Path(tempfile.mkdtemp(prefix="opsdesk-bench-"))
+    try:
+        with _fresh_database(database_url, directory) as url:
+            prepared = _prepare(url, seed_tickets)
+            with _server(url, directory, workers) as server:
+                base = server.base
+                server_cpu_before = process_tree_cpu_seconds(server.pid)
+                client_cpu_before = time.process_time()
+                created, wall = asyncio.run(
+                    _create_load(base, prepared["token"], tickets, concurrency, warmup=min(200, tickets))
+                )
+                # The warm-up is included in both CPU figures; it is a small share of the run.
+                server_cpu = process_tree_cpu_seconds(server.pid) - server_cpu_before
+                client_cpu = time.process_time() - client_cpu_before
+                view_paths = [
+                    f"/api/v1/tickets?status={status}&group={group_id}&limit=50"
+                    for status, group_id in prepared["view_pairs"]
+                ]
+                views = _read_load(base, prepared["token"], view_paths, read_rounds)
+                search_paths = [
+                    f"/api/v1/tickets?q={word.replace(' ', '+')}&limit=50" for word in SEARCH_WORDS
+                ]
+                searches = _read_load(base, prepared["token"], search_paths, read_rounds)
+        successful = len(created.milliseconds)
+        return {
+            "database": "postgresql" if database_url else "sqlite",
+            "workers": workers,
+            "concurrency": concurrency,
+            "tickets": successful,
+            "errors": created.errors,
+            "statuses": {str(status): count for status, count in sorted(created.statuses.items())},
+            "tickets_per_second": round(successful / wall, 1) if wall else 0.0,
+            "p50_ms": created.percentile(0.50),
+            "p95_ms": created.percentile(0.95),
+            "p99_ms": created.percentile(0.99),
+            "mean_ms": round(statistics.fmean(created.milliseconds), 2) if created.milliseconds else 0.0,
+            # Machine-independent cost: CPU the server spent per created ticket (and the client's).
+            "server_cpu_ms_per_ticket": round(server_cpu * 1000 / max(successful, 1), 2),
+            "client_cpu_ms_per_ticket": round(client_cpu * 1000 / max(successful, 1), 2),
+            "seeded_tickets": seed_tickets,
+            "seed_seconds": prepared["seed_seconds"],
+            "view_of_50": {
+                "filter": "status + group, newest first",
+                "requests": len(views.milliseconds),
+                "errors": views.errors,
+                "p50_ms": views.percentile(0.50),
+                "p95_ms": views.percentile(0.95),
+            },
+            "keyword_search": {
+                "queries": list(SEARCH_WORDS),
+                "requests": len(searches.milliseconds),
+                "errors": searches.errors,
+                "p50_ms": searches.percentile(0.50),
+                "p95_ms": searches.percentile(0.95),
+            },
+            "targets": {
+                "tickets_per_second": 300,
+                "p99_ms": 100,
+                "view_p95_ms_at_1m": 50,
+                "search_p95_ms_at_1m": 200,
+            },
+            "cpu_count": os.cpu_count(),
+            "load_average_1m": round(os.getloadavg()[0], 2),
+        }
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def register(bench_app: typer.Typer) -> None:
+    @bench_app.command("api")
+    def api(
+        database_url: Annotated[
+            str | None,
+            typer.Option("--database-url", help="A PostgreSQL server URL: a fresh database is made on it."),
+        ] = None,
+        tickets: Annotated[int, typer.Option(help="Tickets to create over HTTP (timed).")] = 3000,
+        concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 16,
+        workers: Annotated[int, typer.Option(help="Server worker processes.")] = 2,
+        seed_tickets: Annotated[
+            int, typer.Option(help="Tickets to seed first, for the view and search figures.")
+        ] = 0,
+        read_rounds: Annotated[int, typer.Option(help="Timed requests for the view and for search.")] = 200,
+    ) -> None:
+        """Ticket creation throughput and latency, view and search latency, over real HTTP."""
+        if tickets < 1 or concurrency < 1 or workers < 1 or seed_tickets < 0 or read_rounds < 1:
+            from opsdesk.cli import CliError
+
+            raise CliError("--tickets, --concurrency, --workers and --read-rounds must be positive")
+        result = run_bench(
+            database_url=database_url,
+            tickets=tickets,
+            concurrency=concurrency,
+            workers=workers,
+            seed_tickets=seed_tickets,
+            read_rounds=read_rounds,
+        )
+        typer.echo(json.dumps(result))

@@ -1,0 +1,48 @@
+"""The keyword index: kept by triggers on write, and rebuilt after a bulk load."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, select, text
+from sqlalchemy.orm import Session
+
+from opsdesk.tickets.models import Ticket
+from opsdesk.tickets.service.search import matching_ticket_ids, suspended_index, words_of
+from tests.support.factories import make_ticket
+
+
+def _found(db: Session, query: str) -> set[int]:
+    return set(db.scalars(select(Ticket.id).where(and_(Ticket.id.in_(matching_ticket_ids(db, query))))))
+
+
+def _trigger_definitions(db: Session) -> list[str]:
+    if db.get_bind().dialect.name == "sqlite":
+        rows = db.execute(
+            text("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'ticket_search%'")
+        )
+    else:
+        rows = db.execute(
+            text(
+                "SELECT pg_get_triggerdef(oid) FROM pg_trigger "
+                "WHERE tgname LIKE 'ticket_search%' AND NOT tgisinternal"
+            )
+        )
+    return sorted(" ".join(row[0].split()) for row in rows)
+
+
+def test_words_drop_operators() -> None:
+    assert words_of('Refund "NEAR" (invoice) OR -x*') == ["refund", "near", "invoice", "or", "x"]
+    assert words_of("  ") == []
+
+
+def test_bulk_load_rebuilds_the_index_and_restores_the_triggers(db: Session) -> None:
+    before = _trigger_definitions(db)
+    assert len(before) in (2, 5)  # PostgreSQL: two triggers; SQLite: five
+    kept = make_ticket(db, subject="Quokka sighting", body="first")
+    with suspended_index(db):
+        assert _trigger_definitions(db) == []
+        loaded = make_ticket(db, subject="Bulk loaded", body="Axolotl in the warehouse")
+    assert _trigger_definitions(db) == before
+    assert _found(db, "axolotl") == {loaded.id}
+    assert _found(db, "quokka") == {kept.id}
+    after = make_ticket(db, subject="After the load", body="Capybara")
+    assert _found(db, "capybara") == {after.id}
