@@ -13,7 +13,6 @@ import os
 import re
 import signal
 import smtplib
-import socket
 import subprocess
 import sys
 import threading
@@ -30,12 +29,6 @@ from opsdesk.tickets.models import Message, Ticket
 
 TOTAL = 1_000
 KILL_AFTER = 400
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _email(number: int) -> bytes:
@@ -62,7 +55,7 @@ def _start_server(root: Path, url: str) -> tuple[subprocess.Popen[bytes], int]:
             "--db",
             url,
             "--port",
-            str(_free_port()),
+            "0",
             "--smtp-port",
             "0",
             "--no-migrate",
@@ -94,7 +87,7 @@ def _send_all(port: int, numbers: list[int], on_accepted: threading.Event | None
     for number in numbers:
         try:
             if client is None:
-                client = smtplib.SMTP("127.0.0.1", port, timeout=10)
+                client = smtplib.SMTP("127.0.0.1", port, timeout=30)
             client.sendmail(f"sender{number}@crash.example", ["support@example.com"], _email(number))
             accepted += 1
             if on_accepted is not None and accepted == KILL_AFTER:
@@ -125,7 +118,14 @@ def test_kill_9_while_mail_arrives_then_resend_what_failed(tmp_path: Path) -> No
 
     server, port = _start_server(tmp_path, url)
     try:
-        assert _send_all(port, sorted(failed)) == set()
+        # like a real sending server: resend until accepted (a busy machine may time a try out)
+        remaining = failed
+        for _round in range(5):
+            remaining = _send_all(port, sorted(remaining))
+            if not remaining:
+                break
+            time.sleep(1)
+        assert remaining == set()
         database = Database(url)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
