@@ -209,3 +209,19 @@ def test_domain_seed_modules_get_the_context(db: Session, monkeypatch: pytest.Mo
         "self_serve",
         "consumer",
     }
+
+
+def test_seeded_tickets_are_searchable_and_search_triggers_are_back(db: Session, seeded: SeedContext) -> None:
+    from opsdesk.tickets.service.search import matching_ticket_ids
+    from tests.support.factories import make_ticket
+
+    ticket = db.get_one(Ticket, seeded.ticket_ids[-1])
+    last_reply = db.scalars(
+        select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id.desc())
+    ).first()
+    assert last_reply is not None
+    word = max(last_reply.body_text.split(), key=len).strip(".,!?()\"'")
+    assert ticket.id in set(db.scalars(matching_ticket_ids(db, word)))
+    later = make_ticket(db, subject="Quokka sightings in the dashboard", body="Seen after the seed.")
+    db.flush()
+    assert set(db.scalars(matching_ticket_ids(db, "quokka"))) == {later.id}

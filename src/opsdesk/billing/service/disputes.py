@@ -71,9 +71,11 @@ def open_dispute(
     *,
     payment: Payment | None = None,
     mirrored: bool = False,
+    ticket: Ticket | None = None,
 ) -> Dispute:
-    """Record a dispute and open its ticket. ``mirrored``: it already exists at the provider, so
-    it is recorded even on a fully refunded charge (with a warning), never dropped."""
+    """Record a dispute and open its ticket (or link the customer's ticket about it, when there
+    already is one). ``mirrored``: it already exists at the provider, so it is recorded even on a
+    fully refunded charge (with a warning), never dropped."""
     require(actor, Permission.TICKET_WRITE)
     _validate(facts)
     if facts.external_id:
@@ -105,7 +107,11 @@ def open_dispute(
     )
     session.add(dispute)
     session.flush()
-    dispute.ticket_id = _open_ticket(session, actor, dispute, customer, fully_refunded).id
+    dispute.ticket_id = (
+        ticket.id
+        if ticket is not None
+        else _open_ticket(session, actor, dispute, customer, fully_refunded).id
+    )
     session.flush()
     audit.record(
         session,

@@ -7,6 +7,7 @@ words a customer understands, on the account's open ticket as an internal note.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -15,7 +16,9 @@ from sqlalchemy.orm import Session
 from opsdesk import bus, clock
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
+from opsdesk.auth.models import AuditEvent
 from opsdesk.billing import dunning_schedule
+from opsdesk.billing.bulk import table_of
 from opsdesk.billing.enums import InvoiceStatus, ProviderName, SubscriptionStatus
 from opsdesk.billing.events import PaymentFailed, SubscriptionCanceled
 from opsdesk.billing.failure_reasons import explain_failure
@@ -23,6 +26,8 @@ from opsdesk.billing.models import BillingCustomer, Invoice, Payment, Subscripti
 from opsdesk.billing.providers import BillingProvider
 from opsdesk.billing.service import notices
 from opsdesk.money import Money
+from opsdesk.tickets.enums import UNSOLVED_STATUSES
+from opsdesk.tickets.models import Ticket
 
 
 def record_failed_attempt(
@@ -90,6 +95,118 @@ def record_failed_attempt(
         select(Payment.id).where(Payment.invoice_id == invoice.id).order_by(Payment.id.desc()).limit(1)
     )
     bus.publish(session, PaymentFailed(payment_id or 0, invoice.subscription_id, failure_code))
+
+
+@dataclass(frozen=True, slots=True)
+class FailedCharge:
+    """A first charge attempt that failed during the invoice run."""
+
+    invoice_number: str
+    subscription_id: int
+    customer_id: int
+    amount_due_minor: int
+    currency: str
+    failure_code: str | None
+    previous_status: str
+
+
+def notify_failures(
+    session: Session, actor: Actor, failures: list[FailedCharge], invoice_ids: dict[str, int], now: datetime
+) -> None:
+    """The side effects of first failures from the bulk invoice run (whose rows already carry the
+    new statuses and retry times): audit rows, customer emails, notes on open tickets, events.
+    Set-based like the run, with the same schedule and texts as :func:`record_failed_attempt`."""
+    step = dunning_schedule.after_failed_attempt(1, now)
+    customers = {
+        customer.id: customer
+        for customer in session.scalars(
+            select(BillingCustomer).where(BillingCustomer.id.in_({item.customer_id for item in failures}))
+        )
+    }
+    tickets_by_account: dict[int, int] = {}
+    for ticket_id, account_id in session.execute(
+        select(Ticket.id, Ticket.account_id)
+        .where(
+            Ticket.account_id.in_({customer.account_id for customer in customers.values()}),
+            Ticket.status.in_(UNSOLVED_STATUSES),
+        )
+        .order_by(Ticket.updated_at, Ticket.id)
+    ):
+        if account_id is not None:
+            tickets_by_account[account_id] = ticket_id  # the most recently updated wins
+    payment_ids = {
+        invoice_id: payment_id
+        for payment_id, invoice_id in session.execute(
+            select(Payment.id, Payment.invoice_id).where(
+                Payment.invoice_id.in_([invoice_ids[item.invoice_number] for item in failures])
+            )
+        )
+    }
+    audit_rows: list[dict[str, object]] = []
+    for item in failures:
+        invoice_id = invoice_ids[item.invoice_number]
+        customer = customers[item.customer_id]
+        reason = explain_failure(item.failure_code)
+        amount = Money(item.amount_due_minor, item.currency).format()
+        common = {
+            "actor_kind": actor.kind.value,
+            "actor_id": actor.actor_id,
+            "actor_name": actor.name,
+            "via": actor.via,
+            "created_at": now,
+        }
+        audit_rows.append(
+            {
+                "entity_type": "invoice",
+                "entity_id": invoice_id,
+                "action": "payment_failed",
+                "new_value": {
+                    "attempt": 1,
+                    "failure_code": item.failure_code,
+                    "next_attempt_at": step.retry_at.isoformat() if step.retry_at else None,
+                },
+                **common,
+            }
+        )
+        if item.previous_status != step.next_status:
+            audit_rows.append(
+                {
+                    "entity_type": "subscription",
+                    "entity_id": item.subscription_id,
+                    "action": "updated",
+                    "field": "status",
+                    "old_value": item.previous_status,
+                    "new_value": step.next_status,
+                    "reason": f"payment failed: {item.failure_code}",
+                    **common,
+                }
+            )
+        notices.email_customer(
+            session,
+            customer,
+            step.email_template,
+            idempotency_key=f"dunning:{invoice_id}:1",
+            subject=f"Payment for invoice {item.invoice_number} failed",
+            first_name=notices.first_name(customer),
+            amount=amount,
+            invoice=item.invoice_number,
+            reason=reason,
+            retry_on=f"{step.retry_at:%Y-%m-%d}" if step.retry_at else "-",
+        )
+        open_ticket_id = tickets_by_account.get(customer.account_id)
+        ticket = session.get(Ticket, open_ticket_id) if open_ticket_id is not None else None
+        if ticket is not None:
+            notices.note_on_ticket(
+                session,
+                ticket,
+                f"Payment of {amount} for invoice {item.invoice_number} failed (attempt 1 of "
+                f"{dunning_schedule.total_attempts()}). In the customer's words: {reason}",
+            )
+        bus.publish(
+            session, PaymentFailed(payment_ids.get(invoice_id, 0), item.subscription_id, item.failure_code)
+        )
+    session.connection().execute(table_of(AuditEvent).insert(), audit_rows)
+    session.flush()
 
 
 def run_dunning(session: Session, actor: Actor, *, provider: BillingProvider | None = None) -> dict[str, int]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from opsdesk import bus, clock
@@ -23,7 +23,8 @@ from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.models import AuditEvent
 from opsdesk.auth.permissions import Permission, require
-from opsdesk.billing import invoice_math, invoice_reminders
+from opsdesk.billing import dunning_schedule, invoice_math, invoice_reminders
+from opsdesk.billing.bulk import table_of
 from opsdesk.billing.enums import (
     BILLABLE_STATUSES,
     InvoiceLineKind,
@@ -49,6 +50,7 @@ from opsdesk.billing.models import (
 from opsdesk.billing.periods import add_interval
 from opsdesk.billing.providers import BillingProvider, provider_for
 from opsdesk.billing.service import notices
+from opsdesk.billing.service.dunning import FailedCharge, notify_failures
 from opsdesk.errors import FieldProblem
 from opsdesk.money import Money
 
@@ -99,6 +101,9 @@ def run_invoicing(
             BillingCustomer.po_number,
             BillingCustomer.card_state,
             BillingCustomer.stripe_customer_id,
+            BillingCustomer.card_brand,
+            BillingCustomer.card_last4,
+            Subscription.past_due_since,
         )
         .join(BillingPrice, BillingPrice.id == Subscription.price_id)
         .join(BillingProduct, BillingProduct.id == BillingPrice.product_id)
@@ -130,6 +135,8 @@ def _run_batch(
     provider: BillingProvider,
     so_far: RunResult,
 ) -> RunResult:
+    """One batch: compose invoices in memory, charge cards, then write everything with Core
+    executemany (no per-row ORM work: 100,000 subscriptions must invoice in seconds)."""
     subscription_ids = [row.id for row in rows]
     customer_ids = sorted({row.customer_id for row in rows})
     pending: dict[int | None, list[tuple[int, int]]] = defaultdict(list)
@@ -150,12 +157,22 @@ def _run_batch(
     starting_balances = dict(balances)
     invoice_rows: list[dict[str, Any]] = []
     line_rows: list[dict[str, Any]] = []
+    payment_rows: list[dict[str, Any]] = []
     subscription_updates: list[dict[str, Any]] = []
-    canceled = 0
+    failures: list[FailedCharge] = []
+    canceled = paid = 0
+    first_retry = dunning_schedule.after_failed_attempt(1, now)
     for row in rows:
         if row.cancel_at_period_end:
             subscription_updates.append(
-                {"id": row.id, "status": SubscriptionStatus.CANCELED.value, "canceled_at": now}
+                {
+                    "b_id": row.id,
+                    "status": SubscriptionStatus.CANCELED.value,
+                    "canceled_at": now,
+                    "current_period_start": row.current_period_start,
+                    "current_period_end": row.current_period_end,
+                    "past_due_since": None,
+                }
             )
             canceled += 1
             continue
@@ -163,44 +180,103 @@ def _run_batch(
         period_end = add_interval(period_start, row.interval)
         quantity = row.seats if row.pricing_model == PricingModel.PER_SEAT else 1
         amount = row.unit_amount_minor * quantity
-        lines = [(f"{row.seats} x {row.name} ({row.nickname})", amount)] + [
-            ("Proration", pending_amount) for _, pending_amount in pending.get(row.id, [])
-        ]
-        money = invoice_math.totals(
-            (value for _, value in lines), tax=0, credit_balance=balances[row.customer_id]
-        )
+        description = f"{row.seats} x {row.name} ({row.nickname})"
+        amounts = [amount] + [pending_amount for _, pending_amount in pending.get(row.id, [])]
+        money = invoice_math.totals(amounts, tax=0, credit_balance=balances[row.customer_id])
         balances[row.customer_id] += money.balance_change
-        invoice_rows.append(
-            {
-                "number": f"OD-{row.id}-{period_start:%Y%m%d}",
-                "customer_id": row.customer_id,
-                "subscription_id": row.id,
-                "status": InvoiceStatus.OPEN.value if money.amount_due > 0 else InvoiceStatus.PAID.value,
-                "currency": row.currency,
-                "subtotal_amount_minor": money.subtotal,
-                "tax_amount_minor": money.tax,
-                "total_amount_minor": money.total,
-                "credit_applied_amount_minor": money.credit_applied,
-                "amount_paid_minor": 0,
-                "amount_due_minor": money.amount_due,
-                "payment_terms": row.payment_terms,
-                "po_number": row.po_number,
-                "period_start": period_start,
-                "period_end": period_end,
-                "issued_at": now,
-                "due_at": _due_at(now, row.payment_terms),
-                "paid_at": now if money.amount_due == 0 else None,
-                "payment_attempts": 0,
-                "reminders_sent": [],
-                "created_at": now,
-            }
+        number = f"OD-{row.id}-{period_start:%Y%m%d}"
+        status = InvoiceStatus.OPEN.value if money.amount_due > 0 else InvoiceStatus.PAID.value
+        invoice = {
+            "number": number,
+            "customer_id": row.customer_id,
+            "subscription_id": row.id,
+            "status": status,
+            "currency": row.currency,
+            "subtotal_amount_minor": money.subtotal,
+            "tax_amount_minor": money.tax,
+            "total_amount_minor": money.total,
+            "credit_applied_amount_minor": money.credit_applied,
+            "amount_paid_minor": 0,
+            "amount_due_minor": money.amount_due,
+            "payment_terms": row.payment_terms,
+            "po_number": row.po_number,
+            "period_start": period_start,
+            "period_end": period_end,
+            "issued_at": now,
+            "due_at": _due_at(now, row.payment_terms),
+            "paid_at": now if money.amount_due == 0 else None,
+            "payment_attempts": 0,
+            "next_payment_attempt_at": None,
+            "last_failure_code": None,
+            "reminders_sent": [],
+            "created_at": now,
+        }
+        subscription_status = (
+            SubscriptionStatus.ACTIVE.value if row.status == SubscriptionStatus.TRIALING else row.status
         )
+        past_due_since = row.past_due_since
+        if row.payment_terms == PaymentTerms.CARD and money.amount_due > 0:
+            outcome = provider.charge(
+                customer_ref=row.stripe_customer_id,
+                invoice_ref=None,
+                amount_minor=money.amount_due,
+                currency=row.currency,
+                card_state=row.card_state,
+                idempotency_key=f"opsdesk-invoice-{number}-attempt-1",
+            )
+            payment_rows.append(
+                {
+                    "number": number,
+                    "customer_id": row.customer_id,
+                    "status": PaymentStatus.SUCCEEDED.value
+                    if outcome.succeeded
+                    else PaymentStatus.FAILED.value,
+                    "amount_minor": money.amount_due,
+                    "currency": row.currency,
+                    "refunded_amount_minor": 0,
+                    "reserved_amount_minor": 0,
+                    "failure_code": outcome.failure_code,
+                    "failure_message": outcome.failure_message,
+                    "card_brand": row.card_brand,
+                    "card_last4": row.card_last4,
+                    "stripe_charge_id": outcome.external_id if outcome.succeeded else None,
+                    "created_at": now,
+                }
+            )
+            invoice["payment_attempts"] = 1
+            if outcome.succeeded:
+                invoice.update(
+                    status=InvoiceStatus.PAID.value,
+                    amount_paid_minor=money.amount_due,
+                    amount_due_minor=0,
+                    paid_at=now,
+                )
+                paid += 1
+            else:
+                invoice.update(
+                    next_payment_attempt_at=first_retry.retry_at, last_failure_code=outcome.failure_code
+                )
+                subscription_status = first_retry.next_status
+                past_due_since = past_due_since or now
+                failures.append(
+                    FailedCharge(
+                        number,
+                        row.id,
+                        row.customer_id,
+                        money.amount_due,
+                        row.currency,
+                        outcome.failure_code,
+                        row.status,
+                    )
+                )
+        invoice_rows.append(invoice)
         line_rows.append(
             {
+                "number": number,
                 "subscription_id": row.id,
                 "customer_id": row.customer_id,
                 "kind": InvoiceLineKind.SUBSCRIPTION.value,
-                "description": lines[0][0],
+                "description": description,
                 "price_id": row.price_id,
                 "quantity": quantity,
                 "amount_minor": amount,
@@ -212,43 +288,79 @@ def _run_batch(
         )
         subscription_updates.append(
             {
-                "id": row.id,
+                "b_id": row.id,
+                "status": subscription_status,
+                "canceled_at": None,
                 "current_period_start": period_start,
                 "current_period_end": period_end,
-                "status": SubscriptionStatus.ACTIVE.value
-                if row.status == SubscriptionStatus.TRIALING
-                else row.status,
+                "past_due_since": past_due_since,
             }
         )
-    invoice_ids: dict[int | None, int] = {}
+    connection = session.connection()
+    invoice_ids: dict[str, int] = {}
     if invoice_rows:
-        returned = session.execute(
-            insert(Invoice).returning(Invoice.id, Invoice.subscription_id, sort_by_parameter_order=True),
-            invoice_rows,
-        )
-        invoice_ids = {subscription_id: invoice_id for invoice_id, subscription_id in returned}
+        connection.execute(table_of(Invoice).insert(), invoice_rows)
+        numbers = [invoice["number"] for invoice in invoice_rows]
+        for start in range(0, len(numbers), 500):
+            for invoice_id, number in session.execute(
+                select(Invoice.id, Invoice.number).where(Invoice.number.in_(numbers[start : start + 500]))
+            ):
+                invoice_ids[number] = invoice_id
         for line in line_rows:
-            line["invoice_id"] = invoice_ids[line["subscription_id"]]
-        session.execute(insert(InvoiceLine), line_rows)
+            line["invoice_id"] = invoice_ids[line.pop("number")]
+        connection.execute(table_of(InvoiceLine).insert(), line_rows)
+        for payment in payment_rows:
+            payment["invoice_id"] = invoice_ids[payment.pop("number")]
+        if payment_rows:
+            connection.execute(table_of(Payment).insert(), payment_rows)
+        by_subscription = {
+            invoice["subscription_id"]: invoice_ids[invoice["number"]] for invoice in invoice_rows
+        }
         pending_updates = [
-            {"id": line_id, "invoice_id": invoice_ids[subscription_id]}
+            {"b_id": line_id, "invoice_id": by_subscription[subscription_id]}
             for subscription_id, entries in pending.items()
-            if subscription_id in invoice_ids
+            if subscription_id in by_subscription
             for line_id, _ in entries
         ]
         if pending_updates:
-            session.execute(update(InvoiceLine), pending_updates)
+            lines_table = table_of(InvoiceLine)
+            connection.execute(
+                lines_table.update()
+                .where(lines_table.c.id == bindparam("b_id"))
+                .values(invoice_id=bindparam("invoice_id")),
+                pending_updates,
+            )
     if subscription_updates:
-        session.execute(update(Subscription), subscription_updates)
+        table = table_of(Subscription)
+        connection.execute(
+            table.update()
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                status=bindparam("status"),
+                canceled_at=bindparam("canceled_at"),
+                current_period_start=bindparam("current_period_start"),
+                current_period_end=bindparam("current_period_end"),
+                past_due_since=bindparam("past_due_since"),
+                updated_at=now,
+            ),
+            subscription_updates,
+        )
     changed_balances = [
-        {"id": customer_id, "credit_balance_minor": balance}
+        {"b_id": customer_id, "credit_balance_minor": balance}
         for customer_id, balance in balances.items()
         if balance != starting_balances[customer_id]
     ]
     if changed_balances:
-        session.execute(update(BillingCustomer), changed_balances)
+        customers = table_of(BillingCustomer)
+        connection.execute(
+            customers.update()
+            .where(customers.c.id == bindparam("b_id"))
+            .values(credit_balance_minor=bindparam("credit_balance_minor")),
+            changed_balances,
+        )
     _audit_bulk(session, actor, "invoice", list(invoice_ids.values()), "issued")
-    paid, failed = _collect_batch(session, actor, invoice_rows, invoice_ids, rows, now, provider)
+    if failures:
+        notify_failures(session, actor, failures, invoice_ids, now)
     totals = so_far.amount_by_currency
     for invoice in invoice_rows:
         totals[invoice["currency"]] += invoice["total_amount_minor"]
@@ -258,86 +370,18 @@ def _run_batch(
     return RunResult(
         so_far.invoices + len(invoice_rows),
         so_far.paid + paid,
-        so_far.failed + failed,
+        so_far.failed + len(failures),
         so_far.canceled + canceled,
         totals,
     )
-
-
-def _collect_batch(
-    session: Session,
-    actor: Actor,
-    invoice_rows: list[dict[str, Any]],
-    invoice_ids: dict[int | None, int],
-    rows: list[Any],
-    now: datetime,
-    provider: BillingProvider,
-) -> tuple[int, int]:
-    """Charge the card of every new card-terms invoice with something due."""
-    by_subscription = {row.id: row for row in rows}
-    payments: list[dict[str, Any]] = []
-    paid_updates: list[dict[str, Any]] = []
-    failures: list[tuple[int, dict[str, Any]]] = []
-    for invoice in invoice_rows:
-        if invoice["payment_terms"] != PaymentTerms.CARD or invoice["amount_due_minor"] <= 0:
-            continue
-        invoice_id = invoice_ids[invoice["subscription_id"]]
-        source = by_subscription[invoice["subscription_id"]]
-        outcome = provider.charge(
-            customer_ref=source.stripe_customer_id,
-            invoice_ref=None,
-            amount_minor=invoice["amount_due_minor"],
-            currency=invoice["currency"],
-            card_state=source.card_state,
-            idempotency_key=f"opsdesk-invoice-{invoice_id}-attempt-1",
-        )
-        payment = {
-            "customer_id": invoice["customer_id"],
-            "invoice_id": invoice_id,
-            "status": PaymentStatus.SUCCEEDED.value if outcome.succeeded else PaymentStatus.FAILED.value,
-            "amount_minor": invoice["amount_due_minor"],
-            "currency": invoice["currency"],
-            "refunded_amount_minor": 0,
-            "reserved_amount_minor": 0,
-            "failure_code": outcome.failure_code,
-            "failure_message": outcome.failure_message,
-            "stripe_charge_id": outcome.external_id if outcome.succeeded else None,
-            "created_at": now,
-        }
-        payments.append(payment)
-        if outcome.succeeded:
-            paid_updates.append(
-                {
-                    "id": invoice_id,
-                    "status": InvoiceStatus.PAID.value,
-                    "amount_paid_minor": invoice["amount_due_minor"],
-                    "amount_due_minor": 0,
-                    "paid_at": now,
-                    "payment_attempts": 1,
-                }
-            )
-        else:
-            failures.append((invoice_id, payment))
-    if payments:
-        session.execute(insert(Payment), payments)
-    if paid_updates:
-        session.execute(update(Invoice), paid_updates)
-    if failures:
-        from opsdesk.billing.service.dunning import record_failed_attempt
-
-        session.flush()
-        for invoice_id, payment in failures:
-            failed_invoice = session.get_one(Invoice, invoice_id)
-            record_failed_attempt(session, actor, failed_invoice, payment["failure_code"], now)
-    return len(paid_updates), len(failures)
 
 
 def _audit_bulk(session: Session, actor: Actor, entity_type: str, ids: list[int], action: str) -> None:
     if not ids:
         return
     now = clock.now()
-    session.execute(
-        insert(AuditEvent),
+    session.connection().execute(
+        table_of(AuditEvent).insert(),
         [
             {
                 "entity_type": entity_type,

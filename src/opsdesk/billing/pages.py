@@ -1,0 +1,466 @@
+"""Billing pages: the overview (approval queue, disputes by deadline, dunning), a subscription
+with its change preview, a dispute with its evidence, reconciliation runs, and the billing panel
+of a ticket with its refund form. Parse, call a service, build a view model, render."""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from opsdesk.auth.actor import Actor
+from opsdesk.auth.permissions import Permission, has_permission, require
+from opsdesk.billing.enums import CancelMode, RefundReason
+from opsdesk.billing.models import BillingPrice, Subscription
+from opsdesk.billing.providers import configure
+from opsdesk.billing.service import (
+    access,
+    cancellations,
+    disputes,
+    plan_changes,
+    policy,
+    reconciliation,
+    refunds,
+    ticket_panel,
+)
+from opsdesk.billing.service.plan_changes import PlanChange
+from opsdesk.errors import DomainError
+from opsdesk.money import Money
+from opsdesk.tickets.service import access_ticket
+from opsdesk.web.auth import csrf_token, page_actor
+from opsdesk.web.sessions import request_session
+from opsdesk.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+NAV = [{"href": "/", "label": "Tickets"}, {"href": "/billing", "label": "Billing", "active": True}]
+
+
+def billing_page_actor(request: Request, actor: Actor = Depends(page_actor)) -> Actor:
+    configure(request.app.state.settings)
+    return actor
+
+
+ActorDep = Annotated[Actor, Depends(billing_page_actor)]
+SessionDep = Annotated[Session, Depends(request_session)]
+
+
+def _money(amount_minor: int, currency: str) -> str:
+    return Money(amount_minor, currency).format()
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else "-"
+
+
+def _page(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    return render(
+        request,
+        template,
+        {"nav_items": NAV, "csrf_token": csrf_token(request), **context},
+        status_code=status_code,
+    )
+
+
+@router.get("/billing", response_class=HTMLResponse)
+def overview(request: Request, actor: ActorDep, session: SessionDep) -> HTMLResponse:
+    require(actor, Permission.PAYMENT_READ)
+    approvals = refunds.pending_approvals(session, actor) if policy.is_approver(actor) else []
+    open_disputes = [item for item in disputes.list_disputes(session, actor) if item.closed_at is None]
+    dunning = session.scalars(
+        select(Subscription)
+        .where(Subscription.status.in_(("past_due", "unpaid")))
+        .order_by(Subscription.id)
+        .limit(50)
+    ).all()
+    return _page(
+        request,
+        "billing/overview.html",
+        {
+            "approvals": [
+                {
+                    "id": item.id,
+                    "amount": _money(item.amount_minor, item.currency),
+                    "reason": item.reason,
+                    "requested_by": item.requested_by_name,
+                    "ticket_id": item.ticket_id,
+                    "note": item.note,
+                }
+                for item in approvals
+            ],
+            "is_approver": policy.is_approver(actor),
+            "disputes": [_dispute_row(item) for item in open_disputes],
+            "dunning": [
+                {
+                    "id": item.id,
+                    "customer": item.customer.name,
+                    "status": item.status,
+                    "since": _when(item.past_due_since),
+                    "account_id": item.customer.account_id,
+                }
+                for item in dunning
+            ],
+            "runs": [
+                {
+                    "id": run.id,
+                    "source": run.source,
+                    "started_at": _when(run.started_at),
+                    "discrepancies": run.discrepancy_count,
+                    "charges": run.ledger_charges,
+                }
+                for run in reconciliation.latest_runs(session, actor, limit=5)
+            ],
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+def _dispute_row(item: Any) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "status": item.status.replace("_", " "),
+        "reason": item.reason.replace("_", " "),
+        "amount": _money(item.amount_minor, item.currency),
+        "due": _when(item.evidence_due_at),
+        "ticket_id": item.ticket_id,
+        "inquiry": item.is_inquiry,
+    }
+
+
+@router.post("/billing/refunds/{refund_id}/decision", response_model=None)
+def decide_refund(
+    refund_id: int,
+    actor: ActorDep,
+    session: SessionDep,
+    decision: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    refund = access.access_refund(session, actor, refund_id, for_update=True)
+    if decision == "approve":
+        refunds.approve_refund(session, actor, refund, note=reason)
+    else:
+        refunds.reject_refund(session, actor, refund, reason=reason)
+    return RedirectResponse(f"/billing?done=refund-{refund_id}-{decision}", status_code=303)
+
+
+# ---------------------------------------------------------------- subscriptions
+
+
+def _subscription_view(
+    session: Session, actor: Actor, subscription: Subscription, **extra: Any
+) -> dict[str, Any]:
+    prices = session.scalars(
+        select(BillingPrice)
+        .where(
+            BillingPrice.currency == subscription.price.currency,
+            BillingPrice.interval == subscription.price.interval,
+            BillingPrice.is_active.is_(True),
+        )
+        .order_by(BillingPrice.unit_amount_minor)
+    ).all()
+    return {
+        "subscription": {
+            "id": subscription.id,
+            "customer": subscription.customer.name,
+            "account_id": subscription.customer.account_id,
+            "plan": subscription.price.product.name,
+            "price": f"{_money(subscription.price.unit_amount_minor, subscription.price.currency)} / "
+            f"{subscription.price.interval}",
+            "seats": subscription.seats,
+            "status": subscription.status,
+            "period": _when(subscription.current_period_start)
+            + " - "
+            + _when(subscription.current_period_end),
+            "renews": _when(subscription.renews_at),
+            "paused": subscription.paused_at is not None,
+            "cancel_at_period_end": subscription.cancel_at_period_end,
+        },
+        "prices": [
+            {
+                "id": price.id,
+                "label": f"{price.product.name} {price.nickname} - "
+                f"{_money(price.unit_amount_minor, price.currency)}"
+                f"{' per seat' if price.pricing_model == 'per_seat' else ''}",
+                "selected": price.id == subscription.price_id,
+            }
+            for price in prices
+        ],
+        "cancel_modes": [mode.value for mode in CancelMode],
+        "can_change": has_permission(actor, Permission.BILLING_WRITE),
+        "preview": None,
+        "error": None,
+        **extra,
+    }
+
+
+def _preview_view(change: PlanChange) -> dict[str, Any]:
+    return {
+        "lines": [
+            {"description": line.description, "amount": _money(line.amount_minor, change.currency)}
+            for line in change.lines
+        ],
+        "net": _money(change.net_amount_minor, change.currency),
+        "due_now": _money(change.amount_due_now_minor, change.currency),
+        "price_id": change.new_price.id,
+        "seats": change.new_seats,
+        "behavior": "invoiced now"
+        if change.proration_behavior == "always_invoice"
+        else "on the next invoice",
+    }
+
+
+@router.get("/billing/subscriptions/{subscription_id}", response_class=HTMLResponse)
+def subscription_page(
+    subscription_id: int,
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    price_id: int | None = None,
+    seats: int | None = None,
+) -> HTMLResponse:
+    require(actor, Permission.PAYMENT_READ)
+    subscription = access.access_subscription(session, actor, subscription_id)
+    extra: dict[str, Any] = {"done": request.query_params.get("done")}
+    if price_id is not None or seats is not None:
+        try:
+            change = plan_changes.preview_change(session, actor, subscription, price_id=price_id, seats=seats)
+            extra["preview"] = _preview_view(change)
+        except DomainError as error:
+            extra["error"] = _explain(error)
+    return _page(
+        request, "billing/subscription.html", _subscription_view(session, actor, subscription, **extra)
+    )
+
+
+def _explain(error: DomainError) -> str:
+    details = "; ".join(f"{'.'.join(map(str, field.location))}: {field.message}" for field in error.fields)
+    return f"{error.detail}" + (f" ({details})" if details else "")
+
+
+@router.post("/billing/subscriptions/{subscription_id}/change", response_model=None)
+def change_page(
+    subscription_id: int,
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    price_id: Annotated[int, Form()],
+    seats: Annotated[int, Form()],
+) -> Response:
+    subscription = access.access_subscription(session, actor, subscription_id, for_update=True)
+    try:
+        # A savepoint: a refused change rolls back alone and the page can still be rendered.
+        with session.begin_nested():
+            plan_changes.change_subscription(session, actor, subscription, price_id=price_id, seats=seats)
+    except DomainError as error:
+        subscription = access.access_subscription(session, actor, subscription_id)
+        return _page(
+            request,
+            "billing/subscription.html",
+            _subscription_view(session, actor, subscription, error=_explain(error)),
+            status_code=422,
+        )
+    return RedirectResponse(f"/billing/subscriptions/{subscription_id}?done=changed", status_code=303)
+
+
+@router.post("/billing/subscriptions/{subscription_id}/cancel", response_model=None)
+def cancel_page(
+    subscription_id: int,
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    mode: Annotated[str, Form()],
+) -> Response:
+    subscription = access.access_subscription(session, actor, subscription_id, for_update=True)
+    try:
+        with session.begin_nested():
+            cancellations.cancel_subscription(session, actor, subscription, mode=mode)
+    except DomainError as error:
+        subscription = access.access_subscription(session, actor, subscription_id)
+        return _page(
+            request,
+            "billing/subscription.html",
+            _subscription_view(session, actor, subscription, error=_explain(error)),
+            status_code=422,
+        )
+    return RedirectResponse(f"/billing/subscriptions/{subscription_id}?done=canceled", status_code=303)
+
+
+# ---------------------------------------------------------------- disputes
+
+
+@router.get("/billing/disputes/{dispute_id}", response_class=HTMLResponse)
+def dispute_page(dispute_id: int, request: Request, actor: ActorDep, session: SessionDep) -> HTMLResponse:
+    dispute = access.access_dispute(session, actor, dispute_id)
+    return _page(
+        request,
+        "billing/dispute.html",
+        {
+            "dispute": {
+                **_dispute_row(dispute),
+                "fee": _money(dispute.fee_amount_minor, dispute.currency),
+                "submitted": _when(dispute.evidence_submitted_at),
+                "stripe_id": dispute.stripe_dispute_id,
+                "closed": dispute.closed_at is not None,
+                "can_submit": dispute.status in ("needs_response", "warning_needs_response"),
+            },
+            "suggested": sorted(disputes.suggested_evidence(session, dispute).items()),
+            "submitted_fields": sorted((dispute.evidence or {}).items()),
+            "error": request.query_params.get("error"),
+        },
+    )
+
+
+@router.post("/billing/disputes/{dispute_id}/evidence", response_model=None)
+def dispute_evidence(
+    dispute_id: int,
+    actor: ActorDep,
+    session: SessionDep,
+    rebuttal: Annotated[str, Form()] = "",
+) -> Response:
+    dispute = access.access_dispute(session, actor, dispute_id, for_update=True)
+    disputes.submit_evidence(
+        session, actor, dispute, fields={"uncategorized_text": rebuttal} if rebuttal.strip() else {}
+    )
+    return RedirectResponse(f"/billing/disputes/{dispute_id}", status_code=303)
+
+
+# ---------------------------------------------------------------- reconciliation
+
+
+@router.get("/billing/reconciliation", response_class=HTMLResponse)
+def reconciliation_page(
+    request: Request, actor: ActorDep, session: SessionDep, run: int | None = None
+) -> HTMLResponse:
+    runs = reconciliation.latest_runs(session, actor)
+    chosen = run or (runs[0].id if runs else None)
+    items = reconciliation.discrepancies_of(session, actor, chosen) if chosen else []
+    return _page(
+        request,
+        "billing/reconciliation.html",
+        {
+            "runs": [
+                {
+                    "id": item.id,
+                    "source": item.source,
+                    "started_at": _when(item.started_at),
+                    "ledger": item.ledger_charges,
+                    "provider": item.provider_charges,
+                    "discrepancies": item.discrepancy_count,
+                    "current": item.id == chosen,
+                }
+                for item in runs
+            ],
+            "items": [
+                {
+                    "id": item.id,
+                    "kind": item.kind.replace("_", " "),
+                    "external_id": item.external_id or "-",
+                    "detail": item.detail,
+                    "ledger": item.ledger_value or "-",
+                    "stripe": item.provider_value or "-",
+                    "account_id": item.account_id,
+                    "ticket_id": item.ticket_id,
+                }
+                for item in items
+            ],
+            "counts": sorted(reconciliation.counts_by_kind(session, chosen).items()) if chosen else [],
+            "error": None,
+        },
+    )
+
+
+@router.post("/billing/reconciliation", response_model=None)
+async def reconciliation_run(
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    source: Annotated[str, Form()] = "csv",
+    file: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    lines = None
+    if file is not None and file.filename:
+        lines = io.StringIO((await file.read()).decode("utf-8-sig", errors="replace"))
+    try:
+        with session.begin_nested():
+            run = reconciliation.reconcile(session, actor, source=source, csv_lines=lines)
+    except DomainError as error:
+        return _page(
+            request,
+            "billing/reconciliation.html",
+            {"runs": [], "items": [], "counts": [], "error": _explain(error)},
+            status_code=422,
+        )
+    return RedirectResponse(f"/billing/reconciliation?run={run.id}", status_code=303)
+
+
+@router.post("/billing/discrepancies/{discrepancy_id}/ticket", response_model=None)
+def discrepancy_ticket(discrepancy_id: int, actor: ActorDep, session: SessionDep) -> Response:
+    item = reconciliation.access_discrepancy(session, actor, discrepancy_id)
+    reconciliation.open_ticket(session, actor, item)
+    return RedirectResponse(f"/billing/reconciliation?run={item.run_id}", status_code=303)
+
+
+# ---------------------------------------------------------------- the ticket's billing panel
+
+
+@router.get("/billing/tickets/{ticket_id}", response_class=HTMLResponse)
+def ticket_billing(ticket_id: int, request: Request, actor: ActorDep, session: SessionDep) -> HTMLResponse:
+    ticket = access_ticket(session, actor, ticket_id)
+    panel = ticket_panel.panel_for_ticket(session, actor, ticket)
+    return _page(
+        request,
+        "billing/ticket_panel.html",
+        {
+            "ticket": {"id": ticket.id, "subject": ticket.subject},
+            "panel": panel,
+            "reasons": [reason.value for reason in RefundReason],
+            "error": request.query_params.get("error"),
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+@router.post("/billing/tickets/{ticket_id}/refund", response_model=None)
+def ticket_refund(
+    ticket_id: int,
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    amount: Annotated[str, Form()],
+    reason: Annotated[str, Form()],
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    ticket = access_ticket(session, actor, ticket_id)
+    payment = refunds.latest_refundable_payment(session, ticket.account_id)
+    error: str | None = None
+    if payment is None:
+        error = "This ticket's account has no charge left to refund."
+    else:
+        try:
+            amount_minor = Money.from_decimal(amount.strip() or "0", payment.currency).amount_minor
+            refund = refunds.issue_refund(
+                session, actor, payment, amount_minor=amount_minor, reason=reason, note=note, ticket=ticket
+            )
+            return RedirectResponse(f"/billing/tickets/{ticket_id}?done={refund.status}", status_code=303)
+        except DomainError as failure:
+            session.rollback()
+            error = _explain(failure)
+        except ArithmeticError:
+            error = f"{amount!r} is not an amount"
+    ticket = access_ticket(session, actor, ticket_id)
+    return _page(
+        request,
+        "billing/ticket_panel.html",
+        {
+            "ticket": {"id": ticket.id, "subject": ticket.subject},
+            "panel": ticket_panel.panel_for_ticket(session, actor, ticket),
+            "reasons": [item.value for item in RefundReason],
+            "error": error,
+            "done": None,
+        },
+        status_code=422,
+    )
