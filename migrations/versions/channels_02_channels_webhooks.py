@@ -1,7 +1,7 @@
 """channels webhooks
 
 Revision ID: channels_02
-Revises: billing_01
+Revises: sla_03
 Create Date: 2026-11-21 20:07:14.558181
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import opsdesk.db
 
 revision = "channels_02"
-down_revision = "billing_01"
+down_revision = "sla_03"
 branch_labels = None
 depends_on = None
 

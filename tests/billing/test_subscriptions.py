@@ -222,3 +222,11 @@ def test_enterprise_invoice_on_net_terms_with_po_and_reminders(db: Session) -> N
     assert invoice.reminders_sent == ["due-7d", "due+7d"]
     invoicing.record_bank_payment(db, billing, invoice, amount_minor=216_000, reference="wire 55")
     assert (invoice.status, invoice.amount_due_minor) == ("paid", 0)
+
+
+def test_stripe_customers_are_invoiced_in_stripe_not_here(db: Session) -> None:
+    billed = make_billed(db, provider="stripe")
+    with pytest.raises(InvalidBillingRequestError) as refused:
+        invoicing.create_invoice(db, SYSTEM, billed.customer, lines=[invoicing.ManualLine("Seats", 1, 100)])
+    assert refused.value.fields[0].location == ("customer_id",)
+    assert db.scalar(select(func.count()).select_from(Invoice)) == 0

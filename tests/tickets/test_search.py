@@ -46,3 +46,26 @@ def test_bulk_load_rebuilds_the_index_and_restores_the_triggers(db: Session) -> 
     assert _found(db, "quokka") == {kept.id}
     after = make_ticket(db, subject="After the load", body="Capybara")
     assert _found(db, "capybara") == {after.id}
+
+
+def test_search_pages_newest_first_and_combines_with_filters(db: Session) -> None:
+    from opsdesk.tickets.service import update_ticket
+    from opsdesk.tickets.service.views import list_tickets, parse_filter
+    from tests.support.factories import SYSTEM
+
+    walruses = [make_ticket(db, subject=f"Walrus {number}", body="tusks") for number in range(5)]
+    seal = make_ticket(db, subject="Seal", body="no tusks here but a walrus-free zone")  # both words occur
+    for ticket in walruses[:2]:
+        update_ticket(db, SYSTEM, ticket, {"status": "pending"})
+    expected = [seal.id, *sorted((ticket.id for ticket in walruses), reverse=True)]
+    seen: list[int] = []
+    cursor = None
+    while True:
+        page = list_tickets(db, SYSTEM, parse_filter({"q": "walrus tusks"}), cursor=cursor, limit=2)
+        seen += [ticket.id for ticket in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == expected
+    pending = list_tickets(db, SYSTEM, parse_filter({"q": "walrus", "status": "pending"}), limit=10)
+    assert [ticket.id for ticket in pending.items] == sorted((t.id for t in walruses[:2]), reverse=True)

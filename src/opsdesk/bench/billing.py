@@ -14,6 +14,7 @@ one JSON object.
 from __future__ import annotations
 
 import json
+import os
 import random
 import tempfile
 import time
@@ -39,15 +40,17 @@ def _previews(count: int) -> dict[str, Any]:
         for _ in range(1_000)
     ]
     start, end = 1_780_000_000, 1_780_000_000 + 2_592_000
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     total = 0
     for index in range(count):
         old, new, offset = cases[index % 1_000]
         result = prorate_seconds(old, new, start, end, start + offset)
         lines = (result.credit, result.charge)
         total += max(sum(line.amount_minor for line in lines), 0)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     return {
+        "cpu_seconds": round(cpu_seconds, 3),
+        "previews_per_cpu_second": round(count / cpu_seconds),
         "previews": count,
         "seconds": round(seconds, 3),
         "previews_per_second": round(count / seconds),
@@ -163,10 +166,10 @@ def _invoice_run(subscriptions: int) -> dict[str, Any]:
                             for i in range(first, min(first + 20_000, subscriptions + 1))
                         ],
                     )
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             with clock.frozen(NOW), database.transaction() as session:
                 result = run_invoicing(session, Actor.system("bench", via="cli"))
-            seconds = time.perf_counter() - started
+            seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
             with database.transaction(write=False) as session:
                 invoices = session.scalar(select(func.count()).select_from(Invoice))
         finally:
@@ -178,6 +181,7 @@ def _invoice_run(subscriptions: int) -> dict[str, Any]:
         "failed": result.failed,
         "canceled": result.canceled,
         "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu_seconds, 3),
         "subscriptions_per_second": round(subscriptions / seconds),
     }
 
@@ -239,11 +243,11 @@ def _reconciliation(charges: int) -> dict[str, Any]:
                     )
                 handle.write("ch_extra,2026-06-01 00:00,5.00,0.00,usd,Paid,cus_1,\n")
                 planted += 1
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             with database.transaction() as session, export.open(encoding="utf-8", newline="") as lines:
                 run = reconcile(session, Actor.system("bench", via="cli"), source="csv", csv_lines=lines)
                 found = run.discrepancy_count
-            seconds = time.perf_counter() - started
+            seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         finally:
             database.dispose()
     return {
@@ -251,6 +255,7 @@ def _reconciliation(charges: int) -> dict[str, Any]:
         "discrepancies": found,
         "planted": planted,
         "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu_seconds, 3),
         "charges_per_second": round(charges / seconds),
     }
 
@@ -263,14 +268,20 @@ def register(bench_app: typer.Typer) -> None:
         charges: Annotated[int, typer.Option(help="Charges to reconcile.")] = 1_000_000,
     ) -> None:
         """Proration previews/s, the month-end invoice run and reconciliation on SQLite."""
-        report = {
+        report: dict[str, Any] = {
             "proration": _previews(previews),
             "month_end_invoice_run_sqlite": _invoice_run(subscriptions),
             "reconciliation_sqlite_csv": _reconciliation(charges),
         }
+        report["load_average_1m"] = round(os.getloadavg()[0], 2)  # the machine is shared: wall times vary
         report["targets"] = {
             "previews_per_second_at_least_50000": report["proration"]["previews_per_second"] >= 50_000,
             "invoice_run_100k_within_60s": report["month_end_invoice_run_sqlite"]["seconds"] <= 60,
             "reconcile_1m_within_60s": report["reconciliation_sqlite_csv"]["seconds"] <= 60,
+            # The same targets on CPU time, which the other processes on a shared machine do not inflate.
+            "previews_per_cpu_second_at_least_50000": report["proration"]["previews_per_cpu_second"]
+            >= 50_000,
+            "invoice_run_cpu_within_60s": report["month_end_invoice_run_sqlite"]["cpu_seconds"] <= 60,
+            "reconcile_cpu_within_60s": report["reconciliation_sqlite_csv"]["cpu_seconds"] <= 60,
         }
         typer.echo(json.dumps(report))

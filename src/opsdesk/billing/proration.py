@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 
 class ProrationInputError(ValueError):
@@ -32,8 +33,9 @@ class PricedQuantity:
         return self.unit_amount_minor * (self.quantity if self.per_seat else 1)
 
 
-@dataclass(frozen=True, slots=True)
-class ProrationLine:
+class ProrationLine(NamedTuple):
+    # NamedTuples, not frozen dataclasses: a preview builds three of these, and tuple creation is
+    # several times cheaper (previews must run at tens of thousands per second).
     description: str
     amount_minor: int
     quantity: int
@@ -42,8 +44,7 @@ class ProrationLine:
     period_end_seconds: int
 
 
-@dataclass(frozen=True, slots=True)
-class Proration:
+class Proration(NamedTuple):
     credit: ProrationLine
     charge: ProrationLine
     remaining_seconds: int

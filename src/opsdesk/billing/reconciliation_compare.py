@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from opsdesk.billing.enums import DiscrepancyKind
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerCharge:
+class LedgerCharge(NamedTuple):
+    # NamedTuples: a million of each side are built per run, and tuples build fastest.
     external_id: str
     amount_minor: int
     currency: str
@@ -25,8 +26,7 @@ class LedgerCharge:
     account_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderCharge:
+class ProviderCharge(NamedTuple):
     external_id: str
     amount_minor: int
     currency: str

@@ -554,6 +554,11 @@ def create_invoice(
     require(actor, Permission.BILLING_WRITE)
     terms = payment_terms or customer.payment_terms
     problems: list[FieldProblem] = []
+    if customer.provider != ProviderName.LOCAL:
+        # Stripe invoices its own customers; opsdesk mirrors those invoices through webhooks.
+        problems.append(
+            FieldProblem(("customer_id",), "this customer is billed by Stripe: invoice them in Stripe")
+        )
     if terms not in {member.value for member in PaymentTerms}:
         problems.append(FieldProblem(("payment_terms",), "unknown payment terms"))
     elif terms != PaymentTerms.CARD and not (po_number or customer.po_number):

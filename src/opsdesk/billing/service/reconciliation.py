@@ -40,7 +40,8 @@ SOURCES = ("api", "csv")
 
 def ledger_charges(session: Session) -> Iterator[LedgerCharge]:
     """Captured charges of Stripe-billed customers, streamed in chunks."""
-    rows = session.execute(
+    # Core rows on the session's connection: no ORM row processing for a million charges.
+    rows = session.connection().execute(
         select(
             Payment.stripe_charge_id,
             Payment.amount_minor,
@@ -58,8 +59,8 @@ def ledger_charges(session: Session) -> Iterator[LedgerCharge]:
         )
         .execution_options(yield_per=20_000)
     )
-    for row in rows:
-        yield LedgerCharge(row[0] or "", row[1], row[2], row[3], row[4], row[5], row[6])
+    for charge_id, amount, currency, refunded, payment_id, customer_id, account_id in rows:
+        yield LedgerCharge(charge_id or "", amount, currency, refunded, payment_id, customer_id, account_id)
 
 
 def _ledger_subscriptions(session: Session) -> Iterator[LedgerSubscription]:

@@ -46,6 +46,21 @@ def matching_ticket_ids(session: Session, query: str) -> Select[tuple[int]]:
     return select(POSTGRES_INDEX.c.ticket_id).where(POSTGRES_INDEX.c.document.op("@@")(tsquery))
 
 
+def newest_matching_ids(session: Session, query: str, *, below: int | None, count: int) -> list[int]:
+    """SQLite: up to ``count`` ids of matching tickets, highest first, below ``below`` if given
+    (FTS5 reads its lists backwards for ``ORDER BY rowid DESC``, so this stops early)."""
+    words = words_of(query)
+    if not words:
+        return []
+    sql = "SELECT rowid FROM ticket_search WHERE ticket_search MATCH :query"
+    parameters: dict[str, object] = {"query": fts5_query(words), "count": count}
+    if below is not None:
+        sql += " AND rowid < :below"
+        parameters["below"] = below
+    sql += " ORDER BY rowid DESC LIMIT :count"
+    return [int(row[0]) for row in session.execute(text(sql), parameters)]
+
+
 # ---------------------------------------------------------------- bulk loads
 # The triggers below are the ones migration api_02 creates (migrations stay frozen, so the DDL is
 # repeated here; tests check both match). A bulk loader suspends them, writes, and has the index
