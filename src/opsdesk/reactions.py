@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from opsdesk.tickets.events import MessageAdded
+from opsdesk.tickets.events import MessageAdded, TicketCreated, TicketMerged, TicketUpdated
 
 if TYPE_CHECKING:
     from opsdesk.bus import Bus
@@ -19,10 +19,11 @@ def register(bus: Bus) -> None:
     from opsdesk.automation import escalations
     from opsdesk.automation import rules as triggers
     from opsdesk.channels.service import outbound as channel_outbound
+    from opsdesk.channels.service import slack as channel_slack
+    from opsdesk.channels.service import webhooks as channel_webhooks
     from opsdesk.insights.reactions import assign_experiments
     from opsdesk.sla import clocks as sla_clocks
     from opsdesk.sla.events import SlaBreached
-    from opsdesk.tickets.events import TicketCreated, TicketUpdated
     from opsdesk.triage.events import AgentAvailabilityChanged
     from opsdesk.triage.service import assignment as triage_assignment
     from opsdesk.triage.service import classification as triage_classification
@@ -53,3 +54,9 @@ def register(bus: Bus) -> None:
 
     # channels: a staff public reply is emailed to the requester (through the outbox)
     bus.subscribe(MessageAdded, channel_outbound.send_public_reply)
+    # channels: ... or posted into the ticket's Slack thread
+    bus.subscribe(MessageAdded, channel_slack.queue_public_reply)
+
+    # channels: last, outbound webhooks see every ticket event (queued in the outbox)
+    for event_type in (TicketCreated, MessageAdded, TicketUpdated, TicketMerged):
+        bus.subscribe(event_type, channel_webhooks.queue_for_event)
