@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install demo test lint services browser mailserver clean bench
+.PHONY: install demo test lint services browser mailserver pdf clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,12 +27,15 @@ browser:
 mailserver:
 	./scripts/ensure-dovecot.sh
 
+pdf:
+	./scripts/ensure-pdf.sh
+
 lint: install
 	$(BIN)/ruff check src tests migrations
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: install services browser mailserver lint
+test: install services browser mailserver pdf lint
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
 clean:

@@ -69,3 +69,33 @@ def test_week_parsing() -> None:
         parse_week("2026-46")
     with pytest.raises(InvalidMetricQueryError):
         parse_week("2026-W60")
+
+
+def test_live_floor_trends_and_spikes(db: Session) -> None:
+    from opsdesk import clock
+    from opsdesk.insights.service.live_floor import live_floor
+    from opsdesk.insights.service.trends import topic_trends
+    from tests.support.factories import make_ticket
+
+    scenario = build(db)
+    lead = staff_actor(make_user(db, role="lead"))
+    spike_hour = MONDAY + timedelta(weeks=4, hours=3)
+    for week in range(1, 5):  # one refund ticket at this hour in each of the 4 weeks before
+        with clock.frozen(spike_hour - timedelta(weeks=week, minutes=30)):
+            make_ticket(db, subject="Refund please", category="refunds")
+    with clock.frozen(spike_hour - timedelta(minutes=20)):
+        for number in range(8):
+            make_ticket(db, subject=f"Refund for invoice {number} charged twice", category="refunds")
+    with clock.frozen(spike_hour):
+        floor = live_floor(db, lead)
+        trends = topic_trends(db, lead, days=7)
+    assert floor.new_last_hour == 8
+    assert floor.new_same_hour_last_week == 1
+    (spike,) = [alert for alert in floor.spikes if alert.dimension == "category"]
+    assert (spike.key, spike.observed, spike.expected) == ("refunds", 8, 1.0)
+    assert dict(floor.backlog)["under 1 hour"] == 8
+    oldest = {item.channel: item.ticket_id for item in floor.oldest_waiting}
+    assert oldest["email"] == scenario.t5.id  # new since the scenario's Monday, never answered
+    assert trends.tickets_read == 8
+    assert trends.topics
+    assert all(view.examples for view in trends.topics)

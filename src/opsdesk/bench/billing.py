@@ -40,15 +40,17 @@ def _previews(count: int) -> dict[str, Any]:
         for _ in range(1_000)
     ]
     start, end = 1_780_000_000, 1_780_000_000 + 2_592_000
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     total = 0
     for index in range(count):
         old, new, offset = cases[index % 1_000]
         result = prorate_seconds(old, new, start, end, start + offset)
         lines = (result.credit, result.charge)
         total += max(sum(line.amount_minor for line in lines), 0)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     return {
+        "cpu_seconds": round(cpu_seconds, 3),
+        "previews_per_cpu_second": round(count / cpu_seconds),
         "previews": count,
         "seconds": round(seconds, 3),
         "previews_per_second": round(count / seconds),
@@ -276,5 +278,10 @@ def register(bench_app: typer.Typer) -> None:
             "previews_per_second_at_least_50000": report["proration"]["previews_per_second"] >= 50_000,
             "invoice_run_100k_within_60s": report["month_end_invoice_run_sqlite"]["seconds"] <= 60,
             "reconcile_1m_within_60s": report["reconciliation_sqlite_csv"]["seconds"] <= 60,
+            # The same targets on CPU time, which the other processes on a shared machine do not inflate.
+            "previews_per_cpu_second_at_least_50000": report["proration"]["previews_per_cpu_second"]
+            >= 50_000,
+            "invoice_run_cpu_within_60s": report["month_end_invoice_run_sqlite"]["cpu_seconds"] <= 60,
+            "reconcile_cpu_within_60s": report["reconciliation_sqlite_csv"]["cpu_seconds"] <= 60,
         }
         typer.echo(json.dumps(report))

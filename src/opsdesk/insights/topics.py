@@ -10,11 +10,13 @@ the previous period had (almost) nothing like it and *growing* when it is at lea
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 GROWTH_RATIO = 1.5
@@ -65,7 +67,7 @@ def cluster(
         max_features=20_000,
         ngram_range=(1, 2),
         min_df=2 if len(current) >= 50 else 1,
-        max_df=0.6,
+        max_df=0.9 if len(current) >= 50 else 1.0,
         sublinear_tf=True,
         token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9_-]{2,}\b",  # noqa: S106 - a regular expression
     )
@@ -75,7 +77,10 @@ def cluster(
         return []
     count = max(2, min(max_topics, round(math.sqrt(len(current) / 3)), len(current) - 1))
     model = KMeans(n_clusters=count, random_state=0, n_init=3)
-    assignment = model.fit_predict(matrix)
+    with warnings.catch_warnings():
+        # Near-identical tickets give fewer distinct clusters than asked: that is an answer.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assignment = model.fit_predict(matrix)
     centres = model.cluster_centers_
     terms = np.asarray(vectorizer.get_feature_names_out())
     previous_counts = np.zeros(count, dtype=int)

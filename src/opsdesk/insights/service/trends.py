@@ -73,15 +73,10 @@ def topic_trends(session: Session, actor: Actor, *, days: int = 7, max_topics: i
     previous = _documents(session, start - timedelta(days=days), start)
     found = topics.cluster(current, previous, max_topics=max_topics)
     example_ids = {ticket_id for topic in found for ticket_id in topic.example_ids}
-    subjects = (
-        dict(
-            session.execute(select(Ticket.id, Ticket.subject).where(Ticket.id.in_(example_ids)))
-            .tuples()
-            .all()
-        )
-        if example_ids
-        else {}
-    )
+    subjects: dict[int, str] = {}
+    if example_ids:
+        rows = session.execute(select(Ticket.id, Ticket.subject).where(Ticket.id.in_(example_ids)))
+        subjects = {int(ticket_id): str(subject) for ticket_id, subject in rows}
     trends = TopicTrends(start, end, days, len(current))
     for topic in found:
         trends.topics.append(
