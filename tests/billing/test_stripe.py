@@ -481,3 +481,11 @@ def test_stripe_invoices_are_mirrored_and_balance(
     db.refresh(invoice)
     assert (invoice.status, invoice.amount_due_minor, invoice.amount_paid_minor) == ("paid", 0, 21_600)
     assert invoicing.invoice_balances(invoice)
+    headers = bearer_headers(db, make_user(db, role="billing"))
+    pdf = client.get(f"/api/v1/billing/invoices/{invoice.id}.pdf", headers=headers)
+    assert pdf.status_code == 200
+    assert pdf.content.startswith(b"%PDF-")
+    shown = client.get(f"/api/v1/billing/invoices/{invoice.id}", headers=headers).json()
+    assert (shown["number"], shown["po_number"], shown["amount_due_minor"]) == ("ACME-0042", "PO-9", 0)
+    contractor = bearer_headers(db, make_user(db, role="contractor"))
+    assert client.get(f"/api/v1/billing/invoices/{invoice.id}.pdf", headers=contractor).status_code == 403
