@@ -1,12 +1,18 @@
-"""Admin pages of automation: dead letters of the job runner (with a retry button)."""
+"""Admin pages of automation: rule and macro editors (validated before they are saved), and the
+dead letters of the job runner (with a retry button)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from opsdesk.auth.actor import Actor
+from opsdesk.automation import macros, rules
+from opsdesk.errors import DomainError
 from opsdesk.jobs import service as jobs_service
 from opsdesk.web.auth import csrf_token, page_actor
 from opsdesk.web.sessions import request_session
@@ -50,3 +56,180 @@ def retry_dead_letter(
 ) -> Response:
     jobs_service.retry_dead_letter(session, actor, job_id)
     return RedirectResponse(f"/admin/jobs?retried={job_id}", status_code=303)
+
+
+def _json_field(raw: str, name: str, default: Any) -> tuple[Any, str | None]:
+    if not raw.strip():
+        return default, None
+    try:
+        return json.loads(raw), None
+    except json.JSONDecodeError as error:
+        return default, f"{name}: not valid JSON ({error.msg} at line {error.lineno})"
+
+
+def _problems(error: DomainError) -> list[str]:
+    return [f"{'.'.join(map(str, problem.location))}: {problem.message}" for problem in error.fields] or [
+        error.detail
+    ]
+
+
+def _rules_page(
+    request: Request,
+    session: Session,
+    actor: Actor,
+    *,
+    form: dict[str, str],
+    errors: list[str],
+    status: int = 200,
+) -> HTMLResponse:
+    listed = [
+        {
+            "name": rule.name,
+            "kind": rule.kind,
+            "events": ", ".join(rule.events),
+            "active": rule.is_active,
+            "fire_count": rule.fire_count,
+            "conditions": json.dumps(rule.conditions),
+            "actions": json.dumps(rule.actions),
+        }
+        for rule in rules.list_rules(session, actor)
+    ]
+    return render(
+        request,
+        "automation/rules.html",
+        {
+            "rules": listed,
+            "form": form,
+            "errors": errors,
+            "csrf_token": csrf_token(request),
+            "events": rules.TRIGGER_EVENTS,
+        },
+        status_code=status,
+    )
+
+
+EMPTY_RULE_FORM = {
+    "name": "",
+    "kind": "trigger",
+    "events": "created",
+    "conditions": '{"all": []}',
+    "actions": "[]",
+}
+
+
+@router.get("/admin/rules", response_class=HTMLResponse)
+def rules_page(
+    request: Request, actor: Actor = Depends(page_actor), session: Session = Depends(request_session)
+) -> HTMLResponse:
+    return _rules_page(request, session, actor, form=dict(EMPTY_RULE_FORM), errors=[])
+
+
+@router.post("/admin/rules", response_model=None)
+def create_rule_page(
+    request: Request,
+    name: str = Form(""),
+    kind: str = Form("trigger"),
+    events: str = Form(""),
+    conditions: str = Form(""),
+    actions: str = Form(""),
+    actor: Actor = Depends(page_actor),
+    session: Session = Depends(request_session),
+) -> Response:
+    form = {"name": name, "kind": kind, "events": events, "conditions": conditions, "actions": actions}
+    parsed_conditions, conditions_error = _json_field(conditions, "conditions", {})
+    parsed_actions, actions_error = _json_field(actions, "actions", [])
+    errors = [error for error in (conditions_error, actions_error) if error]
+    if errors:
+        return _rules_page(request, session, actor, form=form, errors=errors, status=422)
+    try:
+        with session.begin_nested():
+            rules.save_rule(
+                session,
+                actor,
+                name=name,
+                kind=kind,
+                events=[event.strip() for event in events.split(",") if event.strip()],
+                conditions=parsed_conditions,
+                actions=parsed_actions,
+            )
+    except DomainError as error:
+        if error.status == 403:
+            raise
+        return _rules_page(request, session, actor, form=form, errors=_problems(error), status=422)
+    return RedirectResponse("/admin/rules", status_code=303)
+
+
+def _macros_page(
+    request: Request,
+    session: Session,
+    actor: Actor,
+    *,
+    form: dict[str, Any],
+    errors: list[str],
+    status: int = 200,
+) -> HTMLResponse:
+    listed = [
+        {
+            "id": macro.id,
+            "name": macro.name,
+            "shared": macro.owner_id is None,
+            "usage_count": macro.usage_count,
+            "body": macro.body_template,
+            "actions": json.dumps(macro.actions),
+        }
+        for macro in macros.visible_macros(session, actor)
+    ]
+    return render(
+        request,
+        "automation/macros.html",
+        {
+            "macros": listed,
+            "form": form,
+            "errors": errors,
+            "csrf_token": csrf_token(request),
+            "can_share": macros.can_manage_shared(actor),
+        },
+        status_code=status,
+    )
+
+
+@router.get("/admin/macros", response_class=HTMLResponse)
+def macros_page(
+    request: Request, actor: Actor = Depends(page_actor), session: Session = Depends(request_session)
+) -> HTMLResponse:
+    return _macros_page(
+        request,
+        session,
+        actor,
+        form={"name": "", "body_template": "", "actions": "[]", "shared": False},
+        errors=[],
+    )
+
+
+@router.post("/admin/macros", response_model=None)
+def create_macro_page(
+    request: Request,
+    name: str = Form(""),
+    body_template: str = Form(""),
+    actions: str = Form(""),
+    shared: bool = Form(False),
+    actor: Actor = Depends(page_actor),
+    session: Session = Depends(request_session),
+) -> Response:
+    form: dict[str, Any] = {
+        "name": name,
+        "body_template": body_template,
+        "actions": actions,
+        "shared": shared,
+    }
+    parsed_actions, actions_error = _json_field(actions, "actions", [])
+    if actions_error:
+        return _macros_page(request, session, actor, form=form, errors=[actions_error], status=422)
+    try:
+        with session.begin_nested():
+            macros.save_macro(
+                session, actor, name=name, body_template=body_template, actions=parsed_actions, shared=shared
+            )
+    except DomainError as error:
+        return _macros_page(request, session, actor, form=form, errors=_problems(error), status=422)
+    return RedirectResponse("/admin/macros", status_code=303)

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, event, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,6 +42,10 @@ PENDING = "pending"
 RUNNING = "running"
 DONE = "done"
 DEAD = "dead"
+# Outcomes of one attempt.
+SIDE_EFFECT_ONLY = "side_effect_only"
+FAILED = "failed"
+LOST = "lost"
 MAX_ERROR_CHARS = 2000
 
 
@@ -74,7 +78,6 @@ class Runner:
         wakeup: LocalWakeup | None = None,
         worker_id: str | None = None,
     ) -> None:
-        load_handlers()
         self.database = database
         self.options = options or RunnerOptions()
         self.wakeup = wakeup or LocalWakeup()
@@ -90,15 +93,18 @@ class Runner:
 
     def run_once(self) -> int:
         """Enqueue due scheduled work, then claim and run one batch; returns jobs run."""
+        load_handlers()  # imported here, in the runner's thread, not during server startup
         self.enqueue_due_schedules()
         jobs = self.claim(self.options.batch_size)
         if not jobs:
             return 0
         if len(jobs) == 1 or self.options.concurrency == 1:
-            for job in jobs:
-                self.run_job(job)
+            outcomes = [self._attempt(job) for job in jobs]
         else:
-            list(self._pool.map(self.run_job, jobs))
+            outcomes = list(self._pool.map(self._attempt, jobs))
+        self._finish(
+            [job for job, outcome in zip(jobs, outcomes, strict=True) if outcome == SIDE_EFFECT_ONLY]
+        )
         return len(jobs)
 
     def run_until_idle(self, *, max_rounds: int = 1000) -> int:
@@ -177,28 +183,62 @@ class Runner:
 
     def run_job(self, job: OutboxJob) -> bool:
         """Run one claimed job; True when it is done."""
+        outcome = self._attempt(job)
+        if outcome == SIDE_EFFECT_ONLY:
+            return self._finish([job]) == 1
+        return outcome == DONE
+
+    def _attempt(self, job: OutboxJob) -> str:
+        """Run the handler. A handler that wrote to the database is marked done in its own
+        transaction (its writes and the completion commit together); one that only had outside
+        effects (an HTTP call) answers :data:`SIDE_EFFECT_ONLY` and is marked done with the rest
+        of its batch in one statement, so deliveries do not queue on SQLite's single writer."""
+        load_handlers()
         handler = handler_for(job.kind)
+        touched = False
+
+        def _began(*_: object) -> None:
+            nonlocal touched
+            touched = True
+
         try:
-            with self.database.transaction() as session:
-                if handler is None:
-                    raise LookupError(f"no handler is registered for job kind {job.kind!r}")
-                handler(session, job)
-                finished = session.execute(
-                    update(OutboxJob)
-                    .where(OutboxJob.id == job.id, OutboxJob.locked_by == self.worker_id)
-                    .values(status=DONE, finished_at=clock.now(), locked_until=None, last_error=None)
-                    .execution_options(synchronize_session=False)
-                )
-                if finished.rowcount != 1:  # type: ignore[attr-defined]
-                    raise LeaseLostError(f"job {job.id} was taken over by another worker")
-            return True
+            with self.database.write_sessions() as session:
+                event.listen(session, "after_begin", _began)
+                with session.begin():
+                    if handler is None:
+                        raise LookupError(f"no handler is registered for job kind {job.kind!r}")
+                    handler(session, job)
+                    if not touched:
+                        return SIDE_EFFECT_ONLY
+                    finished = session.execute(
+                        update(OutboxJob)
+                        .where(OutboxJob.id == job.id, OutboxJob.locked_by == self.worker_id)
+                        .values(status=DONE, finished_at=clock.now(), locked_until=None, last_error=None)
+                        .execution_options(synchronize_session=False)
+                    )
+                    if finished.rowcount != 1:  # type: ignore[attr-defined]
+                        raise LeaseLostError(f"job {job.id} was taken over by another worker")
+            return DONE
         except LeaseLostError:
             log.warning("job %s: lease lost, its work was rolled back", job.id)
-            return False
+            return LOST
         except Exception as error:
             log.info("job %s (%s) failed on attempt %s: %s", job.id, job.kind, job.attempts, error)
             self._record_failure(job, error)
-            return False
+            return FAILED
+
+    def _finish(self, jobs: list[OutboxJob]) -> int:
+        """Mark side-effect-only jobs done, still guarded by this worker's lease."""
+        if not jobs:
+            return 0
+        with self.database.transaction() as session:
+            finished = session.execute(
+                update(OutboxJob)
+                .where(OutboxJob.id.in_([job.id for job in jobs]), OutboxJob.locked_by == self.worker_id)
+                .values(status=DONE, finished_at=clock.now(), locked_until=None, last_error=None)
+                .execution_options(synchronize_session=False)
+            )
+            return int(finished.rowcount)  # type: ignore[attr-defined]
 
     def _record_failure(self, job: OutboxJob, error: Exception) -> None:
         now = clock.now()

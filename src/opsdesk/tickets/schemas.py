@@ -132,6 +132,11 @@ class TicketOut(BaseModel):
     staff_public_reply_count: int
     customer_message_count: int
     satisfaction_score: int | None
+    sla: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="SLA targets of the ticket (metric, status, due_at, business_hours, policy, "
+        "time_left_seconds), as in GET /api/v1/tickets/{id}/sla",
+    )
 
     @classmethod
     def of(cls, ticket: Ticket) -> TicketOut:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from sqlalchemy.orm import Session
 
+from opsdesk.sla.queries import sla_for_tickets
+from opsdesk.sla.schemas import SlaItemOut
 from opsdesk.tickets import service as tickets
+from opsdesk.tickets.models import Ticket
 from opsdesk.tickets.schemas import (
     BulkResultOut,
     BulkUpdate,
@@ -24,6 +29,23 @@ from opsdesk.web.auth import ApiActor
 from opsdesk.web.sessions import DbSession
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
+
+
+def _ticket_outs(session: Session, rows: Sequence[Ticket]) -> list[TicketOut]:
+    """Ticket JSON with the fields other domains provide: ``"sla"`` (one query for the page)."""
+    sla = sla_for_tickets(session, [ticket.id for ticket in rows])
+    return [
+        TicketOut.of(ticket).model_copy(
+            update={"sla": [SlaItemOut.of(item).model_dump(mode="json") for item in sla.get(ticket.id, [])]}
+        )
+        for ticket in rows
+    ]
+
+
+def _ticket_out(session: Session, ticket: Ticket) -> TicketOut:
+    return _ticket_outs(session, [ticket])[0]
+
+
 ListParam = Annotated[list[str] | None, Query()]
 
 
@@ -52,7 +74,7 @@ def create_ticket(body: TicketCreate, actor: ApiActor, session: DbSession) -> Re
     )
     # Serialized here, once: the hot path of every channel integration skips re-validation.
     return Response(
-        TicketOut.of(ticket).model_dump_json(),
+        _ticket_out(session, ticket).model_dump_json(),
         status_code=201,
         media_type="application/json",
         headers={"Location": f"/api/v1/tickets/{ticket.id}"},
@@ -92,7 +114,7 @@ def list_tickets(
         }
     )
     page = views.list_tickets(session, actor, ticket_filter, sort=sort, cursor=cursor, limit=limit)
-    return TicketList(items=[TicketOut.of(ticket) for ticket in page.items], next_cursor=page.next_cursor)
+    return TicketList(items=_ticket_outs(session, page.items), next_cursor=page.next_cursor)
 
 
 @router.post("/bulk")
@@ -104,7 +126,7 @@ def bulk_update(body: BulkUpdate, actor: ApiActor, session: DbSession) -> BulkRe
 
 @router.get("/{ticket_id}")
 def get_ticket(ticket_id: int, actor: ApiActor, session: DbSession) -> TicketOut:
-    return TicketOut.of(tickets.access_ticket(session, actor, ticket_id))
+    return _ticket_out(session, tickets.access_ticket(session, actor, ticket_id))
 
 
 @router.patch("/{ticket_id}")
@@ -112,7 +134,7 @@ def update_ticket(ticket_id: int, body: TicketPatch, actor: ApiActor, session: D
     ticket = tickets.access_ticket(session, actor, ticket_id, for_update=True)
     tickets.update_ticket(session, actor, ticket, body.changes())
     session.refresh(ticket)
-    return TicketOut.of(ticket)
+    return _ticket_out(session, ticket)
 
 
 @router.post("/{ticket_id}/merge")
@@ -122,7 +144,7 @@ def merge_ticket(ticket_id: int, body: MergeIn, actor: ApiActor, session: DbSess
     target = tickets.access_ticket(session, actor, body.into_id, for_update=True)
     merged = tickets.merge_tickets(session, actor, source, target)
     session.refresh(merged)
-    return TicketOut.of(merged)
+    return _ticket_out(session, merged)
 
 
 @router.post("/{ticket_id}/messages", status_code=201)

@@ -1,0 +1,25 @@
+"""Automation errors with stable codes."""
+
+from __future__ import annotations
+
+from opsdesk.errors import NotFoundError, ValidationFailedError
+
+
+class InvalidRuleError(ValidationFailedError):
+    code = "invalid_rule"
+
+
+class InvalidMacroError(ValidationFailedError):
+    code = "invalid_macro"
+
+
+class InvalidEscalationError(ValidationFailedError):
+    code = "invalid_escalation"
+
+
+class RuleNotFoundError(NotFoundError):
+    code = "rule_not_found"
+
+
+class MacroNotFoundError(NotFoundError):
+    code = "macro_not_found"

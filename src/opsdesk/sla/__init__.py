@@ -1,0 +1,1 @@
+"""SLA policies, business calendars, per-ticket targets (clocks) and breaches."""

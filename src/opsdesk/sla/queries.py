@@ -1,0 +1,138 @@
+"""Reading SLA state: each ticket's targets (the ``"sla"`` of the ticket JSON) and the views
+"breaching in the next hour" and "breached". One query per call, whatever the number of tickets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from opsdesk import clock
+from opsdesk.auth.actor import Actor
+from opsdesk.sla.enums import Metric
+from opsdesk.sla.models import SlaTarget
+from opsdesk.tickets.enums import UNSOLVED_STATUSES
+from opsdesk.tickets.models import Ticket
+from opsdesk.tickets.service import access_ticket, visible_tickets
+
+METRIC_ORDER = {metric.value: index for index, metric in enumerate(Metric)}
+
+
+@dataclass(frozen=True, slots=True)
+class SlaItem:
+    metric: str
+    status: str
+    due_at: datetime | None
+    business_hours: bool
+    policy: str
+    time_left_seconds: int | None
+    target_minutes: int
+    achieved_at: datetime | None
+    breached_at: datetime | None
+
+
+def _item(target: SlaTarget, now: datetime) -> SlaItem:
+    if target.status == "active" and target.due_at is not None:
+        left: int | None = int((target.due_at - now).total_seconds())
+    elif target.status == "paused":
+        left = int(max(target.target_seconds - target.elapsed_seconds, 0))
+    else:
+        left = None
+    return SlaItem(
+        metric=target.metric,
+        status=target.status,
+        due_at=target.due_at,
+        business_hours=target.business_hours,
+        policy=target.policy_name,
+        time_left_seconds=left,
+        target_minutes=target.target_seconds // 60,
+        achieved_at=target.achieved_at,
+        breached_at=target.breached_at,
+    )
+
+
+def sla_for_tickets(session: Session, ticket_ids: Iterable[int]) -> dict[int, list[SlaItem]]:
+    """The current target of each metric for each ticket (latest cycle), in metric order.
+    This is the field provider behind ``"sla"`` in the ticket JSON: one query for a page."""
+    ids = list(dict.fromkeys(ticket_ids))
+    found: dict[int, dict[str, SlaTarget]] = {ticket_id: {} for ticket_id in ids}
+    if not ids:
+        return {}
+    now = clock.now()
+    rows = session.scalars(
+        select(SlaTarget).where(SlaTarget.ticket_id.in_(ids)).order_by(SlaTarget.ticket_id, SlaTarget.cycle)
+    )
+    for target in rows:
+        found[target.ticket_id][target.metric] = target  # later cycles replace earlier ones
+    return {
+        ticket_id: [
+            _item(target, now)
+            for target in sorted(by_metric.values(), key=lambda row: METRIC_ORDER[row.metric])
+        ]
+        for ticket_id, by_metric in found.items()
+    }
+
+
+def ticket_sla(session: Session, actor: Actor, ticket_id: int) -> list[SlaItem]:
+    access_ticket(session, actor, ticket_id)
+    return sla_for_tickets(session, [ticket_id]).get(ticket_id, [])
+
+
+@dataclass(frozen=True, slots=True)
+class SlaViewRow:
+    ticket_id: int
+    subject: str
+    priority: str
+    status: str
+    metric: str
+    policy: str
+    due_at: datetime | None
+    time_left_seconds: int | None
+
+
+def breaching_soon(
+    session: Session, actor: Actor, *, within: timedelta = timedelta(hours=1), limit: int = 200
+) -> list[SlaViewRow]:
+    """Active targets due within ``within`` (soonest first), on tickets the actor may see."""
+    now = clock.now()
+    tickets = visible_tickets(actor).subquery()
+    rows = session.execute(
+        select(SlaTarget, tickets.c.subject, tickets.c.priority, tickets.c.status)
+        .join(tickets, tickets.c.id == SlaTarget.ticket_id)
+        .where(SlaTarget.status == "active", SlaTarget.due_at > now, SlaTarget.due_at <= now + within)
+        .order_by(SlaTarget.due_at)
+        .limit(limit)
+    ).all()
+    return [_view_row(target, subject, priority, status, now) for target, subject, priority, status in rows]
+
+
+def breached(session: Session, actor: Actor, *, limit: int = 200) -> list[SlaViewRow]:
+    """Unsolved tickets with a breached target, most recent breach first."""
+    now = clock.now()
+    tickets = visible_tickets(actor).where(Ticket.status.in_(UNSOLVED_STATUSES)).subquery()
+    rows = session.execute(
+        select(SlaTarget, tickets.c.subject, tickets.c.priority, tickets.c.status)
+        .join(tickets, tickets.c.id == SlaTarget.ticket_id)
+        .where(SlaTarget.status == "breached")
+        .order_by(SlaTarget.breached_at.desc())
+        .limit(limit)
+    ).all()
+    return [_view_row(target, subject, priority, status, now) for target, subject, priority, status in rows]
+
+
+def _view_row(target: SlaTarget, subject: str, priority: str, status: str, now: datetime) -> SlaViewRow:
+    left = int((target.due_at - now).total_seconds()) if target.due_at is not None else None
+    return SlaViewRow(
+        ticket_id=target.ticket_id,
+        subject=subject,
+        priority=priority,
+        status=status,
+        metric=target.metric,
+        policy=target.policy_name,
+        due_at=target.due_at,
+        time_left_seconds=left,
+    )
