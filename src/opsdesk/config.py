@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     inbound_email_max_bytes: int = 30 * 1024 * 1024
     email_throttle_count: int = 20
     email_throttle_window_seconds: int = 300
+    slack_signing_secret: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    support_form_per_ten_minutes: int = 5
 
     stripe_webhook_secret: str | None = None
     stripe_api_key: str | None = None

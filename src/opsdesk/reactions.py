@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from opsdesk.tickets.events import MessageAdded
+from opsdesk.tickets.events import MessageAdded, TicketCreated, TicketMerged, TicketUpdated
 
 if TYPE_CHECKING:
     from opsdesk.bus import Bus
@@ -19,13 +19,26 @@ def register(bus: Bus) -> None:
     from opsdesk.automation import escalations
     from opsdesk.automation import rules as triggers
     from opsdesk.channels.service import outbound as channel_outbound
+    from opsdesk.channels.service import slack as channel_slack
+    from opsdesk.channels.service import webhooks as channel_webhooks
     from opsdesk.insights.reactions import assign_experiments
     from opsdesk.sla import clocks as sla_clocks
     from opsdesk.sla.events import SlaBreached
-    from opsdesk.tickets.events import TicketCreated, TicketUpdated
+    from opsdesk.triage.events import AgentAvailabilityChanged
+    from opsdesk.triage.service import assignment as triage_assignment
+    from opsdesk.triage.service import classification as triage_classification
+    from opsdesk.triage.service import routing as triage_routing
 
     # insights: experiments first, routing rules, macros and SLA windows under test read the arm
     bus.subscribe(TicketCreated, assign_experiments)
+
+    # triage.classify -> triage.route (group, priority, tags, agent)
+    bus.subscribe(TicketCreated, triage_classification.classify_new_ticket)
+    bus.subscribe(TicketCreated, triage_routing.route_new_ticket)
+    # a person set or corrected the category: learn from it, route a handed-off ticket
+    bus.subscribe(TicketUpdated, triage_classification.record_category_change)
+    # an agent went away or off shift: their new and open tickets move to available colleagues
+    bus.subscribe(AgentAvailabilityChanged, triage_assignment.reassign_when_away)
 
     # sla.start_clocks: after triage has classified and routed the new ticket.
     bus.subscribe(TicketCreated, sla_clocks.start_clocks)
@@ -41,3 +54,9 @@ def register(bus: Bus) -> None:
 
     # channels: a staff public reply is emailed to the requester (through the outbox)
     bus.subscribe(MessageAdded, channel_outbound.send_public_reply)
+    # channels: ... or posted into the ticket's Slack thread
+    bus.subscribe(MessageAdded, channel_slack.queue_public_reply)
+
+    # channels: last, outbound webhooks see every ticket event (queued in the outbox)
+    for event_type in (TicketCreated, MessageAdded, TicketUpdated, TicketMerged):
+        bus.subscribe(event_type, channel_webhooks.queue_for_event)

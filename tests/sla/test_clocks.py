@@ -253,3 +253,25 @@ def test_sla_api_shape_and_views(database: BoundDatabase, db: Session, tmp_path:
     assert client.get("/api/v1/sla/breaching", headers=headers).json()["items"] == []
     refused = client.post("/api/v1/sla/policies", json={"name": "X", "targets": {}}, headers=headers)
     assert refused.status_code == 403
+
+
+def test_bulk_recompute_restores_due_times_from_the_bookkeeping(db: Session) -> None:
+    from opsdesk.sla.bulk import recompute_active_targets
+    from opsdesk.sla.models import SlaTarget
+
+    office_policies(db)
+    make_account(db, tier="enterprise", domain="bulk.example")
+    with clock.frozen(MONDAY_1630_NY):
+        ticket = make_ticket(db, requester_email="bo@bulk.example", priority="urgent")
+        targets = db.scalars(select(SlaTarget).where(SlaTarget.ticket_id == ticket.id)).all()
+        expected = {target.metric: target.due_at for target in targets}
+        for target in targets:
+            target.due_at = MONDAY_1630_NY  # as if a calendar had changed under them
+        db.flush()
+        assert recompute_active_targets(db) >= 2
+        db.expire_all()
+        assert {
+            target.metric: target.due_at
+            for target in db.scalars(select(SlaTarget).where(SlaTarget.ticket_id == ticket.id))
+        } == expected
+        assert expected["first_reply"] == ny(5, 9, 30)

@@ -30,6 +30,9 @@ class IngestResult:
     ticket_id: int | None = None
 
 
+StoredInbound = inbound.StoredInbound
+
+
 def store(
     database: Database, raw: bytes, *, source: str, settings: Settings, refuse_oversize: bool = True
 ) -> inbound.StoredInbound:
@@ -83,12 +86,12 @@ def ingest_email(
 
 def resume_pending(database: Database, settings: Settings) -> int:
     """Process every stored-but-unprocessed email (after a crash or restart). Returns how many."""
-    done = 0
+    seen: set[int] = set()  # each row is tried once per resume, so a failing row cannot loop
     while True:
         with database.transaction(write=False) as session:
-            ids = inbound.pending_raw_ids(session)
+            ids = [raw_id for raw_id in inbound.pending_raw_ids(session) if raw_id not in seen]
         if not ids:
-            return done
+            return len(seen)
         for raw_inbound_id in ids:
+            seen.add(raw_inbound_id)
             process(database, raw_inbound_id, settings)
-            done += 1

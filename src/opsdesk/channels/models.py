@@ -6,6 +6,9 @@
 - ``outbound_emails``: the Message-IDs opsdesk sent, so replies to them thread to their ticket.
 - ``imap_mailboxes``: mailboxes polled over IMAP and the last UID taken from each.
 - ``email_brands`` / ``ticket_brands``: per-brand addresses, names and signatures.
+- ``webhook_subscriptions`` / ``webhook_deliveries`` / ``webhook_attempts``: outbound webhooks
+  and their delivery log.
+- ``slack_connections`` / ``slack_threads``: connected Slack channels and the thread of each ticket.
 """
 
 from __future__ import annotations
@@ -13,7 +16,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opsdesk import clock
@@ -103,3 +116,78 @@ class TicketBrand(Base):
 
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
     brand_id: Mapped[int] = mapped_column(ForeignKey("email_brands.id", ondelete="CASCADE"), index=True)
+
+
+class WebhookSubscription(Base):
+    """An outside URL that receives ticket events, signed with the subscription's secret."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(200))
+    events: Mapped[list[str]] = mapped_column(default=list)  # event types, or ["*"]
+    description: Mapped[str] = mapped_column(String(200), default="")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class WebhookDelivery(Base):
+    """One event for one subscription; ``status`` is pending, succeeded or failed (gave up)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_subscription_id_id", "subscription_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event_type: Mapped[str] = mapped_column(String(80))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_response_ms: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    delivered_at: Mapped[datetime | None] = mapped_column()
+
+
+class WebhookAttempt(Base):
+    """The log of every try: when, the answer's status code, how long it took, what failed."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    attempted_at: Mapped[datetime] = mapped_column(default=clock.now)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_ms: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    manual: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SlackConnection(Base):
+    """A Slack (Connect) channel shared with a customer: its messages open tickets."""
+
+    __tablename__ = "slack_connections"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(40))
+    channel_id: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    bot_token: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class SlackThread(Base):
+    """The Slack thread a ticket lives in (``thread_ts`` is the ts of the thread's first message)."""
+
+    __tablename__ = "slack_threads"
+    __table_args__ = (UniqueConstraint("channel_id", "thread_ts"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(40))
+    thread_ts: Mapped[str] = mapped_column(String(40))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)

@@ -4,13 +4,16 @@ Invariants: ``250`` is answered only after the raw message is committed (a clien
 may forget the message; one that saw anything else, or nothing, sends it again and the
 Message-ID dedupe keeps it single); mail over the size limit is refused with ``552`` and a reason
 (the SIZE extension announces the limit up front); a storage failure answers ``451`` so the
-sending server retries. Database work runs in a worker thread, never on the event loop.
+sending server retries. Database work runs in worker threads, never on the event loop.
+Processing (parse, thread, ticket) happens after the answer, on one processor thread, so a
+sender waits only for the store; what a crash leaves stored but unprocessed is resumed at start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
 from typing import Any
 
@@ -19,16 +22,76 @@ from aiosmtpd.smtp import Session as SmtpSession
 
 from opsdesk.channels import inbound_pipeline
 from opsdesk.channels.errors import MessageTooLargeError
+from opsdesk.channels.service import inbound
 from opsdesk.config import Settings
 from opsdesk.db import Database
 
 log = logging.getLogger(__name__)
 
 
-class InboundSmtpHandler:
+class InboundProcessor:
+    """One thread that processes stored messages in arrival order; ``stop`` drains the queue."""
+
+    _STOP = -1
+
     def __init__(self, database: Database, settings: Settings) -> None:
         self.database = database
         self.settings = settings
+        # One writer at a time in this process (SQLite has a single writer anyway); storing
+        # and processing take turns, so a store never waits behind a long processing batch.
+        self.write_lock = threading.Lock()
+        self._queue: queue.Queue[int] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def start(self, *, resume: bool = True) -> None:
+        self._thread = threading.Thread(target=self._run, args=(resume,), name="opsdesk-inbound", daemon=True)
+        self._thread.start()
+
+    def submit(self, raw_inbound_id: int) -> None:
+        self._queue.put(raw_inbound_id)
+
+    def _run(self, resume: bool) -> None:
+        if resume:
+            self._resume()
+        while True:
+            raw_inbound_id = self._queue.get()
+            if raw_inbound_id == self._STOP:
+                return
+            try:
+                with self.write_lock:
+                    inbound_pipeline.process(self.database, raw_inbound_id, self.settings)
+            except Exception:  # the row stays pending or failed; a later resume retries it
+                log.exception("processing inbound email %s failed", raw_inbound_id)
+
+    def _resume(self) -> None:
+        """Process what a previous run stored but did not process, one message per lock turn."""
+        seen: set[int] = set()
+        while True:
+            with self.database.transaction(write=False) as session:
+                ids = [raw_id for raw_id in inbound.pending_raw_ids(session) if raw_id not in seen]
+            if not ids:
+                return
+            for raw_inbound_id in ids:
+                seen.add(raw_inbound_id)
+                with self.write_lock:
+                    inbound_pipeline.process(self.database, raw_inbound_id, self.settings)
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(self._STOP)
+            self._thread.join(timeout=120)
+            self._thread = None
+
+
+class InboundSmtpHandler:
+    def __init__(self, database: Database, settings: Settings, processor: InboundProcessor) -> None:
+        self.database = database
+        self.settings = settings
+        self.processor = processor
+
+    def _store(self, raw: bytes) -> inbound_pipeline.StoredInbound:
+        with self.processor.write_lock:
+            return inbound_pipeline.store(self.database, raw, source="smtp", settings=self.settings)
 
     async def handle_DATA(self, server: SMTP, session: SmtpSession, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
         del server, session
@@ -37,18 +100,18 @@ class InboundSmtpHandler:
             raw = raw.encode("utf-8", "surrogateescape")
         loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(
+            stored = await loop.run_in_executor(
                 None,
-                lambda: inbound_pipeline.ingest_email(
-                    self.database, bytes(raw), source="smtp", settings=self.settings
-                ),
+                lambda: self._store(bytes(raw)),
             )
         except MessageTooLargeError as error:
             return f"552 5.3.4 Message refused: {error.detail}"
         except Exception:
             log.exception("storing an inbound email failed")
             return "451 4.3.0 Temporary failure storing the message; try again later"
-        return f"250 2.0.0 OK: stored as {result.raw_inbound_id}"
+        if stored.status == "pending":
+            self.processor.submit(stored.raw_inbound_id)
+        return f"250 2.0.0 OK: stored as {stored.raw_inbound_id}"
 
 
 class SmtpReceiver:
@@ -57,7 +120,8 @@ class SmtpReceiver:
     def __init__(
         self, database: Database, settings: Settings, *, host: str = "127.0.0.1", port: int = 0
     ) -> None:
-        self.handler = InboundSmtpHandler(database, settings)
+        self.processor = InboundProcessor(database, settings)
+        self.handler = InboundSmtpHandler(database, settings, self.processor)
         self.settings = settings
         self.host = host
         self.requested_port = port
@@ -100,7 +164,8 @@ class SmtpReceiver:
             loop.run_until_complete(server.wait_closed())
             loop.close()
 
-    def start(self) -> SmtpReceiver:
+    def start(self, *, resume: bool = True) -> SmtpReceiver:
+        self.processor.start(resume=resume)
         self._thread = threading.Thread(target=self._run, name="opsdesk-smtp", daemon=True)
         self._thread.start()
         self._ready.wait(timeout=10)
@@ -113,6 +178,7 @@ class SmtpReceiver:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
             self._thread = None
+        self.processor.stop()
 
     def __enter__(self) -> SmtpReceiver:
         return self.start()
@@ -126,6 +192,11 @@ def start_in_server(settings: Settings, *, host: str, port: int) -> SmtpReceiver
     stored but did not process; prints where it listens (port 0 picks a free one)."""
     import sys
 
+    from opsdesk.domains import load_all_models
+
+    # The receiver may process mail before the web app has imported every domain's tables;
+    # relationships across domains only resolve once all of them are known.
+    load_all_models()
     database = Database(settings.resolved_database_url)
     receiver = SmtpReceiver(database, settings, host=host, port=port).start()
     resumer = threading.Thread(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from opsdesk import clock
@@ -89,10 +89,12 @@ def recompute_active_targets(session: Session, *, chunk: int = 20_000) -> int:
             [max(row.target_seconds - row.elapsed_seconds, 0.0) for row in rows], dtype=np.float64
         )
         state = recompute(since, remaining, index, calendars, clock.now().timestamp())
-        session.execute(
-            update(SlaTarget),
+        # Core executemany on the table: one prepared UPDATE for the chunk, no ORM bookkeeping.
+        table: Table = SlaTarget.__table__  # type: ignore[assignment]
+        session.connection().execute(
+            update(table).where(table.c.id == bindparam("target_id")).values(due_at=bindparam("new_due_at")),
             [
-                {"id": row.id, "due_at": datetime.fromtimestamp(float(due), UTC)}
+                {"target_id": row.id, "new_due_at": datetime.fromtimestamp(float(due), UTC)}
                 for row, due in zip(rows, state.due, strict=True)
             ],
         )

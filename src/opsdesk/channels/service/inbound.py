@@ -114,12 +114,23 @@ def parse_sender(raw: bytes) -> str:
     return ""
 
 
+MAX_PROCESSING_ATTEMPTS = 5
+
+
 def pending_raw_ids(session: Session, *, channel: str = Channel.EMAIL.value, limit: int = 500) -> list[int]:
-    """Rows stored but not processed (a crash between the two steps leaves them here)."""
+    """Rows stored but not processed (a crash between the two steps leaves them here), and rows
+    whose processing failed fewer than ``MAX_PROCESSING_ATTEMPTS`` times (a fix may help them)."""
     return list(
         session.scalars(
             select(RawInbound.id)
-            .where(RawInbound.channel == channel, RawInbound.status == InboundStatus.PENDING.value)
+            .where(
+                RawInbound.channel == channel,
+                (RawInbound.status == InboundStatus.PENDING.value)
+                | (
+                    (RawInbound.status == InboundStatus.FAILED.value)
+                    & (RawInbound.attempts < MAX_PROCESSING_ATTEMPTS)
+                ),
+            )
             .order_by(RawInbound.id)
             .limit(limit)
         )

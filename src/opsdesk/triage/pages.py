@@ -1,0 +1,263 @@
+"""Triage pages: accuracy and model versions (train, activate, roll back), routing rules with a
+dry run, and a ticket's triage panel (category, confidence, the words behind it)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from opsdesk.auth.actor import Actor
+from opsdesk.auth.permissions import Permission, require
+from opsdesk.errors import DomainError
+from opsdesk.tickets.service import access_ticket
+from opsdesk.triage.service import accuracy, classification, registry, routing, settings
+from opsdesk.web.auth import csrf_token, page_actor
+from opsdesk.web.sessions import request_session
+from opsdesk.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f} %"
+
+
+def _error_lines(error: DomainError) -> list[str]:
+    lines = [error.detail]
+    lines.extend(f"{'.'.join(map(str, field.location))}: {field.message}" for field in error.fields)
+    return lines
+
+
+def _accuracy_view(request: Request, session: Session, actor: Actor, days: int) -> dict[str, Any]:
+    report = accuracy.accuracy_report(session, actor, days=days)
+    models = registry.list_models(session)
+    current = settings.triage_settings(session)
+    return {
+        "days": days,
+        "summary": {
+            "model": f"version {report.model_version}"
+            if report.model_version
+            else "keyword rules (cold start)",
+            "classified": report.classified,
+            "precision": _percent(report.precision),
+            "override_rate": _percent(report.override_rate),
+            "handoff_rate": _percent(report.handoff_rate),
+            "auto": report.auto,
+            "handoff": report.handoff,
+            "kept": report.kept,
+        },
+        "categories": [
+            {
+                "name": item.category,
+                "predicted": item.predicted,
+                "correct": item.correct,
+                "precision": _percent(item.precision),
+                "auto": item.auto,
+                "overridden": item.overridden,
+            }
+            for item in report.categories
+        ],
+        "models": [
+            {
+                "version": row.version,
+                "kind": row.kind,
+                "active": row.is_active,
+                "n_train": row.n_train,
+                "accuracy": _percent(row.accuracy),
+                "baseline": _percent(row.baseline_accuracy),
+                "macro_f1": f"{row.macro_f1:.3f}",
+                "trained_at": row.trained_at.strftime("%Y-%m-%d %H:%M UTC"),
+                "notes": row.notes,
+            }
+            for row in models
+        ],
+        "target_precision": f"{current.target_precision:.2f}",
+        "csrf_token": csrf_token(request),
+        "message": request.query_params.get("message"),
+    }
+
+
+@router.get("/triage", response_class=HTMLResponse)
+def accuracy_page(
+    request: Request, actor: Actor = Depends(page_actor), session: Session = Depends(request_session)
+) -> HTMLResponse:
+    days = (
+        int(request.query_params.get("days", "30"))
+        if request.query_params.get("days", "30").isdigit()
+        else 30
+    )
+    return render(
+        request, "triage/accuracy.html", _accuracy_view(request, session, actor, max(1, min(days, 365)))
+    )
+
+
+def _redirect(message: str) -> RedirectResponse:
+    from urllib.parse import quote
+
+    return RedirectResponse(f"/triage?message={quote(message)}", status_code=303)
+
+
+@router.post("/triage/train", response_model=None)
+def train_from_page(
+    kind: str = Form("tfidf_linear"),
+    actor: Actor = Depends(page_actor),
+    session: Session = Depends(request_session),
+) -> Response:
+    try:
+        job = registry.request_training(session, actor, kind=kind)
+    except DomainError as error:
+        return _redirect(error.detail)
+    return _redirect(f"Training queued (job {job.id}); the new version appears here when it is done.")
+
+
+@router.post("/triage/models/{version}/activate", response_model=None)
+def activate_from_page(
+    version: int, actor: Actor = Depends(page_actor), session: Session = Depends(request_session)
+) -> Response:
+    try:
+        registry.activate_version(session, actor, version)
+    except DomainError as error:
+        return _redirect(error.detail)
+    return _redirect(f"Version {version} is active.")
+
+
+@router.post("/triage/rollback", response_model=None)
+def rollback_from_page(
+    actor: Actor = Depends(page_actor), session: Session = Depends(request_session)
+) -> Response:
+    try:
+        row = registry.rollback(session, actor)
+    except DomainError as error:
+        return _redirect(error.detail)
+    return _redirect(f"Rolled back to version {row.version}." if row else "Rolled back to the keyword rules.")
+
+
+def _rules_view(
+    request: Request,
+    session: Session,
+    actor: Actor,
+    *,
+    text: str | None = None,
+    errors: list[str] | None = None,
+    saved: bool = False,
+) -> dict[str, Any]:
+    rows = routing.list_rules(session)
+    submitted = [
+        {"name": row.name, "match": row.match, "conditions": row.conditions, "actions": row.actions}
+        for row in rows
+    ]
+    view: dict[str, Any] = {
+        "rules": [
+            {
+                "position": row.position + 1,
+                "name": row.name,
+                "match": row.match,
+                "conditions": [
+                    f"{item.get('field')} {str(item.get('op', '')).replace('_', ' ')} {item.get('value')!r}"
+                    for item in row.conditions or []
+                ]
+                or ["every ticket"],
+                "actions": ", ".join(f"{key} = {value}" for key, value in (row.actions or {}).items()),
+            }
+            for row in rows
+        ],
+        "text": text if text is not None else json.dumps(submitted, indent=2),
+        "errors": errors or [],
+        "saved": saved,
+        "csrf_token": csrf_token(request),
+        "dry_run": None,
+    }
+    ticket_id = request.query_params.get("ticket_id", "")
+    if ticket_id.isdigit():
+        try:
+            ticket = access_ticket(session, actor, int(ticket_id))
+            evaluation = routing.dry_run(session, actor, ticket)
+            view["dry_run"] = {
+                "ticket_id": ticket.id,
+                "explanation": evaluation.explanation,
+                "trace": [
+                    {"name": item.name, "matched": item.matched, "reasons": list(item.reasons)}
+                    for item in evaluation.trace
+                ],
+            }
+        except DomainError as error:
+            view["errors"] = _error_lines(error)
+    return view
+
+
+@router.get("/triage/rules", response_class=HTMLResponse)
+def rules_page(
+    request: Request, actor: Actor = Depends(page_actor), session: Session = Depends(request_session)
+) -> HTMLResponse:
+    require(actor, Permission.TICKET_READ)
+    return render(
+        request,
+        "triage/rules.html",
+        _rules_view(request, session, actor, saved="saved" in request.query_params),
+    )
+
+
+@router.post("/triage/rules", response_model=None)
+def save_rules_page(
+    request: Request,
+    rules: str = Form(...),
+    actor: Actor = Depends(page_actor),
+    session: Session = Depends(request_session),
+) -> Response:
+    try:
+        parsed = json.loads(rules)
+    except json.JSONDecodeError as error:
+        view = _rules_view(request, session, actor, text=rules, errors=[f"not valid JSON: {error}"])
+        return render(request, "triage/rules.html", view, status_code=422)
+    if not isinstance(parsed, list):
+        view = _rules_view(
+            request, session, actor, text=rules, errors=["the rule set is a JSON list of rules"]
+        )
+        return render(request, "triage/rules.html", view, status_code=422)
+    try:
+        with session.begin_nested():  # a refused set must leave nothing behind
+            routing.save_rule_set(session, actor, parsed)
+    except DomainError as error:
+        view = _rules_view(request, session, actor, text=rules, errors=_error_lines(error))
+        return render(request, "triage/rules.html", view, status_code=422)
+    return RedirectResponse("/triage/rules?saved=1", status_code=303)
+
+
+@router.get("/triage/tickets/{ticket_id}", response_class=HTMLResponse)
+def ticket_panel(
+    ticket_id: int,
+    request: Request,
+    actor: Actor = Depends(page_actor),
+    session: Session = Depends(request_session),
+) -> HTMLResponse:
+    ticket = access_ticket(session, actor, ticket_id)
+    prediction = classification.prediction_for(session, ticket.id)
+    view: dict[str, Any] = {
+        "ticket": {"id": ticket.id, "subject": ticket.subject, "category": ticket.category}
+    }
+    if prediction is not None:
+        view["prediction"] = {
+            "category": prediction.category or "—",
+            "confidence": f"{prediction.confidence * 100:.0f} %",
+            "threshold": "hand everything off"
+            if prediction.threshold > 1
+            else f"{prediction.threshold * 100:.0f} %",
+            "outcome": {"auto": "set automatically", "handoff": "handed to a person", "kept": "kept as set"}[
+                prediction.outcome
+            ],
+            "reason": prediction.reason,
+            "source": f"model v{prediction.model_version}" if prediction.model_version else "keyword rules",
+            "top_words": [str(item[0]) for item in prediction.top_words or []],
+            "sentiment": prediction.sentiment,
+            "language": prediction.language or "unknown",
+            "priority": prediction.suggested_priority,
+            "entities": [
+                f"{item['kind'].replace('_', ' ')}: {item['text']}" for item in prediction.entities or []
+            ],
+            "corrected": prediction.corrected_category,
+        }
+    return render(request, "triage/ticket.html", view)

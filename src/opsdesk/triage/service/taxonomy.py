@@ -1,0 +1,167 @@
+"""The category taxonomy admins edit, and the cold-start keyword rules that vote for categories.
+
+Invariants: a path is lowercase words joined by ``/`` (at most two levels) and a sub-category's
+parent exists; a keyword rule names an active category and a pattern that compiles.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from opsdesk import clock
+from opsdesk.auth import audit
+from opsdesk.auth.actor import Actor
+from opsdesk.auth.permissions import Permission, require
+from opsdesk.errors import ConflictError, FieldProblem
+from opsdesk.triage.errors import CategoryNotFoundError, InvalidKeywordRuleError, InvalidTaxonomyError
+from opsdesk.triage.keyword_rules import KeywordRule, compile_pattern
+from opsdesk.triage.models import KeywordRuleRow, TriageCategory
+
+_PATH = re.compile(r"^[a-z][a-z0-9_]{0,40}(/[a-z][a-z0-9_]{0,40})?$")
+
+
+def list_categories(session: Session, *, active_only: bool = False) -> list[TriageCategory]:
+    query = select(TriageCategory).order_by(TriageCategory.position, TriageCategory.path)
+    if active_only:
+        query = query.where(TriageCategory.is_active.is_(True))
+    return list(session.scalars(query))
+
+
+def category_paths(session: Session) -> frozenset[str]:
+    return frozenset(session.scalars(select(TriageCategory.path).where(TriageCategory.is_active.is_(True))))
+
+
+def create_category(
+    session: Session, actor: Actor, *, path: str, label: str | None = None, description: str = ""
+) -> TriageCategory:
+    require(actor, Permission.FIELD_MANAGE)
+    path = path.strip().lower()
+    if not _PATH.match(path):
+        raise InvalidTaxonomyError(
+            "the category path is not valid",
+            fields=[FieldProblem(("path",), "lowercase words (a-z, 0-9, _), at most parent/child")],
+        )
+    if "/" in path:
+        parent = path.split("/", 1)[0]
+        if session.scalar(select(TriageCategory.id).where(TriageCategory.path == parent)) is None:
+            raise InvalidTaxonomyError(
+                "the parent category does not exist",
+                fields=[FieldProblem(("path",), f"create {parent!r} first")],
+            )
+    if session.scalar(select(TriageCategory.id).where(TriageCategory.path == path)) is not None:
+        raise ConflictError(f"category {path!r} already exists")
+    position = len(list_categories(session))
+    category = TriageCategory(
+        path=path,
+        label=(label or path.rsplit("/", 1)[-1].replace("_", " ").capitalize()).strip(),
+        description=description,
+        is_active=True,
+        position=position,
+        created_at=clock.now(),
+    )
+    session.add(category)
+    session.flush()
+    audit.record(
+        session, actor, entity_type="triage_category", entity_id=category.id, action="created", new=path
+    )
+    return category
+
+
+def set_category_active(session: Session, actor: Actor, category_id: int, *, active: bool) -> TriageCategory:
+    require(actor, Permission.FIELD_MANAGE)
+    category = session.get(TriageCategory, category_id)
+    if category is None:
+        raise CategoryNotFoundError(f"category {category_id} not found")
+    if category.is_active != active:
+        audit.record(
+            session,
+            actor,
+            entity_type="triage_category",
+            entity_id=category.id,
+            action="updated",
+            field="is_active",
+            old=category.is_active,
+            new=active,
+        )
+        category.is_active = active
+        session.flush()
+    return category
+
+
+def list_keyword_rules(session: Session, *, active_only: bool = False) -> list[KeywordRuleRow]:
+    query = select(KeywordRuleRow).order_by(KeywordRuleRow.category, KeywordRuleRow.id)
+    if active_only:
+        query = query.where(KeywordRuleRow.is_active.is_(True))
+    return list(session.scalars(query))
+
+
+def create_keyword_rule(
+    session: Session,
+    actor: Actor,
+    *,
+    category: str,
+    pattern: str,
+    is_regex: bool = False,
+    weight: float = 1.0,
+) -> KeywordRuleRow:
+    require(actor, Permission.RULE_MANAGE)
+    problems: list[FieldProblem] = []
+    if category not in category_paths(session):
+        problems.append(FieldProblem(("category",), f"{category!r} is not an active category"))
+    if not pattern.strip() or len(pattern) > 500:
+        problems.append(FieldProblem(("pattern",), "must be 1 to 500 characters"))
+    else:
+        try:
+            compile_pattern(KeywordRule(category, pattern, is_regex, weight))
+        except re.error as error:
+            problems.append(FieldProblem(("pattern",), f"not a valid regular expression: {error}"))
+    if not 0 < weight <= 10:
+        problems.append(FieldProblem(("weight",), "must be above 0 and at most 10"))
+    if problems:
+        raise InvalidKeywordRuleError("the keyword rule is not valid", fields=problems)
+    row = KeywordRuleRow(
+        category=category,
+        pattern=pattern.strip(),
+        is_regex=is_regex,
+        weight=weight,
+        is_active=True,
+        created_at=clock.now(),
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        entity_type="triage_keyword_rule",
+        entity_id=row.id,
+        action="created",
+        new={"category": category, "pattern": row.pattern, "is_regex": is_regex, "weight": weight},
+    )
+    return row
+
+
+def delete_keyword_rule(session: Session, actor: Actor, rule_id: int) -> None:
+    require(actor, Permission.RULE_MANAGE)
+    row = session.get(KeywordRuleRow, rule_id)
+    if row is None:
+        raise CategoryNotFoundError(f"keyword rule {rule_id} not found")
+    audit.record(
+        session,
+        actor,
+        entity_type="triage_keyword_rule",
+        entity_id=row.id,
+        action="deleted",
+        old={"category": row.category, "pattern": row.pattern},
+    )
+    session.delete(row)
+    session.flush()
+
+
+def keyword_rules(session: Session) -> list[KeywordRule]:
+    return [
+        KeywordRule(row.category, row.pattern, row.is_regex, row.weight)
+        for row in list_keyword_rules(session, active_only=True)
+    ]
