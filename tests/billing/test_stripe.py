@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session
 from opsdesk import clock
 from opsdesk.billing import webhook_signature
 from opsdesk.billing.errors import ProviderError
-from opsdesk.billing.models import Dispute, Payment, StripeEvent, Subscription
+from opsdesk.billing.models import Dispute, Invoice, Payment, StripeEvent, Subscription
 from opsdesk.billing.proration import PricedQuantity, prorate
 from opsdesk.billing.providers import configure
 from opsdesk.billing.providers.stripe_api import StripeProvider
-from opsdesk.billing.service import disputes, plan_changes, reconciliation, refunds
+from opsdesk.billing.service import disputes, invoicing, plan_changes, reconciliation, refunds
 from opsdesk.config import Settings
 from opsdesk.tickets.models import Message, Ticket
 from tests.billing.builders import make_billed, make_paid_charge
@@ -413,3 +413,79 @@ def test_stripe_provider_needs_stripe_ids(stripe: StripeServer) -> None:
         )
     assert disputes.STRIPE_ACTOR.via == "stripe"
     assert Payment.__tablename__ == "billing_payments"
+
+
+def test_stripe_invoices_are_mirrored_and_balance(
+    db: Session, client: TestClient, stripe: StripeServer
+) -> None:
+    billed = make_billed(db, provider="stripe")
+    invoice_object = {
+        "id": "in_1Mirror",
+        "object": "invoice",
+        "number": "ACME-0042",
+        "customer": billed.customer.stripe_customer_id,
+        "subscription": billed.subscription.stripe_subscription_id,
+        "status": "open",
+        "currency": "usd",
+        "collection_method": "send_invoice",
+        "subtotal": 20_000,
+        "tax": 1_600,
+        "total": 21_600,
+        "amount_due": 21_600,
+        "amount_paid": 0,
+        "due_date": 1_900_000_000,
+        "created": 1_890_000_000,
+        "period_start": 1_887_000_000,
+        "period_end": 1_889_592_000,
+        "attempt_count": 0,
+        "custom_fields": [{"name": "PO", "value": "PO-9"}],
+        "lines": {
+            "object": "list",
+            "data": [
+                {
+                    "id": "il_1",
+                    "object": "line_item",
+                    "amount": 20_000,
+                    "description": "10 x Team",
+                    "quantity": 10,
+                    "proration": False,
+                    "period": {"start": 1_887_000_000, "end": 1_889_592_000},
+                }
+            ],
+        },
+    }
+    event = {
+        "id": "evt_inv1",
+        "object": "event",
+        "type": "invoice.finalized",
+        "created": int(time.time()),
+        "data": {"object": invoice_object},
+    }
+    assert _signed(client, event).status_code == 200
+    invoice = db.scalars(select(Invoice).where(Invoice.stripe_invoice_id == "in_1Mirror")).one()
+    assert (invoice.number, invoice.status, invoice.total_amount_minor, invoice.po_number) == (
+        "ACME-0042",
+        "open",
+        21_600,
+        "PO-9",
+    )
+    assert invoice.subscription_id == billed.subscription.id
+    assert invoicing.invoice_balances(invoice)
+    paid = {**invoice_object, "status": "paid", "amount_paid": 21_600, "amount_due": 21_600}
+    assert (
+        _signed(
+            client, {**event, "id": "evt_inv2", "type": "invoice.paid", "data": {"object": paid}}
+        ).status_code
+        == 200
+    )
+    db.refresh(invoice)
+    assert (invoice.status, invoice.amount_due_minor, invoice.amount_paid_minor) == ("paid", 0, 21_600)
+    assert invoicing.invoice_balances(invoice)
+    headers = bearer_headers(db, make_user(db, role="billing"))
+    pdf = client.get(f"/api/v1/billing/invoices/{invoice.id}.pdf", headers=headers)
+    assert pdf.status_code == 200
+    assert pdf.content.startswith(b"%PDF-")
+    shown = client.get(f"/api/v1/billing/invoices/{invoice.id}", headers=headers).json()
+    assert (shown["number"], shown["po_number"], shown["amount_due_minor"]) == ("ACME-0042", "PO-9", 0)
+    contractor = bearer_headers(db, make_user(db, role="contractor"))
+    assert client.get(f"/api/v1/billing/invoices/{invoice.id}.pdf", headers=contractor).status_code == 403

@@ -40,7 +40,9 @@ def test_bulk_load_rebuilds_the_index_and_restores_the_triggers(db: Session) -> 
     kept = make_ticket(db, subject="Quokka sighting", body="first")
     with suspended_index(db):
         assert _trigger_definitions(db) == []
-        loaded = make_ticket(db, subject="Bulk loaded", body="Axolotl in the warehouse")
+        with suspended_index(db):  # nested: the outer one restores
+            loaded = make_ticket(db, subject="Bulk loaded", body="Axolotl in the warehouse")
+        assert _trigger_definitions(db) == []
     assert _trigger_definitions(db) == before
     assert _found(db, "axolotl") == {loaded.id}
     assert _found(db, "quokka") == {kept.id}

@@ -37,11 +37,44 @@ import httpx
 import typer
 
 WORDS = (
-    "invoice", "refund", "charge", "login", "password", "export", "billing", "plan", "upgrade",
-    "seats", "renewal", "error", "crash", "slow", "timeout", "api", "webhook", "integration",
-    "report", "dashboard", "csv", "import", "sso", "saml", "mobile", "android", "ios", "email",
-    "notification", "permission", "admin", "workspace", "delete", "account", "trial", "discount",
-    "tax", "receipt",
+    "invoice",
+    "refund",
+    "charge",
+    "login",
+    "password",
+    "export",
+    "billing",
+    "plan",
+    "upgrade",
+    "seats",
+    "renewal",
+    "error",
+    "crash",
+    "slow",
+    "timeout",
+    "api",
+    "webhook",
+    "integration",
+    "report",
+    "dashboard",
+    "csv",
+    "import",
+    "sso",
+    "saml",
+    "mobile",
+    "android",
+    "ios",
+    "email",
+    "notification",
+    "permission",
+    "admin",
+    "workspace",
+    "delete",
+    "account",
+    "trial",
+    "discount",
+    "tax",
+    "receipt",
 )
 SEARCH_WORDS = ("invoice", "refund", "password reset", "export csv", "webhook", "renewal discount", "crash")
 
@@ -120,7 +153,6 @@ def _prepare(url: str, seed_tickets: int) -> dict[str, Any]:
     from opsdesk.auth.actor import Actor
     from opsdesk.db import Database
     from opsdesk.tickets.models import Ticket
-    from opsdesk.tickets.service.search import suspended_index
 
     migrate.upgrade(url)
     database = Database(url)
@@ -130,7 +162,8 @@ def _prepare(url: str, seed_tickets: int) -> dict[str, Any]:
             from opsdesk.demo.context import SeedOptions
             from opsdesk.demo.seeder import seed_company
 
-            with database.transaction() as session, suspended_index(session):
+            # The seeder suspends the keyword index during its load and rebuilds it once.
+            with database.transaction() as session:
                 seed_company(session, SeedOptions(tickets=seed_tickets, days=365, seed=7))
         seed_seconds = time.perf_counter() - started
         with database.transaction() as session:

@@ -302,6 +302,16 @@ def record_outcome(
 # ---------------------------------------------------------------- invoices and credits
 
 
+@router.get("/invoices/{invoice_id}.pdf")
+def get_invoice_pdf(invoice_id: int, session: SessionDep, actor: ActorDep) -> Response:
+    invoice = access.access_invoice(session, actor, invoice_id)
+    return Response(
+        invoicing.invoice_pdf(session, actor, invoice),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="invoice-{invoice.number}.pdf"'},
+    )
+
+
 @router.get("/invoices/{invoice_id}")
 def get_invoice(invoice_id: int, session: SessionDep, actor: ActorDep) -> schemas.InvoiceOut:
     return schemas.InvoiceOut.of(access.access_invoice(session, actor, invoice_id))

@@ -38,7 +38,7 @@ class EvidencePacket:
 
 
 @lru_cache(maxsize=1)
-def _fonts() -> tuple[str, str]:
+def fonts() -> tuple[str, str]:
     regular, bold = FONT_DIRECTORY / "DejaVuSans.ttf", FONT_DIRECTORY / "DejaVuSans-Bold.ttf"
     if regular.is_file() and bold.is_file():
         pdfmetrics.registerFont(TTFont("DejaVuSans", str(regular)))
@@ -47,7 +47,7 @@ def _fonts() -> tuple[str, str]:
     return "Helvetica", "Helvetica-Bold"
 
 
-def _table(rows: list[list[str]], body: ParagraphStyle, widths: list[float] | None = None) -> Table:
+def table(rows: list[list[str]], body: ParagraphStyle, widths: list[float] | None = None) -> Table:
     cells = [[Paragraph(escape(cell), body) for cell in row] for row in rows]
     table = Table(cells, colWidths=widths, repeatRows=1)
     table.setStyle(
@@ -63,7 +63,7 @@ def _table(rows: list[list[str]], body: ParagraphStyle, widths: list[float] | No
 
 
 def render_pdf(packet: EvidencePacket) -> bytes:
-    regular, bold = _fonts()
+    regular, bold = fonts()
     styles = getSampleStyleSheet()
     body = ParagraphStyle("body", parent=styles["BodyText"], fontName=regular, fontSize=9, leading=12)
     heading = ParagraphStyle("heading", parent=styles["Heading2"], fontName=bold)
@@ -74,9 +74,7 @@ def render_pdf(packet: EvidencePacket) -> bytes:
         story.append(Paragraph(escape(name), heading))
         if rows:
             story.append(
-                _table(
-                    [["Item", "Detail"], *[[key, value] for key, value in rows]], body, [50 * mm, 120 * mm]
-                )
+                table([["Item", "Detail"], *[[key, value] for key, value in rows]], body, [50 * mm, 120 * mm])
             )
         else:
             story.append(Paragraph("None on record.", body))
@@ -85,13 +83,13 @@ def render_pdf(packet: EvidencePacket) -> bytes:
     pairs("Customer and terms of service", packet.terms)
     story.append(Paragraph("Invoices", heading))
     story.append(
-        _table([["Number", "Period", "Lines", "Total", "Status"], *packet.invoices], body)
+        table([["Number", "Period", "Lines", "Total", "Status"], *packet.invoices], body)
         if packet.invoices
         else Paragraph("None on record.", body)
     )
     story.append(Paragraph("Receipts", heading))
     story.append(
-        _table([["Date", "Charge", "Amount", "Refunded", "Card"], *packet.receipts], body)
+        table([["Date", "Charge", "Amount", "Refunded", "Card"], *packet.receipts], body)
         if packet.receipts
         else Paragraph("None on record.", body)
     )

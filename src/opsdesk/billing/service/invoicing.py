@@ -37,6 +37,7 @@ from opsdesk.billing.enums import (
 )
 from opsdesk.billing.errors import InvalidBillingRequestError
 from opsdesk.billing.events import InvoiceFinalized
+from opsdesk.billing.invoice_document import InvoiceDocument, render_invoice
 from opsdesk.billing.models import (
     BillingCustomer,
     BillingPrice,
@@ -765,4 +766,39 @@ def invoice_balances(invoice: Invoice) -> bool:
         credit_applied=invoice.credit_applied_amount_minor,
         amount_paid=invoice.amount_paid_minor,
         amount_due=invoice.amount_due_minor,
+    )
+
+
+def invoice_pdf(session: Session, actor: Actor, invoice: Invoice) -> bytes:
+    """The invoice as a PDF (payment details: ``payment.read``)."""
+    require(actor, Permission.PAYMENT_READ)
+    customer = invoice.customer
+
+    def money(amount: int) -> str:
+        return Money(amount, invoice.currency).format()
+
+    def day(value: datetime | None) -> str:
+        return f"{value:%Y-%m-%d}" if value is not None else "-"
+
+    facts = [
+        ("Issued", day(invoice.issued_at)),
+        ("Due", day(invoice.due_at)),
+        (
+            "Period",
+            f"{day(invoice.period_start)} - {day(invoice.period_end)}" if invoice.period_start else "-",
+        ),
+        ("Payment terms", invoice.payment_terms.replace("_", " ")),
+        ("Purchase order", invoice.po_number or "-"),
+    ]
+    lines = [[line.description, str(line.quantity), money(line.amount_minor)] for line in invoice.lines]
+    totals = [
+        ("Subtotal", money(invoice.subtotal_amount_minor)),
+        ("Tax", money(invoice.tax_amount_minor)),
+        ("Total", money(invoice.total_amount_minor)),
+        ("Credit applied", money(invoice.credit_applied_amount_minor)),
+        ("Paid", money(invoice.amount_paid_minor)),
+        ("Amount due", money(invoice.amount_due_minor)),
+    ]
+    return render_invoice(
+        InvoiceDocument(invoice.number, invoice.status, customer.name, customer.email, facts, lines, totals)
     )

@@ -24,6 +24,7 @@ from opsdesk.billing.models import (
     BillingCustomer,
     Dispute,
     Invoice,
+    InvoiceLine,
     Payment,
     Refund,
     StripeEvent,
@@ -232,9 +233,117 @@ def _charge_refunded(session: Session, obj: dict[str, Any]) -> None:
     session.flush()
 
 
+def _invoice_mirror(session: Session, obj: dict[str, Any]) -> Invoice | None:
+    """Create or update the mirror of a Stripe invoice (Stripe's numbers are the truth)."""
+    customer = _customer(session, obj.get("customer"))
+    if customer is None or not isinstance(obj.get("id"), str):
+        return None
+    invoice = _invoice(session, obj["id"])
+    subscription_ref = obj.get("subscription") or (
+        ((obj.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    )
+    subscription = (
+        session.scalars(
+            select(Subscription).where(Subscription.stripe_subscription_id == subscription_ref)
+        ).first()
+        if isinstance(subscription_ref, str)
+        else None
+    )
+    total = int(obj.get("total") or 0)
+    paid = int(obj.get("amount_paid") or 0)
+    due = int(obj.get("amount_due") or 0) - paid if obj.get("status") != "paid" else 0
+    taxes = obj.get("tax")
+    if taxes is None:
+        taxes = sum(
+            int(item.get("amount", 0)) for item in obj.get("total_taxes") or [] if isinstance(item, dict)
+        )
+    po_number = next(
+        (
+            str(field.get("value"))
+            for field in obj.get("custom_fields") or []
+            if isinstance(field, dict) and str(field.get("name", "")).upper() in {"PO", "PO NUMBER"}
+        ),
+        None,
+    )
+    values: dict[str, Any] = {
+        "status": str(obj.get("status") or "draft"),
+        "currency": str(obj.get("currency") or customer.currency).upper(),
+        "subtotal_amount_minor": int(obj.get("subtotal") or 0),
+        "tax_amount_minor": int(taxes or 0),
+        "total_amount_minor": total,
+        "amount_paid_minor": paid,
+        "amount_due_minor": max(due, 0),
+        "credit_applied_amount_minor": total - paid - max(due, 0),
+        "payment_terms": "card" if obj.get("collection_method") != "send_invoice" else "net_30",
+        "po_number": po_number,
+        "period_start": _instant(obj.get("period_start")),
+        "period_end": _instant(obj.get("period_end")),
+        "due_at": _instant(obj.get("due_date")),
+        "payment_attempts": int(obj.get("attempt_count") or 0),
+    }
+    if invoice is None:
+        invoice = Invoice(
+            number=str(obj.get("number") or obj["id"]),
+            customer_id=customer.id,
+            subscription_id=subscription.id if subscription is not None else None,
+            stripe_invoice_id=obj["id"],
+            issued_at=_instant(obj.get("created")) or clock.now(),
+            reminders_sent=[],
+            **values,
+        )
+        session.add(invoice)
+        session.flush()
+        for line in (obj.get("lines") or {}).get("data") or []:
+            if not isinstance(line, dict):
+                continue
+            period = line.get("period") or {}
+            session.add(
+                InvoiceLine(
+                    invoice_id=invoice.id,
+                    subscription_id=invoice.subscription_id,
+                    customer_id=customer.id,
+                    kind="proration" if line.get("proration") else "subscription",
+                    description=str(line.get("description") or "")[:500],
+                    quantity=int(line.get("quantity") or 1),
+                    amount_minor=int(line.get("amount") or 0),
+                    currency=invoice.currency,
+                    period_start=_instant(period.get("start")),
+                    period_end=_instant(period.get("end")),
+                )
+            )
+        session.flush()
+        audit.record(
+            session,
+            STRIPE_ACTOR,
+            entity_type="invoice",
+            entity_id=invoice.id,
+            action="mirrored",
+            new={"stripe_invoice_id": obj["id"], "status": invoice.status, "total_minor": total},
+        )
+        return invoice
+    changes = {
+        name: (getattr(invoice, name), value)
+        for name, value in values.items()
+        if getattr(invoice, name) != value
+    }
+    for name, (_, value) in changes.items():
+        setattr(invoice, name, value)
+    if changes.get("status", (None, None))[1] == "paid" and invoice.paid_at is None:
+        invoice.paid_at = _instant((obj.get("status_transitions") or {}).get("paid_at")) or clock.now()
+    session.flush()
+    if changes:
+        audit.record_changes(
+            session, STRIPE_ACTOR, entity_type="invoice", entity_id=invoice.id, changes=changes
+        )
+    return invoice
+
+
 def _invoice_paid(session: Session, obj: dict[str, Any]) -> None:
     invoice = _invoice(session, obj.get("id"))
-    if invoice is None or invoice.status == "paid":
+    if invoice is None:
+        _invoice_mirror(session, obj)
+        return
+    if invoice.status == "paid":
         return
     from opsdesk.billing.service.invoicing import mark_paid
 
@@ -312,6 +421,11 @@ _HANDLERS = {
     "charge.succeeded": _charge,
     "charge.failed": _charge,
     "charge.refunded": _charge_refunded,
+    "invoice.created": _invoice_mirror,
+    "invoice.finalized": _invoice_mirror,
+    "invoice.updated": _invoice_mirror,
+    "invoice.voided": _invoice_mirror,
+    "invoice.marked_uncollectible": _invoice_mirror,
     "invoice.paid": _invoice_paid,
     "invoice.payment_succeeded": _invoice_paid,
     "invoice.payment_failed": _invoice_payment_failed,

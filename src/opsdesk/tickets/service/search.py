@@ -127,6 +127,17 @@ def suspended_index(session: Session) -> Iterator[None]:
     fails, the transaction's rollback restores everything."""
     connection = session.connection()
     sqlite = connection.dialect.name == "sqlite"
+    present = session.execute(
+        text(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'ticket_search%'"
+            if sqlite
+            else "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'ticket_search%'"
+        )
+    ).scalar()
+    if not present:
+        # Already suspended by an enclosing bulk load: that one rebuilds and restores.
+        yield
+        return
     for name in SQLITE_TRIGGERS if sqlite else POSTGRES_TRIGGERS:
         connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
     yield
