@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from opsdesk.outbox import OutboxJob
-from opsdesk.triage.models import RoutingRule
+from opsdesk.triage.models import RoutingRule, TriagePrediction
 from opsdesk.triage.seed import seed_defaults
 from tests.support.databases import BoundDatabase
 from tests.support.factories import make_group, make_ticket, make_user
@@ -146,6 +146,13 @@ def test_pages_show_accuracy_rules_and_the_ticket_panel(db: Session, client: Tes
     assert "set automatically" in panel.text
     assert "invoice number: INV-2210" in panel.text
     assert '<span class="badge">refund</span>' in panel.text
+    ticket_page = client.get(f"/tickets/{ticket.id}")
+    assert ticket_page.status_code == 200
+    assert 'id="panel-triage"' in ticket_page.text
+    assert "invoice number: INV-2210" in ticket_page.text
+    unclassified = make_ticket(db, subject="Hello", body="Hello")
+    db.execute(delete(TriagePrediction).where(TriagePrediction.ticket_id == unclassified.id))
+    assert 'id="panel-triage"' not in client.get(f"/tickets/{unclassified.id}").text
 
     refused = client.post(
         "/triage/rules",

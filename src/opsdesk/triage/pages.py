@@ -14,7 +14,8 @@ from opsdesk.auth.actor import Actor
 from opsdesk.auth.permissions import Permission, require
 from opsdesk.errors import DomainError
 from opsdesk.tickets.service import access_ticket
-from opsdesk.triage.service import accuracy, classification, registry, routing, settings
+from opsdesk.triage.service import accuracy, registry, routing, settings
+from opsdesk.triage.ticket_panels import prediction_view
 from opsdesk.web.auth import csrf_token, page_actor
 from opsdesk.web.sessions import request_session
 from opsdesk.web.templating import render
@@ -235,29 +236,8 @@ def ticket_panel(
     session: Session = Depends(request_session),
 ) -> HTMLResponse:
     ticket = access_ticket(session, actor, ticket_id)
-    prediction = classification.prediction_for(session, ticket.id)
     view: dict[str, Any] = {
-        "ticket": {"id": ticket.id, "subject": ticket.subject, "category": ticket.category}
+        "ticket": {"id": ticket.id, "subject": ticket.subject, "category": ticket.category},
+        "prediction": prediction_view(session, ticket.id),
     }
-    if prediction is not None:
-        view["prediction"] = {
-            "category": prediction.category or "—",
-            "confidence": f"{prediction.confidence * 100:.0f} %",
-            "threshold": "hand everything off"
-            if prediction.threshold > 1
-            else f"{prediction.threshold * 100:.0f} %",
-            "outcome": {"auto": "set automatically", "handoff": "handed to a person", "kept": "kept as set"}[
-                prediction.outcome
-            ],
-            "reason": prediction.reason,
-            "source": f"model v{prediction.model_version}" if prediction.model_version else "keyword rules",
-            "top_words": [str(item[0]) for item in prediction.top_words or []],
-            "sentiment": prediction.sentiment,
-            "language": prediction.language or "unknown",
-            "priority": prediction.suggested_priority,
-            "entities": [
-                f"{item['kind'].replace('_', ' ')}: {item['text']}" for item in prediction.entities or []
-            ],
-            "corrected": prediction.corrected_category,
-        }
     return render(request, "triage/ticket.html", view)

@@ -30,6 +30,7 @@ from opsdesk.tickets.service import custom_fields as custom_fields_service
 from opsdesk.tickets.service import directory, history, statuses
 from opsdesk.tickets.service.accounts import may_see_payment
 from opsdesk.web.auth import page_actor
+from opsdesk.web.panels import PanelPlace, TicketPanel, collect_ticket_panels
 from opsdesk.web.sessions import request_session
 from opsdesk.web.templating import render
 
@@ -135,6 +136,8 @@ class TicketPageModel:
     form: FormState
     problem: Problem | None
     views: list[ViewLink]
+    main_panels: list[TicketPanel]
+    side_panels: list[TicketPanel]
 
 
 def _status_options(
@@ -238,6 +241,7 @@ def build_ticket_page(
         names["assignee_id"].setdefault(ticket.assignee.id, ticket.assignee.name)
     current_status = ticket.custom_status.name if ticket.custom_status is not None else ticket.status
     custom_names = [(status.name, status.category) for status in custom_statuses]
+    panels = collect_ticket_panels(session, actor, ticket)
     account = ticket.account
     account_facts: list[Fact] = []
     if account is not None:
@@ -341,6 +345,8 @@ def build_ticket_page(
         form=form,
         problem=problem,
         views=sidebar(session, actor),
+        main_panels=[panel for panel in panels if panel.place is PanelPlace.MAIN],
+        side_panels=[panel for panel in panels if panel.place is PanelPlace.SIDE],
     )
 
 
