@@ -81,7 +81,11 @@ def slack_api(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 @pytest.fixture
-def client(database: BoundDatabase, tmp_path: Path, slack_api: HttpReceiver) -> TestClient:
+def client(
+    database: BoundDatabase, tmp_path: Path, slack_api: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> TestClient:
+    # The job runner builds its settings from the environment: same data directory, same key.
+    monkeypatch.setenv("OPSDESK_DATA_DIR", str(tmp_path / "data"))
     settings = Settings(
         data_dir=tmp_path / "data",
         slack_signing_secret=SECRET,
@@ -92,6 +96,7 @@ def client(database: BoundDatabase, tmp_path: Path, slack_api: HttpReceiver) -> 
         connect_channel(
             session,
             SYSTEM,
+            settings=settings,
             team_id="T0ACME",
             channel_id="C0SHARED",
             bot_token="xoxb-test-token",

@@ -23,3 +23,7 @@ class InvalidInboundError(ValidationFailedError):
 
 class RawInboundNotFoundError(NotFoundError):
     code = "raw_inbound_not_found"
+
+
+class ChannelSettingNotFoundError(NotFoundError):
+    code = "channel_setting_not_found"
