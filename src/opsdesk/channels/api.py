@@ -179,3 +179,12 @@ async def slack_events(request: Request) -> dict[str, Any]:
         "ticket_id": outcome.ticket_id,
         "duplicate": outcome.duplicate,
     }
+
+
+def _include_settings_api() -> None:
+    from opsdesk.channels.settings_api import router as settings_router
+
+    router.include_router(settings_router)
+
+
+_include_settings_api()

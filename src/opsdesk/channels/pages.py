@@ -124,3 +124,12 @@ async def submit_support_form(request: Request) -> HTMLResponse:
         return _form_page(request, values, {}, 429, notice=error.detail)
     context: dict[str, Any] = {"ticket_id": ticket_id, "email": values["email"]}
     return render(request, "channels/support_sent.html", context)
+
+
+def _include_admin_pages() -> None:
+    from opsdesk.channels.admin_pages import router as admin_router
+
+    router.include_router(admin_router)
+
+
+_include_admin_pages()
