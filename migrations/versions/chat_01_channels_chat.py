@@ -1,7 +1,7 @@
 """channels chat
 
 Revision ID: chat_01
-Revises: channels_03
+Revises: sla_04
 Create Date: 2026-11-21 21:46:28.488777
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import opsdesk.db
 
 revision = "chat_01"
-down_revision = "channels_03"
+down_revision = "sla_04"
 branch_labels = None
 depends_on = None
 
