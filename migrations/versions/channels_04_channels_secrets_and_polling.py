@@ -6,7 +6,7 @@ of the settings (``opsdesk.channels.secret_box``: ``OPSDESK_SECRET_KEY``, or the
 data directory, created here on first use). The downgrade leaves them sealed.
 
 Revision ID: channels_04
-Revises: channels_03
+Revises: chat_01
 Create Date: 2026-11-21 21:47:27.584268
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import opsdesk.db
 
 revision = "channels_04"
-down_revision = "channels_03"
+down_revision = "chat_01"
 branch_labels = None
 depends_on = None
 

@@ -11,6 +11,9 @@ mailbox whose interval has passed and that no poller holds; ``imap.poll`` takes 
 lease and polls it (:mod:`opsdesk.channels.imap_polling`). A failed poll is recorded on the
 mailbox (``last_error``) and tried again at the next interval, not retried at once.
 
+``chat.accept_timeout``: a waiting chat nobody accepted in time goes to email (a no-op when it was
+accepted, ended or already offline).
+
 ``webhook.deliver``: one try of one webhook delivery; the try is logged and the next one scheduled
 by :mod:`opsdesk.channels.service.webhooks`, so the handler does not raise on a refused delivery.
 """
@@ -26,6 +29,7 @@ from sqlalchemy.orm import Session
 from opsdesk import clock
 from opsdesk.channels.email_sending import send_email
 from opsdesk.channels.models import OutboundEmail
+from opsdesk.channels.service.chat import ACCEPT_TIMEOUT_JOB, expire_waiting
 from opsdesk.channels.service.outbound import EMAIL_SEND_JOB, outgoing_from_payload
 from opsdesk.channels.service.slack import SLACK_POST_JOB, bot_token_for
 from opsdesk.channels.service.webhooks import WEBHOOK_JOB, attempt_delivery
@@ -93,3 +97,8 @@ def poll_imap_mailbox(session: Session, job: OutboxJob) -> None:
         )
     except Exception:  # recorded on the mailbox; the next interval tries again
         log.warning("polling IMAP mailbox %s failed", job.payload["mailbox_id"], exc_info=True)
+
+
+@job_handler(ACCEPT_TIMEOUT_JOB)
+def expire_waiting_chat(session: Session, job: OutboxJob) -> None:
+    expire_waiting(session, int(job.payload["conversation_id"]))

@@ -1,5 +1,6 @@
 """Pages of the channels domain: the public support form (``/support/new``) and the admin page of
-outbound webhooks (deliveries, redeliver)."""
+outbound webhooks (deliveries, redeliver); the chat widget and the agents' chat page come from
+:mod:`opsdesk.channels.chat_pages`."""
 
 from __future__ import annotations
 
@@ -133,3 +134,8 @@ def _include_admin_pages() -> None:
 
 
 _include_admin_pages()
+
+# The chat widget script, the agents' live chat page and socket (see chat_pages).
+from opsdesk.channels.chat_pages import router as _chat_router  # noqa: E402
+
+router.include_router(_chat_router)
