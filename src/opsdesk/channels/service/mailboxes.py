@@ -19,9 +19,11 @@ from opsdesk.auth.permissions import Permission, require
 from opsdesk.channels import secret_box
 from opsdesk.channels.errors import ChannelSettingNotFoundError, InvalidInboundError
 from opsdesk.channels.models import ImapMailbox
+from opsdesk.channels.service.brands import add_brand  # re-exported: brands lived here before
 from opsdesk.config import Settings
 from opsdesk.errors import FieldProblem
 
+__all__ = ["add_brand", "add_imap_mailbox", "add_mailbox", "update_mailbox"]
 SECURITY_MODES = ("none", "starttls", "tls")
 MIN_POLL_SECONDS = 10
 MAX_POLL_SECONDS = 24 * 3600
