@@ -151,7 +151,7 @@ def test_support_form_opens_a_ticket_and_the_receipt_arrives(
 
     [receipt] = inbox[0].wait_for(1, timeout=60)
     assert receipt["To"] == "ines@shop.example"
-    assert receipt["Subject"] == f"[#{ticket_id}] Re: Order 88 arrived broken"
+    assert receipt["Subject"] == f"Re: [#{ticket_id}] Order 88 arrived broken"
     assert receipt["Auto-Submitted"] == "auto-replied"
     assert f"opened ticket #{ticket_id}" in receipt.get_body(("plain",)).get_content()
 
@@ -181,7 +181,7 @@ def test_admin_adds_and_edits_a_brand(channels_server: RunningServer, page: Page
     expect(page.get_by_role("heading", level=1)).to_have_text("Brands")
     settings_nav = page.get_by_role("navigation", name="Channel settings")
     expect(settings_nav.get_by_role("link", name="Mailboxes")).to_be_visible()
-    page.get_by_label("Name").fill("Acme")
+    page.get_by_label("Name", exact=True).fill("Acme")
     page.get_by_label("Support address").fill("not an address")
     page.get_by_label("Receipt text").fill("Hi {customer}")
     page.get_by_role("button", name="Add brand").click()
