@@ -11,8 +11,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from opsdesk import clock
+from opsdesk.jobs.registry import handler_for, load_handlers
+from opsdesk.outbox import OutboxJob
 from opsdesk.sla import calendars, policies
 from opsdesk.sla.bulk import recompute_due_times
+from opsdesk.sla.calendars import RECOMPUTE_JOB
 from opsdesk.sla.clocks import _due
 from opsdesk.sla.deadlines import start_deadline_target
 from opsdesk.sla.models import SlaTarget
@@ -156,12 +159,20 @@ def test_recompute_from_the_database_matches_the_per_ticket_path(db: Session) ->
         hours={"mon": [["06:00", "10:00"]], "tue": [["06:00", "10:00"], ["23:00", "01:00"]]},
         closed_dates=["2026-03-09"],
     )
-    result = recompute_due_times(db, now=now)
+    # The edit queued the recompute job for that calendar; run it as the runner would.
+    job = db.scalars(select(OutboxJob).where(OutboxJob.kind == RECOMPUTE_JOB)).all()[-1]
+    assert job.payload == {"calendar_id": night_id}
+    load_handlers()
+    handler = handler_for(RECOMPUTE_JOB)
+    assert handler is not None
+    before = {target.id: target.due_at for target in active_policy_targets(db)}
+    with clock.frozen(now):
+        handler(db, job)
     db.expire_all()
     after = active_policy_targets(db)
-    moved = [target for target in after if target.calendar_id == night_id and target.business_hours]
+    moved = [target for target in after if target.due_at != before[target.id]]
     assert moved
-    assert result.changed == len(moved)
+    assert {target.calendar_id for target in moved} == {night_id}
     assert {target.id: target.due_at for target in after} == {
         target.id: expected_due(db, target) for target in after
     }
