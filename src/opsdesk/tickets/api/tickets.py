@@ -13,6 +13,8 @@ from opsdesk.sla.schemas import SlaItemOut
 from opsdesk.tickets import service as tickets
 from opsdesk.tickets.models import Ticket
 from opsdesk.tickets.schemas import (
+    BulkFieldOut,
+    BulkRefusalOut,
     BulkResultOut,
     BulkUpdate,
     EventOut,
@@ -119,9 +121,30 @@ def list_tickets(
 
 @router.post("/bulk")
 def bulk_update(body: BulkUpdate, actor: ApiActor, session: DbSession) -> BulkResultOut:
-    """Apply the same change to up to 100 tickets: all of them, or none if any is refused."""
-    result = bulk.bulk_update(session, actor, body.ids, body.changes.changes())
-    return BulkResultOut(updated_ids=result.updated_ids, unchanged_ids=result.unchanged_ids)
+    """Apply the same change to up to 100 tickets, each through the rules of a single change.
+
+    A bad request (no ids, unknown priority, a group that does not exist …) answers 422 and
+    changes nothing. Otherwise each ticket is changed or refused on its own and the answer lists
+    the refused ones with the reason; with ``"atomic": true`` any refusal answers 409 and nothing
+    is changed."""
+    result = bulk.bulk_update(session, actor, body.ids, body.changes.changes(), atomic=body.atomic)
+    return BulkResultOut(
+        updated_ids=result.updated_ids,
+        unchanged_ids=result.unchanged_ids,
+        refused=[
+            BulkRefusalOut(
+                id=item.ticket_id,
+                code=item.code,
+                status=item.status,
+                detail=item.detail,
+                errors=[
+                    BulkFieldOut(field=".".join(str(part) for part in problem.location), message=problem.message)
+                    for problem in item.fields
+                ],
+            )
+            for item in result.refused
+        ],
+    )
 
 
 @router.get("/{ticket_id}")
