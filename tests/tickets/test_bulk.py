@@ -72,7 +72,8 @@ def test_each_ticket_changes_with_one_audit_row_per_field(db: Session) -> None:
         "tags",
     ]
     again = bulk_update(db, lead, [first.id], {"priority": "urgent"})
-    assert again.updated_ids == [] and again.unchanged_ids == [first.id]
+    assert again.updated_ids == []
+    assert again.unchanged_ids == [first.id]
 
 
 def test_a_refused_ticket_is_reported_and_the_others_are_kept(db: Session) -> None:
@@ -142,7 +143,9 @@ def test_permission_and_contractor_scope(db: Session) -> None:
     outside = make_ticket(db, group_id=other_group.id)
     result = bulk_update(db, lead, [inside.id, outside.id], {"assignee_id": contractor.id})
     assert result.updated_ids == [inside.id]
-    assert [(item.ticket_id, item.code) for item in result.refused] == [(outside.id, "contractor_out_of_scope")]
+    assert [(item.ticket_id, item.code) for item in result.refused] == [
+        (outside.id, "contractor_out_of_scope")
+    ]
     # Moving a contractor's ticket to a group they are not in is refused for that ticket too.
     moved = bulk_update(db, lead, [inside.id], {"group_id": other_group.id})
     assert [item.code for item in moved.refused] == ["contractor_out_of_scope"]

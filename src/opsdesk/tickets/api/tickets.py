@@ -138,7 +138,9 @@ def bulk_update(body: BulkUpdate, actor: ApiActor, session: DbSession) -> BulkRe
                 status=item.status,
                 detail=item.detail,
                 errors=[
-                    BulkFieldOut(field=".".join(str(part) for part in problem.location), message=problem.message)
+                    BulkFieldOut(
+                        field=".".join(str(part) for part in problem.location), message=problem.message
+                    )
                     for problem in item.fields
                 ],
             )

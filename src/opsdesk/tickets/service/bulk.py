@@ -131,7 +131,11 @@ def _contractor_scope(session: Session, ticket: Ticket, values: Mapping[str, Any
 
 def _refusal(ticket_id: int, error: DomainError) -> Refusal:
     return Refusal(
-        ticket_id=ticket_id, code=error.code, detail=error.detail, status=error.status, fields=list(error.fields)
+        ticket_id=ticket_id,
+        code=error.code,
+        detail=error.detail,
+        status=error.status,
+        fields=list(error.fields),
     )
 
 
@@ -166,8 +170,6 @@ def bulk_update(
     if atomic and refused:
         raise BulkRefusedError(
             f"{len(refused)} of {len(ids)} tickets were refused; nothing was changed",
-            fields=[
-                FieldProblem(("tickets", item.ticket_id), item.detail, item.code) for item in refused
-            ],
+            fields=[FieldProblem(("tickets", item.ticket_id), item.detail, item.code) for item in refused],
         )
     return BulkResult(updated_ids=updated, unchanged_ids=unchanged, refused=refused)
