@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opsdesk.auth import api as auth_api
@@ -75,6 +76,12 @@ class World:
         self.db.add(view)
         self.db.flush()
         return view.id
+
+    def all_my_views(self) -> list[int]:
+        self.my_view()
+        return list(
+            self.db.scalars(select(View.id).where(View.owner_id == self.me.id).order_by(View.id.desc()))
+        )
 
     def field(self) -> int:
         definition = CustomFieldDefinition(key=f"field_{next(_number)}", label="Field", field_type="text")
@@ -230,6 +237,14 @@ CASES: list[Case] = [
     Case("GET", "/api/v1/views", ALL, lambda w: "/api/v1/views"),
     Case(
         "POST", "/api/v1/views", WORKERS, lambda w: "/api/v1/views", lambda w: {"name": "Mine", "filters": {}}
+    ),
+    Case("GET", "/api/v1/views/preview", ALL, lambda w: "/api/v1/views/preview?status=open&assignee=me"),
+    Case(
+        "PUT",
+        "/api/v1/views/order",
+        WORKERS,
+        lambda w: "/api/v1/views/order",
+        lambda w: {"shared": False, "ids": w.all_my_views()},
     ),
     Case("GET", "/api/v1/views/{view_id}", ALL, lambda w: f"/api/v1/views/{w.my_view()}"),
     Case("GET", "/api/v1/views/{view_id}/tickets", ALL, lambda w: f"/api/v1/views/{w.my_view()}/tickets"),

@@ -452,6 +452,19 @@ class ViewPatch(StrictModel):
     filters: dict[str, Any] | None = None
     sort: str | None = None
     position: int | None = None
+    shared: bool | None = Field(
+        default=None, description="share with everyone, or make it yours only (leads and admins)"
+    )
+
+
+class ViewOrder(StrictModel):
+    shared: bool = Field(description="order the shared views (leads and admins) or your own")
+    ids: list[int] = Field(max_length=500, description="every view of that scope, in the new order")
+
+
+class ViewPreviewOut(BaseModel):
+    count: int
+    filters: dict[str, Any]
 
 
 class ViewOut(BaseModel):
