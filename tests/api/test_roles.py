@@ -371,7 +371,7 @@ def test_every_route_for_role(db: Session, client: TestClient, role: str) -> Non
 
 
 def test_contractors_see_only_their_groups_and_no_payment_details(db: Session, client: TestClient) -> None:
-    world = _world(db, "contractor")
+    world = _world(db, "contractor", client.app.state.settings.attachments_dir)  # type: ignore[attr-defined]
     headers = bearer_headers(db, world.me)
     listed = {item["id"] for item in client.get("/api/v1/tickets", headers=headers).json()["items"]}
     assert listed == {world.ticket.id}
