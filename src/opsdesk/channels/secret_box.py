@@ -19,13 +19,15 @@ import base64
 import os
 import threading
 from pathlib import Path
-
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from typing import TYPE_CHECKING
 
 from opsdesk.config import DEFAULT_SECRET, Settings
 
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
+
+# ``cryptography`` is imported where it is used, so a process that never touches a secret (and an
+# environment installed before it became a dependency) still imports the channels domain.
 PREFIX = "fernet:"
 KEY_FILE_NAME = "secrets.key"
 _HKDF_INFO = b"opsdesk secrets at rest v1"
@@ -37,6 +39,9 @@ class SecretUnreadableError(Exception):
 
 
 def _derived_key(secret_key: str) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(
         secret_key.encode("utf-8")
     )
@@ -45,6 +50,12 @@ def _derived_key(secret_key: str) -> bytes:
 
 def key_file(settings: Settings) -> Path:
     return settings.data_dir / KEY_FILE_NAME
+
+
+def _new_key() -> bytes:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key()
 
 
 def _file_keys(settings: Settings, *, create: bool) -> list[bytes]:
@@ -56,7 +67,7 @@ def _file_keys(settings: Settings, *, create: bool) -> list[bytes]:
             path.parent.mkdir(parents=True, exist_ok=True)
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "wb") as handle:
-                handle.write(Fernet.generate_key() + b"\n")
+                handle.write(_new_key() + b"\n")
         return [line.strip() for line in path.read_bytes().splitlines() if line.strip()]
 
 
@@ -81,6 +92,8 @@ def keys(settings: Settings) -> list[bytes]:
 
 
 def _box(settings: Settings) -> MultiFernet:
+    from cryptography.fernet import Fernet, MultiFernet
+
     return MultiFernet([Fernet(key) for key in keys(settings)])
 
 
@@ -97,6 +110,8 @@ def reveal(settings: Settings, stored: str) -> str:
     """The plain secret of a stored value (legacy plain text passes through)."""
     if not is_sealed(stored):
         return stored
+    from cryptography.fernet import InvalidToken
+
     try:
         return _box(settings).decrypt(stored.removeprefix(PREFIX).encode("ascii")).decode("utf-8")
     except InvalidToken as error:
@@ -110,6 +125,8 @@ def reencrypt(settings: Settings, stored: str) -> str:
     """The value sealed under the current key (plain text gets sealed)."""
     if not is_sealed(stored):
         return seal(settings, stored)
+    from cryptography.fernet import InvalidToken
+
     try:
         token = _box(settings).rotate(stored.removeprefix(PREFIX).encode("ascii"))
     except InvalidToken as error:
@@ -126,7 +143,7 @@ def add_file_key(settings: Settings) -> None:
         temporary = path.with_suffix(".new")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
-            handle.write(b"\n".join([Fernet.generate_key(), *existing]) + b"\n")
+            handle.write(b"\n".join([_new_key(), *existing]) + b"\n")
         temporary.replace(path)
 
 
