@@ -1,7 +1,7 @@
 """triage: the shipped shared "Needs triage" view (tickets triage handed to a person)
 
 Revision ID: triage_02
-Revises: channels_03
+Revises: channels_04
 Create Date: 2026-11-21 21:50:00.000000
 """
 
@@ -14,7 +14,7 @@ import opsdesk.db
 from opsdesk import clock
 
 revision = "triage_02"
-down_revision = "channels_03"
+down_revision = "channels_04"
 branch_labels = None
 depends_on = None
 
