@@ -339,6 +339,17 @@ def test_needs_triage_view_is_shipped_and_counts_hand_offs(db: Session, client: 
     assert counts["Needs triage"] == 1
 
 
+def test_the_first_category_of_a_hand_built_taxonomy_brings_the_view(db: Session) -> None:
+    admin = staff_actor(make_user(db, role="admin"))
+    assert db.scalar(select(View.id).where(View.name == NEEDS_TRIAGE_VIEW.name)) is None
+    taxonomy.create_category(db, admin, path="orders")
+    taxonomy.create_category(db, admin, path="returns")
+    views = db.scalars(select(View).where(View.name == NEEDS_TRIAGE_VIEW.name)).all()
+    assert [(view.filters, view.owner_id) for view in views] == [
+        ({"status": ["unsolved"], "tag": ["needs_triage"]}, None)
+    ]
+
+
 # ---------------------------------------------------------------- bulk assignment through the batched bus
 
 

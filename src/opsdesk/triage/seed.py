@@ -1,7 +1,7 @@
 """Default triage configuration: the category taxonomy, cold-start keyword rules, the
 "Needs triage" group that hand-offs go to and the shared "Needs triage" view (unsolved tickets
-tagged ``needs_triage``; migration ``triage_02`` ships it too). Idempotent: existing rows are left
-as they are."""
+tagged ``needs_triage``; also created with the first category of a taxonomy built by hand, when
+triage starts handing tickets off). Idempotent: existing rows are left as they are."""
 
 from __future__ import annotations
 
@@ -104,6 +104,10 @@ def seed_defaults(session: Session) -> None:
     if settings.needs_triage_group_id is None:
         settings.needs_triage_group_id = group.id
     session.flush()
+    ensure_needs_triage_view(session)
+
+
+def ensure_needs_triage_view(session: Session) -> None:
     ensure_default_views(session, (NEEDS_TRIAGE_VIEW,))
 
 

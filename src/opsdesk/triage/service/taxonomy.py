@@ -58,6 +58,11 @@ def create_category(
     if session.scalar(select(TriageCategory.id).where(TriageCategory.path == path)) is not None:
         raise ConflictError(f"category {path!r} already exists")
     position = len(list_categories(session))
+    if position == 0:
+        # the first category sets triage up: hand-offs start, so their queue's view appears
+        from opsdesk.triage.seed import ensure_needs_triage_view
+
+        ensure_needs_triage_view(session)
     category = TriageCategory(
         path=path,
         label=(label or path.rsplit("/", 1)[-1].replace("_", " ").capitalize()).strip(),
