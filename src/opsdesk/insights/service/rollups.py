@@ -62,7 +62,10 @@ from opsdesk.insights.sqltime import log_bin, time_bucket
 from opsdesk.tickets.models import Message, Ticket
 
 ALL = "all"
-ROLLED_DIMENSIONS: tuple[Dimension, ...] = tuple(d for d in Dimension if d is not Dimension.ACCOUNT)
+# Not rolled up: account (nearly one row per ticket) and SLA policy (SLA attainment only).
+ROLLED_DIMENSIONS: tuple[Dimension, ...] = tuple(
+    d for d in Dimension if d not in (Dimension.ACCOUNT, Dimension.SLA_POLICY)
+)
 STATE_ID = 1
 _ID_DIMENSIONS = frozenset({Dimension.GROUP, Dimension.AGENT, Dimension.ACCOUNT})
 

@@ -34,6 +34,7 @@ from opsdesk.insights.definitions import (
     METRICS,
     MetricDefinition,
     base_from,
+    dimension_applies,
     not_merged,
 )
 from opsdesk.insights.enums import Dimension, Grain, MetricKind, TimeBasis
@@ -41,6 +42,7 @@ from opsdesk.insights.errors import InvalidMetricQueryError, MetricUnavailableEr
 from opsdesk.insights.models import DailyRollup
 from opsdesk.insights.service import rollups
 from opsdesk.insights.sqltime import time_bucket, unindexed
+from opsdesk.sla.calendars import calendar_by_id
 from opsdesk.tickets.models import Account, Ticket
 
 PERCENTILES = (0.5, 0.9)
@@ -130,15 +132,28 @@ def validate(query: MetricQuery) -> MetricDefinition:
     for dimension, value in query.filters.items():
         if dimension in ID_DIMENSIONS and value != NONE_KEY and not value.isdigit():
             problems.append(FieldProblem(("query", dimension.value), "must be an id or 'none'"))
+    for dimension, name in [
+        *((d, d.value) for d in query.filters),
+        *([(query.by, "by")] if query.by is not None else []),
+    ]:
+        if not dimension_applies(definition, dimension):
+            problems.append(
+                FieldProblem(("query", name), f"{dimension.value} groups SLA attainment metrics only")
+            )
     if problems:
         raise InvalidMetricQueryError("the metric query is not valid", fields=problems)
     if definition.unavailable is not None:
         raise MetricUnavailableError(definition.unavailable)
-    if query.time_basis is TimeBasis.BUSINESS:
-        raise MetricUnavailableError(
-            "business time needs a business calendar (SLA domain), not installed yet"
-            if definition.supports_business_time
-            else f"{definition.label} is measured in calendar time only"
+    if query.time_basis is TimeBasis.BUSINESS and not definition.supports_business_time:
+        raise InvalidMetricQueryError(
+            "the metric query is not valid",
+            fields=[
+                FieldProblem(
+                    ("query", "basis"),
+                    f"{definition.label} is measured in calendar time only; business time applies to "
+                    + ", ".join(sorted(name for name, d in METRICS.items() if d.supports_business_time)),
+                )
+            ],
         )
     return definition
 
@@ -224,6 +239,8 @@ def compute_series(
             .group_by(bucket, key)
         )
         rows = [(b, k, n, _float(mean), None, None) for b, k, n, mean in session.execute(statement)]
+    elif query.time_basis is TimeBasis.BUSINESS:
+        rows = _business_percentiles(session, definition, source, where, bucket, key)
     elif session.get_bind().dialect.name == "postgresql":
         rows = _percentiles_postgresql(session, definition, query, source, where, bucket, key)
     else:
@@ -313,10 +330,55 @@ def _percentiles_ranked(
     value = definition.value
     assert value is not None
     statement = select(bucket, key, value).select_from(source).where(*where, value.is_not(None))
+    return _ranked_rows(session.execute(statement))
+
+
+def _business_percentiles(
+    session: Session,
+    definition: MetricDefinition,
+    source: Any,
+    where: list[ColumnElement[bool]],
+    bucket: ColumnElement[Any],
+    key: ColumnElement[Any],
+) -> list[tuple[Any, Any, int, float | None, float | None, float | None]]:
+    """Durations in business time: the business seconds between the duration's two instants on
+    the default business calendar (the SLA domain's; open hours, time zone, holidays), computed
+    per unit from the raw tables (rollups hold calendar time only)."""
+    assert definition.business_span is not None
+    calendar = calendar_by_id(session, None)
+    if calendar is None:
+        raise MetricUnavailableError(
+            "business time needs a business calendar and none is defined: create one under SLA "
+            "(/sla/calendars or POST /api/v1/sla/calendars)"
+        )
+    begin, finish = definition.business_span
+    statement = (
+        select(bucket, key, begin, finish)
+        .select_from(source)
+        .where(*where, begin.is_not(None), finish.is_not(None))
+    )
+    return _ranked_rows(
+        (row_bucket, row_key, calendar.seconds_between(_epoch(started), _epoch(ended)))
+        for row_bucket, row_key, started, ended in session.execute(statement)
+    )
+
+
+def _epoch(instant: Any) -> float:
+    if isinstance(instant, str):  # a scalar subquery's instant may come back as SQLite text
+        instant = datetime.fromisoformat(instant)
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return float(instant.timestamp())
+
+
+def _ranked_rows(
+    values_by_group: Any,
+) -> list[tuple[Any, Any, int, float | None, float | None, float | None]]:
+    """(bucket, key, count, mean, p50, p90) from (bucket, key, value) rows, percentile_cont exact."""
     codes: dict[tuple[Any, Any], int] = {}
     group_of: list[int] = []
     observed: list[float] = []
-    for row_bucket, row_key, row_value in session.execute(statement):
+    for row_bucket, row_key, row_value in values_by_group:
         group = (row_bucket, row_key)
         code = codes.get(group)
         if code is None:

@@ -5,7 +5,8 @@ volume by category; first reply and resolution times (mean, p50, p90); CSAT, FCR
 follow-up rates; backlog health at the end of the week by age; top drivers (categories and
 accounts by volume and by time spent); contractor vendors against in-house staff; and a short
 generated "what changed" summary. Every figure carries its ticket count and a drill-down link.
-SLA attainment is listed as unavailable until SLA tables exist.
+SLA attainment (overall and per SLA metric: first reply, next reply, periodic update, resolution)
+comes from the SLA domain's targets; cost to serve from :mod:`opsdesk.insights.service.cost`.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ HEADLINE_METRICS = (
     "follow_up_rate",
     "solved_without_reply",
 )
+SLA_METRICS = tuple(name for name in METRICS if name.startswith("sla_attainment"))
 VENDOR_METRICS = ("tickets_solved", "first_reply_time", "handle_time", "csat", "first_contact_resolution")
 AGE_BUCKETS: tuple[tuple[str, timedelta | None], ...] = (
     ("under 1 day", timedelta(days=1)),
@@ -184,7 +186,7 @@ def weekly_review(session: Session, actor: Actor, week: str | None = None) -> We
         previous = {point.key: point for point in series.points if point.bucket == last_bucket}
         return current, previous
 
-    for metric in (*HEADLINE_METRICS, "sla_attainment"):
+    for metric in (*HEADLINE_METRICS, *SLA_METRICS):
         definition = METRICS[metric]
         href = drilldown_url(metric, start, end)
         if definition.unavailable is not None:
