@@ -81,6 +81,14 @@ class MetricDefinition:
         return self.kind in (MetricKind.DURATION, MetricKind.SCORE)
 
 
+def _not_until(label: str, domain: str, needs: str) -> str:
+    """The one sentence every caller shows for a metric whose domain is not built yet."""
+    return (
+        f"{label} is not available until the {domain} domain exists: it needs {needs}, which no "
+        f"table holds yet (docs/insights.md, 'Metrics not available yet')"
+    )
+
+
 def _flag(condition: ColumnElement[bool]) -> ColumnElement[float]:
     return case((condition, literal(1.0, Float)), else_=literal(0.0, Float))
 
@@ -402,7 +410,7 @@ METRICS: dict[str, MetricDefinition] = {
             anchor=Ticket.created_at,
             population=true(),
             higher_is_better=True,
-            unavailable="NPS needs survey responses (customer success domain), not installed yet",
+            unavailable=_not_until("NPS", "success", "NPS survey responses (0-10)"),
         ),
         MetricDefinition(
             name="deflection_rate",
@@ -413,7 +421,7 @@ METRICS: dict[str, MetricDefinition] = {
             anchor=Ticket.created_at,
             population=true(),
             higher_is_better=True,
-            unavailable="deflection needs help-center sessions (knowledge domain), not installed yet",
+            unavailable=_not_until("Deflection rate", "knowledge", "help-center self-service sessions"),
         ),
         MetricDefinition(
             name="mttr",
@@ -423,7 +431,7 @@ METRICS: dict[str, MetricDefinition] = {
             description="Incident opened to resolved.",
             anchor=Ticket.created_at,
             population=true(),
-            unavailable="MTTR needs incidents (incidents domain), not installed yet",
+            unavailable=_not_until("MTTR", "incidents", "incidents with opened and resolved instants"),
         ),
     )
 }
