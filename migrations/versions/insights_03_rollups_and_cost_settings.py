@@ -28,9 +28,9 @@ def upgrade() -> None:
         sa.Column("day", sa.String(length=16), nullable=False),
         sa.Column("week", sa.String(length=16), nullable=False),
         sa.Column("month", sa.String(length=16), nullable=False),
-        sa.Column("bin", sa.Integer(), nullable=False),
         sa.Column("units", sa.Integer(), nullable=False),
         sa.Column("value_sum", sa.Float(), nullable=False),
+        sa.Column("histogram", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_insights_daily_rollups")),
     )
     op.create_index(

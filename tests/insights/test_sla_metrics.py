@@ -10,10 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opsdesk import clock
+from opsdesk.insights.definitions import METRICS
 from opsdesk.insights.enums import Dimension, TimeBasis
 from opsdesk.insights.errors import InvalidMetricQueryError, MetricUnavailableError
+from opsdesk.insights.service import rollups
 from opsdesk.insights.service.live_floor import live_floor
-from opsdesk.insights.service.series import MetricQuery, metric_series
+from opsdesk.insights.service.series import MetricQuery, compute_series, metric_series, rollup_window
 from opsdesk.insights.service.weekly_review import weekly_review
 from opsdesk.sla import calendars, policies
 from opsdesk.sla.models import SlaTarget
@@ -83,6 +85,17 @@ def test_sla_attainment_counts_targets_met_over_targets_settled(db: Session) -> 
     assert [(p.key, p.count) for p in by_policy.points] == [("Everyone", len(settled))]
     with pytest.raises(InvalidMetricQueryError):
         metric_series(db, lead, MetricQuery("tickets_created", *WEEK, by=Dimension.SLA_POLICY))
+    # The daily rollups answer the same (today is well after the scenario week).
+    rollups.rebuild(db, lead, now=MONDAY + timedelta(days=10))
+    for metric in ("sla_attainment", "sla_attainment_first_reply", "sla_attainment_resolution"):
+        for by in (None, Dimension.GROUP, Dimension.VENDOR):
+            query = MetricQuery(metric, *WEEK, by=by)
+            assert rollup_window(db, METRICS[metric], query) is not None
+            rolled = compute_series(db, METRICS[metric], query)
+            raw = compute_series(db, METRICS[metric], query, use_rollups=False)
+            assert [(p.key, p.count, p.value) for p in rolled.points] == [
+                (p.key, p.count, p.value) for p in raw.points
+            ]
     review = weekly_review(db, lead, "2026-W45")
     figure = review.figure("sla_attainment")
     assert figure.unavailable is None

@@ -81,15 +81,16 @@ class ReportSubscription(Base):
 
 
 class DailyRollup(Base):
-    """One day of one metric for one key of one dimension, split by histogram bin.
+    """One day of one metric for one key of one dimension.
 
     ``dimension`` is ``all`` for the whole population (``key`` null) or a dimension name of the
-    metric layer (``key`` its value as text, null for "none"). ``bin`` is the histogram bin of
-    durations (:mod:`opsdesk.insights.histogram`), the rating itself for scores, 0 for counts and
-    rates. ``units`` counts the units in the bin and ``value_sum`` adds their exact values (the
-    numerator of a rate), so counts, rates and means from rollups equal the raw answers exactly;
-    only percentiles are estimated from the bins. ``day``/``week``/``month`` are the buckets of
-    the anchor instant as :func:`opsdesk.insights.sqltime.time_bucket` writes them.
+    metric layer (``key`` its value as text, null for "none"). ``units`` counts the units and
+    ``value_sum`` adds their exact values (the numerator of a rate), so counts, rates and means
+    from rollups equal the raw answers exactly. ``histogram`` (durations and scores only) is
+    ``bin:units`` pairs joined by commas: the log bins of :mod:`opsdesk.insights.histogram` for
+    durations, the rating itself for scores; percentiles come from it. ``day``/``week``/``month``
+    are the buckets of the anchor instant as :func:`opsdesk.insights.sqltime.time_bucket`
+    writes them.
     """
 
     __tablename__ = "insights_daily_rollups"
@@ -102,9 +103,9 @@ class DailyRollup(Base):
     day: Mapped[str] = mapped_column(String(16))
     week: Mapped[str] = mapped_column(String(16))
     month: Mapped[str] = mapped_column(String(16))
-    bin: Mapped[int] = mapped_column(Integer)
     units: Mapped[int] = mapped_column(Integer)
     value_sum: Mapped[float] = mapped_column(Float)
+    histogram: Mapped[str | None] = mapped_column(Text)
 
 
 class RollupState(Base):

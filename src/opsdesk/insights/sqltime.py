@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, Integer, SQLColumnExpression, String
+from sqlalchemy import Float, Integer, SQLColumnExpression, String, Text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import FunctionElement
@@ -165,3 +165,27 @@ def _log_bin(element: log_bin, compiler: SQLCompiler, **kw: Any) -> str:
         f"(CASE WHEN {column} <= 0 THEN 0 WHEN {column} < 1 THEN 1 "
         f"ELSE 2 + CAST(floor(ln({column}) * {per_octave} / ln(2.0)) AS INTEGER) END)"
     )
+
+
+class concat_agg(FunctionElement[str]):  # noqa: N801 - reads as SQL
+    """An aggregate joining text values with commas (order unspecified): SQLite's
+    ``group_concat``, PostgreSQL's ``string_agg``."""
+
+    type = Text()
+    inherit_cache = True
+    name = "concat_agg"
+
+    def __init__(self, value: SQLColumnExpression[Any]) -> None:
+        super().__init__(value)
+
+
+@compiles(concat_agg, "sqlite")
+def _concat_sqlite(element: concat_agg, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    return f"group_concat({compiler.process(value, **kw)}, ',')"
+
+
+@compiles(concat_agg, "postgresql")
+def _concat_postgresql(element: concat_agg, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    return f"string_agg({compiler.process(value, **kw)}, ',')"

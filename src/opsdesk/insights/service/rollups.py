@@ -4,14 +4,15 @@ Why: a 90-day series or a weekly review over a million tickets should read a few
 pre-summed rows, not re-derive every ticket's durations from messages and the status trail.
 
 What a rollup row holds (:class:`opsdesk.insights.models.DailyRollup`): the units of one metric
-anchored on one day, for one value of one dimension (or ``all``), in one histogram bin, with
-their count and the exact sum of their values. Counts, rates and means read from rollups are
-therefore *equal* to the raw answers; p50/p90 of durations come from the bins within the bound
-documented in :mod:`opsdesk.insights.histogram` (scores are exact).
+anchored on one day, for one value of one dimension (or ``all``): their count, the exact sum of
+their values, and for durations and scores their histogram (``bin:units`` pairs). Counts, rates
+and means read from rollups are therefore *equal* to the raw answers; p50/p90 of durations come
+from the bins within the bound documented in :mod:`opsdesk.insights.histogram` (scores are exact).
 
-Built set-based: for each metric one ``INSERT ... SELECT`` computes every unit's day, value and
+Built set-based: for each metric one ``INSERT ... SELECT`` computes every unit's day, value, bin and
 dimension keys into a temporary table (the expensive value expressions run once), then one
-``INSERT ... SELECT ... GROUP BY`` per dimension sums it into the rollup table. No Python loop
+``INSERT ... SELECT ... GROUP BY`` per dimension sums it into the rollup table (per bin, then
+the bins joined into one histogram per day and key). No Python loop
 over tickets.
 
 Kept fresh by :func:`refresh` (hourly job): closed days not yet rolled up are added, and every
@@ -39,6 +40,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     cast,
     delete,
     func,
@@ -58,7 +60,7 @@ from opsdesk.auth.permissions import Permission, require
 from opsdesk.insights.definitions import DIMENSIONS, METRICS, MetricDefinition, base_from, not_merged
 from opsdesk.insights.enums import Dimension, Grain, MetricKind
 from opsdesk.insights.models import DailyRollup, RollupState
-from opsdesk.insights.sqltime import log_bin, time_bucket
+from opsdesk.insights.sqltime import concat_agg, log_bin, time_bucket
 from opsdesk.tickets.models import Message, Ticket
 
 ALL = "all"
@@ -77,6 +79,7 @@ units_table = Table(
     Column("week", String(16)),
     Column("month", String(16)),
     Column("value", Float),
+    Column("bin", Integer),
     *(Column(f"key_{dimension.value}", String(200)) for dimension in ROLLED_DIMENSIONS),
     prefixes=["TEMPORARY"],
 )
@@ -145,47 +148,90 @@ def _build(session: Session, start: datetime | None, end: datetime) -> int:
             if definition.kind in (MetricKind.DURATION, MetricKind.SCORE):
                 where.append(value.is_not(None))
             source = base_from(definition, {"assignee", "account"})
+            # The value goes through a subquery so its expression (correlated subqueries for
+            # requester wait, periodic update, next reply) runs once per unit, bin included.
+            unit_rows = (
+                select(
+                    time_bucket(Grain.DAY, definition.anchor).label("day"),
+                    time_bucket(Grain.WEEK, definition.anchor).label("week"),
+                    time_bucket(Grain.MONTH, definition.anchor).label("month"),
+                    value.label("value"),
+                    *(_key_text(d).label(f"key_{d.value}") for d in ROLLED_DIMENSIONS),
+                )
+                .select_from(source)
+                .where(*where)
+                .subquery()
+            )
             session.execute(
                 insert(units_table).from_select(
                     [column.name for column in units_table.columns],
                     select(
-                        time_bucket(Grain.DAY, definition.anchor),
-                        time_bucket(Grain.WEEK, definition.anchor),
-                        time_bucket(Grain.MONTH, definition.anchor),
-                        value,
-                        *(_key_text(dimension) for dimension in ROLLED_DIMENSIONS),
-                    )
-                    .select_from(source)
-                    .where(*where),
+                        unit_rows.c.day,
+                        unit_rows.c.week,
+                        unit_rows.c.month,
+                        unit_rows.c.value,
+                        bin_of(definition, unit_rows.c.value),
+                        *(unit_rows.c[f"key_{d.value}"] for d in ROLLED_DIMENSIONS),
+                    ),
                 )
             )
             units = units_table.c
-            bin_expression = bin_of(definition, units.value)
+            binned = definition.kind in (MetricKind.DURATION, MetricKind.SCORE)
             for dimension in (None, *ROLLED_DIMENSIONS):
                 key: Any = cast(null(), String) if dimension is None else units[f"key_{dimension.value}"]
-                grouping: list[Any] = [units.day, units.week, units.month, bin_expression]
-                if dimension is not None:
-                    grouping.append(key)
-                result = session.execute(
-                    insert(DailyRollup).from_select(
-                        ["metric", "dimension", "key", "day", "week", "month", "bin", "units", "value_sum"],
-                        select(
-                            literal(definition.name, String),
-                            literal(ALL if dimension is None else dimension.value, String),
-                            key,
-                            units.day,
-                            units.week,
-                            units.month,
-                            bin_expression,
-                            func.count(),
-                            func.sum(units.value),
-                        ).group_by(*grouping),
-                    )
-                )
+                keys: list[Any] = [] if dimension is None else [key]
+                if binned:
+                    statement = _binned_rows(definition, dimension, key, keys)
+                else:
+                    statement = select(
+                        literal(definition.name, String),
+                        literal(ALL if dimension is None else dimension.value, String),
+                        key,
+                        units.day,
+                        func.min(units.week),
+                        func.min(units.month),
+                        func.count(),
+                        func.sum(units.value),
+                        cast(null(), Text),
+                    ).group_by(units.day, *keys)
+                result = session.execute(insert(DailyRollup).from_select(_ROLLUP_COLUMNS, statement))
                 written += max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
     finally:
         units_table.drop(connection, checkfirst=True)
     return written
+
+
+_ROLLUP_COLUMNS = ["metric", "dimension", "key", "day", "week", "month", "units", "value_sum", "histogram"]
+
+
+def _binned_rows(definition: MetricDefinition, dimension: Dimension | None, key: Any, keys: list[Any]) -> Any:
+    """One row per (day, key) with its histogram: first per bin, then the bins joined.
+    week and month follow from the day: carried with min(), never sorted on."""
+    units = units_table.c
+    per_bin = (
+        select(
+            units.day,
+            func.min(units.week).label("week"),
+            func.min(units.month).label("month"),
+            key.label("key"),
+            units.bin,
+            func.count().label("units"),
+            func.sum(units.value).label("value_sum"),
+        )
+        .group_by(units.day, *keys, units.bin)
+        .subquery()
+    )
+    return select(
+        literal(definition.name, String),
+        literal(ALL if dimension is None else dimension.value, String),
+        cast(null(), String) if dimension is None else per_bin.c.key,
+        per_bin.c.day,
+        func.min(per_bin.c.week),
+        func.min(per_bin.c.month),
+        func.sum(per_bin.c.units),
+        func.sum(per_bin.c.value_sum),
+        concat_agg(cast(per_bin.c.bin, String) + ":" + cast(per_bin.c.units, String)),
+    ).group_by(per_bin.c.day, *([per_bin.c.key] if dimension is not None else []))
 
 
 def _today(now: datetime) -> datetime:

@@ -256,7 +256,7 @@ def _points(
     *,
     estimated: bool = False,
 ) -> MetricSeries:
-    labels = _labels(session, query.by, {k for _, k, *_ in rows})
+    labels = labels_for(session, query.by, {k for _, k, *_ in rows})
     points = []
     for raw_bucket, raw_key, count, mean, p50, p90 in rows:
         string_key = _stringify(raw_key)
@@ -415,7 +415,7 @@ def interpolate_sorted(ranked: Any, fraction: float) -> float:
     return low_value + (position - lower) * (float(ranked[lower + 1]) - low_value)
 
 
-def _labels(session: Session, by: Dimension | None, keys: set[Any]) -> dict[str | None, str]:
+def labels_for(session: Session, by: Dimension | None, keys: set[Any]) -> dict[str | None, str]:
     """Names for id dimensions (one query for all keys); other keys are their own label."""
     present = [key for key in keys if key is not None]
     if by is None or by not in ID_DIMENSIONS or not present:
@@ -604,24 +604,37 @@ def _series_from_rollups(
         else:
             where.append(DailyRollup.key == (str(int(value)) if filtered in ID_DIMENSIONS else value))
     key_column: Any = DailyRollup.key if query.by is not None else literal(None)
-    grouping: list[Any] = [DailyRollup.bin]
-    if grain_column is not None:
-        grouping.append(bucket_column)
-    if query.by is not None:
-        grouping.append(key_column)
-    statement = (
-        select(
-            bucket_column,
-            key_column,
-            DailyRollup.bin,
-            func.sum(DailyRollup.units),
-            func.sum(DailyRollup.value_sum),
+    if definition.has_percentiles:
+        # Histograms are merged here: read each day's row (a few thousand at most).
+        statement = select(
+            bucket_column, key_column, DailyRollup.units, DailyRollup.value_sum, DailyRollup.histogram
+        ).where(*where)
+        for bucket, key, units, total, packed in session.execute(statement):
+            target = cell(bucket, key)
+            target.count += int(units)
+            target.total += float(total or 0.0)
+            for pair in (packed or "").split(","):
+                if pair:
+                    bin_text, _, bin_units = pair.partition(":")
+                    bin_number = int(bin_text)
+                    target.bins[bin_number] = target.bins.get(bin_number, 0) + int(bin_units)
+    else:
+        grouping: list[Any] = []
+        if grain_column is not None:
+            grouping.append(bucket_column)
+        if query.by is not None:
+            grouping.append(key_column)
+        summed = (
+            select(bucket_column, key_column, func.sum(DailyRollup.units), func.sum(DailyRollup.value_sum))
+            .where(*where)
+            .group_by(*grouping)
         )
-        .where(*where)
-        .group_by(*grouping)
-    )
-    for bucket, key, bin_number, units, total in session.execute(statement):
-        cell(bucket, key).add(int(bin_number), int(units), float(total or 0.0))
+        for bucket, key, units, total in session.execute(summed):
+            if units is None:  # no rollup rows: an aggregate without GROUP BY still answers
+                continue
+            target = cell(bucket, key)
+            target.count += int(units)
+            target.total += float(total or 0.0)
     for edge_start, edge_end in ((query.start, lower), (upper, query.end)):
         if edge_end > edge_start:
             edge = replace(query, start=edge_start, end=edge_end)
