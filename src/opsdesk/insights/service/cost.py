@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from opsdesk import clock
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
+from opsdesk.auth.models import User
 from opsdesk.auth.permissions import Permission, require
 from opsdesk.errors import ConflictError, FieldProblem, ValidationFailedError
 from opsdesk.insights.definitions import DIMENSIONS, METRICS, assignees, base_from, not_merged
@@ -98,6 +99,15 @@ class CostToServe:
     total: CostRow | None = None
     tooling_period_minor: int = 0
     missing_rates: list[str] = field(default_factory=list)
+
+
+def known_vendors(session: Session) -> list[str]:
+    """Contractor vendors named on staff accounts (to offer a rate for each)."""
+    return [
+        name
+        for name in session.scalars(select(User.vendor).where(User.vendor.is_not(None)).distinct())
+        if name
+    ]
 
 
 def cost_settings(session: Session, actor: Actor) -> CostSettings:
