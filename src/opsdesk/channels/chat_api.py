@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request, WebSocket
@@ -25,6 +26,7 @@ from opsdesk.channels.errors import BadVisitorTokenError, InvalidChatError, Unkn
 from opsdesk.errors import DomainError
 from opsdesk.web.problems import problem_response
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["chat"])
 
 
@@ -123,6 +125,7 @@ async def _serve_visitor(
                     email=frame.get("email"),
                     origin=origin,
                     client_address=client,
+                    starts_per_ten_minutes=socket.settings.chat_starts_per_ten_minutes,
                 )
                 attach(new_id)
                 await socket.send(answer)
@@ -139,6 +142,7 @@ async def _serve_visitor(
                     conversation_id,
                     client_id=frame.get("client_id"),
                     body=frame.get("body"),
+                    per_minute=socket.settings.chat_messages_per_minute,
                 )
                 await socket.send(answer)
             elif kind == "typing":
@@ -153,6 +157,7 @@ async def _serve_visitor(
         except DomainError as error:
             await socket.send(error_frame(error, ref))
         except Exception:
+            log.exception("chat frame %s failed", kind)
             await socket.send(
                 {
                     "type": "error",

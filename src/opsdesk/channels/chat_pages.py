@@ -16,6 +16,7 @@ and their socket, and the form posts behind the chat panel of the ticket page.
 from __future__ import annotations
 
 import asyncio
+import logging
 import contextlib
 from functools import cache
 from pathlib import Path
@@ -37,6 +38,7 @@ from opsdesk.web.auth import SESSION_COOKIE, csrf_token, page_actor, safe_next
 from opsdesk.web.sessions import request_session
 from opsdesk.web.templating import render
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).resolve().parent / "static"
 _local_connections: dict[int, int] = {}  # user id -> open agent sockets in this process
@@ -275,6 +277,7 @@ async def _serve_agent(socket: ChatSocket, user_id: int) -> None:
         except asyncio.CancelledError:
             raise
         except Exception:
+            log.exception("chat frame %s failed", kind)
             await socket.send(
                 {
                     "type": "error",
