@@ -42,7 +42,7 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     if not ordered:
         return {"p50": 0.0, "p99": 0.0, "max": 0.0}
-    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
     return {
         "p50": round(statistics.median(ordered), 2),
         "p99": round(p99, 2),
@@ -78,7 +78,9 @@ async def _run(base: str, cookie: str, messages: int, visitors: int, per_visitor
     ws_base = base.replace("http://", "ws://")
     visitor_url = f"{ws_base}/api/v1/channels/chat/ws?brand=bench"
     async with (
-        connect(f"{ws_base}/chat/agent-ws", origin=Origin(base), additional_headers={"Cookie": cookie}) as agent,
+        connect(
+            f"{ws_base}/chat/agent-ws", origin=Origin(base), additional_headers={"Cookie": cookie}
+        ) as agent,
         connect(visitor_url, origin=Origin(ORIGIN)) as visitor,
     ):
         desk, customer = _Reader(agent), _Reader(visitor)
@@ -86,7 +88,9 @@ async def _run(base: str, cookie: str, messages: int, visitors: int, per_visitor
         await desk.wait("queue")
         await visitor.send(json.dumps({"type": "hello"}))
         await customer.wait("welcome")
-        await visitor.send(json.dumps({"type": "start", "name": "Bench Visitor", "email": "bench@customer.example"}))
+        await visitor.send(
+            json.dumps({"type": "start", "name": "Bench Visitor", "email": "bench@customer.example"})
+        )
         await customer.wait("started")
         await visitor.send(json.dumps({"type": "message", "client_id": "first", "body": "Hello"}))
         conversation_id = (await customer.wait("ack", client_id="first"))["conversation"]["id"]
@@ -133,10 +137,14 @@ async def _run(base: str, cookie: str, messages: int, visitors: int, per_visitor
             await connection.send(json.dumps({"type": "hello"}))
             await reader.wait("welcome")
             await connection.send(
-                json.dumps({"type": "start", "name": f"Visitor {index}", "email": f"load{index}@customer.example"})
+                json.dumps(
+                    {"type": "start", "name": f"Visitor {index}", "email": f"load{index}@customer.example"}
+                )
             )
             await reader.wait("started")
-            await connection.send(json.dumps({"type": "message", "client_id": f"t{index}-open", "body": "Hi"}))
+            await connection.send(
+                json.dumps({"type": "message", "client_id": f"t{index}-open", "body": "Hi"})
+            )
             opened = (await reader.wait("ack", client_id=f"t{index}-open"))["conversation"]["id"]
             await agent.send(json.dumps({"type": "open", "conversation_id": opened}))
             await desk.wait("transcript")
@@ -202,7 +210,12 @@ def register(bench_app: typer.Typer) -> None:
             with database.transaction() as session:
                 chat.create_brand(session, system, key="bench", name="Bench", allowed_origins=[ORIGIN])
                 agent = auth_service.create_user(
-                    session, system, email="agent@bench.example", name="Bench Agent", role="agent", password=None
+                    session,
+                    system,
+                    email="agent@bench.example",
+                    name="Bench Agent",
+                    role="agent",
+                    password=None,
                 )
                 from datetime import timedelta
 
@@ -230,7 +243,13 @@ def register(bench_app: typer.Typer) -> None:
                 time.sleep(0.05)
             try:
                 result = asyncio.run(
-                    _run(f"http://127.0.0.1:{port}", f"{SESSION_COOKIE}={secret}", messages, visitors, per_visitor)
+                    _run(
+                        f"http://127.0.0.1:{port}",
+                        f"{SESSION_COOKIE}={secret}",
+                        messages,
+                        visitors,
+                        per_visitor,
+                    )
                 )
             finally:
                 server.should_exit = True
