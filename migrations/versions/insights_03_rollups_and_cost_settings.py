@@ -1,7 +1,7 @@
 """insights daily rollups and cost settings
 
 Revision ID: insights_03
-Revises: chat_01
+Revises: channels_04
 Create Date: 2026-11-21 22:05:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import opsdesk.db
 
 revision = "insights_03"
-down_revision = "chat_01"
+down_revision = "channels_04"
 branch_labels = None
 depends_on = None
 
