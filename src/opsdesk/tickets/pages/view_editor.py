@@ -53,6 +53,7 @@ SORT_LABELS = {
     "id": "Ticket number, lowest first",
 }
 LIST_KEYS = ("status", "priority", "channel", "tier")
+CHANNEL_LABELS = {"api": "API"}
 NO_VIEWS_FOR_ROLE = "Your role can use views but not save them."
 SHARED_READ_ONLY = (
     "This is a shared view: only leads and admins can change it. You can save a copy as your own view."
@@ -232,7 +233,8 @@ def build_form(
             _as_strings(filters.get("priority")),
         ),
         channels=_checks(
-            [(c.value, c.value.capitalize()) for c in Channel], _as_strings(filters.get("channel"))
+            [(c.value, CHANNEL_LABELS.get(c.value, c.value.capitalize())) for c in Channel],
+            _as_strings(filters.get("channel")),
         ),
         tiers=_checks(
             [(t.value, display.TIER_LABELS[t.value]) for t in AccountTier], _as_strings(filters.get("tier"))
