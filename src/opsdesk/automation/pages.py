@@ -1,5 +1,5 @@
-"""Admin pages of automation: rule and macro editors (validated before they are saved), and the
-dead letters of the job runner (with a retry button)."""
+"""Pages of automation: rule and macro editors (validated before they are saved), the dead
+letters of the job runner (with a retry button), and previewing / applying a macro on a ticket."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 
 from opsdesk.auth.actor import Actor
 from opsdesk.automation import macros, rules
+from opsdesk.automation.ticket_panels import change_rows
 from opsdesk.errors import DomainError
 from opsdesk.jobs import service as jobs_service
+from opsdesk.tickets.service import access_ticket
 from opsdesk.web.auth import csrf_token, page_actor
 from opsdesk.web.sessions import request_session
 from opsdesk.web.templating import render
@@ -233,3 +235,79 @@ def create_macro_page(
     except DomainError as error:
         return _macros_page(request, session, actor, form=form, errors=_problems(error), status=422)
     return RedirectResponse("/admin/macros", status_code=303)
+
+
+# ------------------------------------------------------------------ macros on a ticket
+
+
+def _preview_page(
+    request: Request,
+    session: Session,
+    actor: Actor,
+    ticket_id: int,
+    macro_id: int,
+    *,
+    errors: list[str],
+    status: int = 200,
+) -> HTMLResponse:
+    ticket = access_ticket(session, actor, ticket_id)
+    macro = macros.access_macro(session, actor, macro_id)
+    preview = macros.preview_macro(session, actor, ticket, macro)
+    requester = ticket.requester
+    address = requester.primary_email
+    return render(
+        request,
+        "automation/macro_preview.html",
+        {
+            "ticket": ticket,
+            "macro": macro,
+            "preview": preview,
+            "requester": f"{requester.name} <{address}>" if address else requester.name,
+            "changes": change_rows(session, ticket, preview),
+            "errors": errors,
+            "csrf_token": csrf_token(request),
+        },
+        status_code=status,
+    )
+
+
+@router.get("/tickets/{ticket_id}/macros/preview", response_class=HTMLResponse)
+def macro_preview_page(
+    request: Request,
+    ticket_id: int,
+    macro_id: int,
+    actor: Actor = Depends(page_actor),
+    session: Session = Depends(request_session),
+) -> HTMLResponse:
+    """Exactly what applying the macro to this ticket would send and change; changes nothing."""
+    return _preview_page(request, session, actor, ticket_id, macro_id, errors=[])
+
+
+@router.post("/tickets/{ticket_id}/macros/{macro_id}/apply", response_model=None)
+def apply_macro_page(
+    request: Request,
+    ticket_id: int,
+    macro_id: int,
+    preview_digest: str = Form(""),
+    actor: Actor = Depends(page_actor),
+    session: Session = Depends(request_session),
+) -> Response:
+    """Apply what was previewed (the digest); if the ticket or macro changed meanwhile, nothing is
+    applied and the new preview is shown with the reason."""
+    try:
+        with session.begin_nested():
+            ticket = access_ticket(session, actor, ticket_id, for_update=True)
+            macros.apply_macro(
+                session,
+                actor,
+                ticket,
+                macros.access_macro(session, actor, macro_id),
+                preview_digest=preview_digest,
+            )
+    except DomainError as error:
+        if error.status in (403, 404):
+            raise
+        return _preview_page(
+            request, session, actor, ticket_id, macro_id, errors=_problems(error), status=error.status
+        )
+    return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)

@@ -86,6 +86,13 @@ class MacroPreviewOut(BaseModel):
     body: str
     public_reply: bool
     changes: dict[str, Any]
+    digest: str = Field(description="pass as preview_digest when applying to apply exactly this")
+
+
+class MacroApplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    preview_digest: str | None = None
 
 
 class EscalationIn(BaseModel):
