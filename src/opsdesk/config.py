@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = None
     slack_api_url: str = "https://slack.com/api/"
     support_form_per_ten_minutes: int = 5
+    chat_messages_per_minute: int = 30  # per visitor email
+    chat_starts_per_ten_minutes: int = 10  # new chat conversations per client address
 
     stripe_webhook_secret: str | None = None
     stripe_api_key: str | None = None

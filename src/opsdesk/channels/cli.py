@@ -1,4 +1,5 @@
-"""``opsdesk channels …``: poll IMAP mailboxes, add one, print the inbound email key."""
+"""``opsdesk channels …``: poll IMAP mailboxes, add one, print the inbound email key, add a chat
+widget brand."""
 
 from __future__ import annotations
 
@@ -76,6 +77,37 @@ def register(app: typer.Typer) -> None:
         from opsdesk.config import Settings
 
         typer.echo(inbound_email_key(Settings().secret_key))
+
+    @channels.command("add-chat-brand")
+    def add_chat_brand(
+        key: str,
+        name: str,
+        origin: Annotated[list[str], typer.Option("--origin", help="A site allowed to embed the widget.")],
+        greeting: str = "Hi! How can we help?",
+        accept_timeout: Annotated[int, typer.Option(help="Seconds a visitor waits for an agent.")] = 120,
+        db: Annotated[str | None, typer.Option("--db", help="Database URL.")] = None,
+    ) -> None:
+        """Add a chat widget brand and the site origins allowed to embed it; prints the snippet."""
+        from opsdesk.channels.service.chat import create_brand
+        from opsdesk.cli import settings_for
+        from opsdesk.db import Database
+
+        settings = settings_for(db)
+        database = Database(settings.resolved_database_url)
+        with database.transaction() as session:
+            brand = create_brand(
+                session,
+                Actor.system("cli"),
+                key=key,
+                name=name,
+                allowed_origins=origin,
+                greeting=greeting,
+                accept_timeout_seconds=accept_timeout,
+            )
+            typer.echo(f"chat brand {brand.id} added: {brand.key} on {', '.join(brand.allowed_origins)}")
+            typer.echo(
+                f'<script src="{settings.base_url}/widget.js" data-brand="{brand.key}" async></script>'
+            )
 
     @channels.command("seal-secret")
     def seal_secret(
