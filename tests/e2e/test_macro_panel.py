@@ -73,7 +73,7 @@ def test_agent_picks_previews_and_applies_a_macro(server: RunningServer, page: P
     expect(page.locator("pre.macro-body")).to_have_text(expected)
     changes = page.locator("table.macro-changes")
     expect(changes.locator("tr").filter(has_text="Status")).to_contain_text("pending")
-    expect(changes.locator("tr").filter(has_text="Add tags")).to_contain_text("e2e-screenshot")
+    expect(changes.locator("tr").filter(has_text="Tags")).to_contain_text("e2e-screenshot")
     page.screenshot(path=str(Path(server.data_dir) / "macro-preview.png"), full_page=True)
     page.get_by_role("button", name="Apply macro").click()
 
