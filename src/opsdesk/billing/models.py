@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from opsdesk import clock
+from opsdesk.automation.models import Macro
 from opsdesk.db import Base, BigId
 from opsdesk.tickets.models import Account, Person
 
@@ -392,3 +393,19 @@ class Discrepancy(Base):
     ledger_value: Mapped[str | None] = mapped_column(String(200))
     provider_value: Mapped[str | None] = mapped_column(String(200))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+
+
+class NoticeMacroLink(Base):
+    """Which shared macro tells customers about a billing notice (``refund_issued``, ...).
+
+    Installed once per notice; ``macro_id`` becomes null when a person deletes the macro, and
+    opsdesk then falls back to its built-in text (and says so in the audit trail)."""
+
+    __tablename__ = "billing_notice_macros"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    notice: Mapped[str] = mapped_column(String(60), unique=True)
+    macro_id: Mapped[int | None] = mapped_column(ForeignKey("macros.id", ondelete="SET NULL"))
+    installed_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    macro: Mapped[Macro | None] = relationship(lazy="joined")

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.permissions import Permission, has_permission, require
-from opsdesk.billing.enums import CancelMode, RefundReason
+from opsdesk.billing.enums import CancelMode
+from opsdesk.billing.errors import BillingNotFoundError
 from opsdesk.billing.models import BillingPrice, Subscription
 from opsdesk.billing.providers import configure
 from opsdesk.billing.service import (
@@ -28,6 +29,7 @@ from opsdesk.billing.service import (
     ticket_panel,
 )
 from opsdesk.billing.service.plan_changes import PlanChange
+from opsdesk.billing.ticket_panels import panel_view
 from opsdesk.errors import DomainError
 from opsdesk.money import Money
 from opsdesk.tickets.service import access_ticket
@@ -409,6 +411,22 @@ def discrepancy_ticket(discrepancy_id: int, actor: ActorDep, session: SessionDep
 
 @router.get("/billing/tickets/{ticket_id}", response_class=HTMLResponse)
 def ticket_billing(ticket_id: int, request: Request, actor: ActorDep, session: SessionDep) -> HTMLResponse:
+    return _ticket_page(request, session, actor, ticket_id)
+
+
+def _ticket_page(
+    request: Request,
+    session: Session,
+    actor: Actor,
+    ticket_id: int,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+    preview: dict[str, Any] | None = None,
+    subscription: Subscription | None = None,
+) -> HTMLResponse:
+    """The billing page of a ticket: where a refused action explains itself, and where a plan
+    change is previewed before it is confirmed (the ticket page's panel links here)."""
     ticket = access_ticket(session, actor, ticket_id)
     panel = ticket_panel.panel_for_ticket(session, actor, ticket)
     return _page(
@@ -416,12 +434,33 @@ def ticket_billing(ticket_id: int, request: Request, actor: ActorDep, session: S
         "billing/ticket_panel.html",
         {
             "ticket": {"id": ticket.id, "subject": ticket.subject},
-            "panel": panel,
-            "reasons": [reason.value for reason in RefundReason],
-            "error": request.query_params.get("error"),
-            "done": request.query_params.get("done"),
+            "has_customer": panel.customer_id is not None,
+            "panel": {"context": {"billing": panel_view(panel, ticket.id)}},
+            "error": error,
+            "preview": preview,
+            "change_subscription": {
+                "id": subscription.id,
+                "plan": subscription.price.product.name,
+                "seats": subscription.seats,
+            }
+            if subscription is not None
+            else None,
         },
+        status_code=status_code,
     )
+
+
+def _ticket_subscription(session: Session, actor: Actor, ticket: Any, subscription_id: int) -> Subscription:
+    """A subscription of the ticket's billing customer (any other is not found from here)."""
+    customer = ticket_panel.customer_for_ticket(session, ticket)
+    subscription = access.access_subscription(session, actor, subscription_id, for_update=True)
+    if customer is None or subscription.customer_id != customer.id:
+        raise BillingNotFoundError(f"subscription {subscription_id} is not this ticket's customer's")
+    return subscription
+
+
+def _back_to_ticket(ticket_id: int) -> RedirectResponse:
+    return RedirectResponse(f"/tickets/{ticket_id}#panel-billing", status_code=303)
 
 
 @router.post("/billing/tickets/{ticket_id}/refund", response_model=None)
@@ -430,37 +469,119 @@ def ticket_refund(
     request: Request,
     actor: ActorDep,
     session: SessionDep,
-    amount: Annotated[str, Form()],
     reason: Annotated[str, Form()],
+    amount: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
+    payment_id: Annotated[int | None, Form()] = None,
 ) -> Response:
+    """Refund a charge of the ticket's customer (all that is left when no amount is given):
+    within the actor's limit at once, above it into the lead's approval queue."""
     ticket = access_ticket(session, actor, ticket_id)
-    payment = refunds.latest_refundable_payment(session, ticket.account_id)
-    error: str | None = None
+    customer = ticket_panel.customer_for_ticket(session, ticket)
+    payment = None
+    if payment_id is not None:
+        payment = access.access_payment(session, actor, payment_id)
+        if customer is None or payment.customer_id != customer.id:
+            raise BillingNotFoundError(f"payment {payment_id} is not this ticket's customer's")
+    elif customer is not None:
+        payment = refunds.latest_refundable_payment(session, customer.account_id)
     if payment is None:
-        error = "This ticket's account has no charge left to refund."
-    else:
-        try:
-            amount_minor = Money.from_decimal(amount.strip() or "0", payment.currency).amount_minor
-            refund = refunds.issue_refund(
+        return _ticket_page(
+            request,
+            session,
+            actor,
+            ticket_id,
+            error="This ticket's account has no charge left to refund.",
+            status_code=422,
+        )
+    try:
+        amount_minor = (
+            Money.from_decimal(amount.strip(), payment.currency).amount_minor
+            if amount.strip()
+            else payment.refundable_amount_minor
+        )
+    except ArithmeticError:
+        return _ticket_page(
+            request, session, actor, ticket_id, error=f"{amount!r} is not an amount", status_code=422
+        )
+    try:
+        with session.begin_nested():
+            refunds.issue_refund(
                 session, actor, payment, amount_minor=amount_minor, reason=reason, note=note, ticket=ticket
             )
-            return RedirectResponse(f"/billing/tickets/{ticket_id}?done={refund.status}", status_code=303)
-        except DomainError as failure:
-            session.rollback()
-            error = _explain(failure)
-        except ArithmeticError:
-            error = f"{amount!r} is not an amount"
+    except DomainError as failure:
+        return _ticket_page(request, session, actor, ticket_id, error=_explain(failure), status_code=422)
+    return _back_to_ticket(ticket_id)
+
+
+@router.get(
+    "/billing/tickets/{ticket_id}/subscriptions/{subscription_id}/change", response_class=HTMLResponse
+)
+def ticket_change_preview(
+    ticket_id: int,
+    subscription_id: int,
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    price_id: int | None = None,
+    seats: int | None = None,
+) -> HTMLResponse:
+    """The proration preview of a plan or seat change, with the button that confirms it."""
     ticket = access_ticket(session, actor, ticket_id)
-    return _page(
-        request,
-        "billing/ticket_panel.html",
-        {
-            "ticket": {"id": ticket.id, "subject": ticket.subject},
-            "panel": ticket_panel.panel_for_ticket(session, actor, ticket),
-            "reasons": [item.value for item in RefundReason],
-            "error": error,
-            "done": None,
-        },
-        status_code=422,
+    subscription = _ticket_subscription(session, actor, ticket, subscription_id)
+    try:
+        change = plan_changes.preview_change(session, actor, subscription, price_id=price_id, seats=seats)
+    except DomainError as error:
+        return _ticket_page(
+            request,
+            session,
+            actor,
+            ticket_id,
+            error=_explain(error),
+            status_code=422,
+            subscription=subscription,
+        )
+    return _ticket_page(
+        request, session, actor, ticket_id, preview=_preview_view(change), subscription=subscription
     )
+
+
+@router.post("/billing/tickets/{ticket_id}/subscriptions/{subscription_id}/change", response_model=None)
+def ticket_change(
+    ticket_id: int,
+    subscription_id: int,
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    price_id: Annotated[int, Form()],
+    seats: Annotated[int, Form()],
+) -> Response:
+    ticket = access_ticket(session, actor, ticket_id)
+    subscription = _ticket_subscription(session, actor, ticket, subscription_id)
+    try:
+        with session.begin_nested():
+            plan_changes.change_subscription(
+                session, actor, subscription, price_id=price_id, seats=seats, ticket=ticket
+            )
+    except DomainError as error:
+        return _ticket_page(request, session, actor, ticket_id, error=_explain(error), status_code=422)
+    return _back_to_ticket(ticket_id)
+
+
+@router.post("/billing/tickets/{ticket_id}/subscriptions/{subscription_id}/cancel", response_model=None)
+def ticket_cancel(
+    ticket_id: int,
+    subscription_id: int,
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    mode: Annotated[str, Form()],
+) -> Response:
+    ticket = access_ticket(session, actor, ticket_id)
+    subscription = _ticket_subscription(session, actor, ticket, subscription_id)
+    try:
+        with session.begin_nested():
+            cancellations.cancel_subscription(session, actor, subscription, mode=mode, ticket=ticket)
+    except DomainError as error:
+        return _ticket_page(request, session, actor, ticket_id, error=_explain(error), status_code=422)
+    return _back_to_ticket(ticket_id)

@@ -22,9 +22,12 @@ from opsdesk.billing.events import SubscriptionChanged
 from opsdesk.billing.models import BillingPrice, InvoiceLine, Subscription
 from opsdesk.billing.proration import PricedQuantity, Proration, prorate
 from opsdesk.billing.providers import BillingProvider, provider_for
+from opsdesk.billing.service import notices
 from opsdesk.billing.service.catalog import get_price
 from opsdesk.billing.service.policy import proration_behavior
 from opsdesk.errors import FieldProblem
+from opsdesk.money import Money
+from opsdesk.tickets.models import Ticket
 
 CHANGEABLE_STATUSES = frozenset(
     {SubscriptionStatus.ACTIVE.value, SubscriptionStatus.TRIALING.value, SubscriptionStatus.PAST_DUE.value}
@@ -172,9 +175,11 @@ def change_subscription(
     *,
     price_id: int | None,
     seats: int | None,
+    ticket: Ticket | None = None,
     provider: BillingProvider | None = None,
 ) -> PlanChange:
-    """Make the change: tell the provider, then record the price, seats and proration lines."""
+    """Make the change: tell the provider, then record the price, seats and proration lines.
+    From a ticket, the audit rows link to it and the customer is told there (plan change macro)."""
     require(actor, Permission.BILLING_WRITE)
     change = plan_change(session, subscription, price_id=price_id, seats=seats)
     chosen = provider or provider_for(subscription.customer.provider)
@@ -217,6 +222,7 @@ def change_subscription(
         entity_type="subscription",
         entity_id=subscription.id,
         changes=changes,
+        ticket_id=ticket.id if ticket is not None else None,
         reason=f"net proration {change.net_amount_minor} {change.currency}",
     )
     bus.publish(session, SubscriptionChanged(subscription.id, changes))
@@ -224,4 +230,30 @@ def change_subscription(
         from opsdesk.billing.service.invoicing import invoice_pending_lines
 
         invoice_pending_lines(session, actor, subscription.customer, subscription=subscription)
+    if ticket is not None:
+        notices.reply_on_ticket(
+            session,
+            actor,
+            ticket,
+            "plan_changed",
+            customer=subscription.customer,
+            plan=f"{change.new_price.product.name} ({change.new_price.nickname})",
+            seats=change.new_seats,
+            amount=Money(change.net_amount_minor, change.currency).format(),
+            amount_minor=change.net_amount_minor,
+            currency=change.currency,
+            proration=proration_sentence(change),
+        )
     return change
+
+
+def proration_sentence(change: PlanChange) -> str:
+    """The money side of a change in the customer's words."""
+    net = Money(abs(change.net_amount_minor), change.currency).format()
+    if not change.lines or change.net_amount_minor == 0:
+        return "Nothing changes on your bill for the current period."
+    if change.net_amount_minor < 0:
+        return f"The unused time, {net}, is credited to your account for your next invoices."
+    if change.amount_due_now_minor > 0:
+        return f"The difference for the rest of this period, {net}, is charged now."
+    return f"The difference for the rest of this period, {net}, is on your next invoice."
