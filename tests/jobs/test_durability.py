@@ -15,17 +15,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import func, select
 
 from opsdesk import migrate
 from opsdesk.config import Settings
 from opsdesk.db import Database
+from opsdesk.jobs.broker import RedisWakeup
 from opsdesk.jobs.process import InProcessJobs
 from opsdesk.outbox import OutboxJob, enqueue
 from tests.support.databases import postgres_database
 from tests.support.receiver import Receiver, start_receiver
 
 OPSDESK = str(Path(sys.executable).with_name("opsdesk"))
+# Deadlock guards, not timings: they only fire when something is stuck.
+STARTUP_GUARD_SECONDS = 240
 REDIS_URL = os.environ.get("OPSDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -111,7 +115,8 @@ def test_kill_between_commit_and_delivery_loses_nothing_and_applies_nothing_twic
         url, log, "--lease-seconds", "1", "--poll-seconds", "0.2", "--concurrency", "1", "--batch-size", "4"
     )
     try:
-        assert receiver.arrived.wait(30), log.read_text()
+        # A generous guard, not a timing: a worker starts in about a second on an idle machine.
+        assert receiver.arrived.wait(STARTUP_GUARD_SECONDS), log.read_text()
     finally:
         first.kill()
         first.wait(10)
@@ -122,10 +127,10 @@ def test_kill_between_commit_and_delivery_loses_nothing_and_applies_nothing_twic
     # and a new worker starts,
     second = _worker(url, log, "--lease-seconds", "1", "--poll-seconds", "0.2", "--concurrency", "2")
     try:
-        _wait_until(lambda: _counts(url, prefix) == {"done": 12}, 60)
+        _wait_until(lambda: _counts(url, prefix) == {"done": 12}, STARTUP_GUARD_SECONDS)
     finally:
         second.terminate()
-        assert second.wait(20) == 0, log.read_text()
+        assert second.wait(60) == 0, log.read_text()
 
     # then every delivery arrived, each applied once; only the one in flight was sent again.
     expected = sorted(f"{prefix}{number}" for number in range(12))
@@ -152,7 +157,11 @@ def test_two_workers_on_postgresql_with_redis_never_run_the_same_job(
         Settings(broker_url=REDIS_URL, run_jobs_in_process=False, data_dir=tmp_path), Database(url)
     )
     try:
-        time.sleep(3)  # both workers are up, subscribed and idle
+        # Both workers are up and subscribed to the wake-up channel before anything is enqueued
+        # (their start-up time varies with the machine's load; a fixed sleep is not enough).
+        channel = RedisWakeup(REDIS_URL, url).channel
+        subscriptions = redis.Redis.from_url(REDIS_URL)
+        _wait_until(lambda: dict(subscriptions.pubsub_numsub(channel)).get(channel.encode(), 0) >= 2, 240)
         web.start()
         with web.database.transaction() as session:
             for number in range(150):
@@ -174,7 +183,7 @@ def test_two_workers_on_postgresql_with_redis_never_run_the_same_job(
         web.database.dispose()
         for worker in workers:
             worker.terminate()
-        codes = [worker.wait(20) for worker in workers]
+        codes = [worker.wait(60) for worker in workers]
     assert codes == [0, 0], log.read_text()
     sent = Counter(receiver.keys())
     assert len(sent) == 150

@@ -67,7 +67,7 @@ def recompute_active_targets(session: Session, *, chunk: int = 20_000) -> int:
                 SlaTarget.business_hours,
                 SlaTarget.calendar_id,
             )
-            .where(SlaTarget.status == "active", SlaTarget.id > last_id)
+            .where(SlaTarget.status == "active", SlaTarget.kind == "policy", SlaTarget.id > last_id)
             .order_by(SlaTarget.id)
             .limit(chunk)
         ).all()
