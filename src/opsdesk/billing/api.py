@@ -105,6 +105,8 @@ def _preview_out(change: PlanChange) -> schemas.ChangePreviewOut:
         net_amount_minor=change.net_amount_minor,
         amount_due_now_minor=change.amount_due_now_minor,
         proration_behavior=change.proration_behavior,
+        resets_period=change.resets_period,
+        new_period_end=change.new_period_end,
     )
 
 
@@ -126,11 +128,12 @@ def preview_change(
 
 @router.post("/subscriptions/{subscription_id}/change")
 def change_subscription(
-    subscription_id: int, body: schemas.ChangePreviewRequest, session: SessionDep, actor: ActorDep
+    subscription_id: int, body: schemas.ChangeRequest, session: SessionDep, actor: ActorDep
 ) -> schemas.ChangePreviewOut:
     subscription = access.access_subscription(session, actor, subscription_id, for_update=True)
+    ticket = access_ticket(session, actor, body.ticket_id) if body.ticket_id else None
     change = plan_changes.change_subscription(
-        session, actor, subscription, price_id=body.price_id, seats=body.seats
+        session, actor, subscription, price_id=body.price_id, seats=body.seats, ticket=ticket
     )
     return _preview_out(change)
 
@@ -251,6 +254,23 @@ def set_refund_limit(
         session, actor, role=body.role, currency=body.currency, limit_amount_minor=body.limit_amount_minor
     )
     return {"role": row.role, "currency": row.currency, "limit_amount_minor": row.limit_amount_minor}
+
+
+@router.get("/settings")
+def get_settings(session: SessionDep, actor: ActorDep) -> schemas.SettingsOut:
+    return schemas.SettingsOut(**policy.billing_settings(session, actor))
+
+
+@router.put("/settings")
+def put_settings(body: schemas.SettingsRequest, session: SessionDep, actor: ActorDep) -> schemas.SettingsOut:
+    """Admins: the proration behaviour and the dispute deadline's safety margin (hours)."""
+    policy.update_settings(
+        session,
+        actor,
+        proration_behavior=body.proration_behavior,
+        dispute_deadline_margin_hours=body.dispute_deadline_margin_hours,
+    )
+    return schemas.SettingsOut(**policy.billing_settings(session, actor))
 
 
 # ---------------------------------------------------------------- disputes

@@ -117,8 +117,59 @@ def overview(request: Request, actor: ActorDep, session: SessionDep) -> HTMLResp
                 for run in reconciliation.latest_runs(session, actor, limit=5)
             ],
             "done": request.query_params.get("done"),
+            "settings": _settings_view(session, actor),
+            "settings_error": None,
         },
     )
+
+
+def _settings_view(session: Session, actor: Actor) -> dict[str, Any] | None:
+    if not has_permission(actor, Permission.USER_MANAGE):
+        return None
+    return {
+        **policy.billing_settings(session, actor),
+        "behaviors": [
+            ("create_prorations", "on the next invoice"),
+            ("always_invoice", "invoiced at once"),
+        ],
+    }
+
+
+@router.post("/billing/settings", response_model=None)
+def save_settings(
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    proration_behavior: Annotated[str, Form()],
+    dispute_deadline_margin_hours: Annotated[str, Form()],
+) -> Response:
+    try:
+        hours = int(dispute_deadline_margin_hours)
+    except ValueError:
+        hours = -1
+    try:
+        with session.begin_nested():
+            policy.update_settings(
+                session,
+                actor,
+                proration_behavior=proration_behavior,
+                dispute_deadline_margin_hours=hours,
+            )
+    except DomainError as error:
+        return _page(
+            request,
+            "billing/overview.html",
+            {
+                "approvals": [],
+                "disputes": [],
+                "dunning": [],
+                "runs": [],
+                "settings": _settings_view(session, actor),
+                "settings_error": _explain(error),
+            },
+            status_code=422,
+        )
+    return RedirectResponse("/billing?done=settings", status_code=303)
 
 
 def _dispute_row(item: Any) -> dict[str, Any]:
@@ -159,10 +210,9 @@ def _subscription_view(
         select(BillingPrice)
         .where(
             BillingPrice.currency == subscription.price.currency,
-            BillingPrice.interval == subscription.price.interval,
             BillingPrice.is_active.is_(True),
         )
-        .order_by(BillingPrice.unit_amount_minor)
+        .order_by(BillingPrice.interval, BillingPrice.unit_amount_minor)
     ).all()
     return {
         "subscription": {
@@ -209,7 +259,9 @@ def _preview_view(change: PlanChange) -> dict[str, Any]:
         "due_now": _money(change.amount_due_now_minor, change.currency),
         "price_id": change.new_price.id,
         "seats": change.new_seats,
-        "behavior": "invoiced now"
+        "behavior": f"a new period starts now, to {change.new_period_end:%Y-%m-%d}; invoiced now"
+        if change.resets_period and change.new_period_end is not None
+        else "invoiced now"
         if change.proration_behavior == "always_invoice"
         else "on the next invoice",
     }

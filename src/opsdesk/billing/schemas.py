@@ -19,6 +19,10 @@ class ChangePreviewRequest(StrictModel):
     seats: int | None = Field(default=None, ge=1)
 
 
+class ChangeRequest(ChangePreviewRequest):
+    ticket_id: int | None = None
+
+
 class ProrationLineOut(BaseModel):
     description: str
     amount_minor: int
@@ -39,6 +43,9 @@ class ChangePreviewOut(BaseModel):
     net_amount_minor: int
     amount_due_now_minor: int
     proration_behavior: str
+    # Monthly <-> annual: a new period from now to new_period_end, invoiced at once.
+    resets_period: bool = False
+    new_period_end: datetime | None = None
 
 
 class SubscriptionOut(BaseModel):
@@ -293,6 +300,16 @@ class RefundLimitRequest(StrictModel):
     role: str
     currency: str
     limit_amount_minor: int
+
+
+class SettingsRequest(StrictModel):
+    proration_behavior: str | None = None
+    dispute_deadline_margin_hours: int | None = None
+
+
+class SettingsOut(BaseModel):
+    proration_behavior: str
+    dispute_deadline_margin_hours: int
 
 
 class ReconciliationOut(BaseModel):

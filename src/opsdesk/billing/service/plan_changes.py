@@ -20,7 +20,8 @@ from opsdesk.billing.enums import InvoiceLineKind, PricingModel, ProrationBehavi
 from opsdesk.billing.errors import InvalidBillingRequestError, SubscriptionChangeRefusedError
 from opsdesk.billing.events import SubscriptionChanged
 from opsdesk.billing.models import BillingPrice, InvoiceLine, Subscription
-from opsdesk.billing.proration import PricedQuantity, Proration, prorate
+from opsdesk.billing.periods import add_interval
+from opsdesk.billing.proration import PricedQuantity, Proration, prorate, unused_amount_minor
 from opsdesk.billing.providers import BillingProvider, provider_for
 from opsdesk.billing.service import notices
 from opsdesk.billing.service.catalog import get_price
@@ -56,6 +57,10 @@ class PlanChange:
     lines: tuple[PreviewLine, ...]
     currency: str
     proration_behavior: str
+    # Monthly <-> annual: a new period starts now (Stripe resets the billing cycle anchor) and
+    # the new price is charged in full on a new invoice right away.
+    resets_period: bool = False
+    new_period_end: datetime | None = None
 
     @property
     def net_amount_minor(self) -> int:
@@ -64,8 +69,9 @@ class PlanChange:
     @property
     def amount_due_now_minor(self) -> int:
         """What is charged right away: the net when invoiced now (never below zero; a credit
-        goes to the balance), nothing when it waits for the next invoice or during a trial."""
-        if self.proration_behavior != ProrationBehavior.INVOICE_NOW:
+        goes to the balance), nothing when it waits for the next invoice or during a trial.
+        A change of interval is always invoiced now."""
+        if not self.resets_period and self.proration_behavior != ProrationBehavior.INVOICE_NOW:
             return 0
         return max(self.net_amount_minor, 0)
 
@@ -94,13 +100,6 @@ def plan_change(
                     f"subscription bills in {subscription.price.currency}",
                 )
             )
-        elif new_price.interval != subscription.price.interval:
-            problems.append(
-                FieldProblem(
-                    ("price_id",),
-                    "changing between monthly and annual starts a new period; cancel and subscribe instead",
-                )
-            )
         if not new_price.is_active:
             problems.append(FieldProblem(("price_id",), "the price is no longer sold"))
     if problems:
@@ -116,6 +115,8 @@ def plan_change(
     if not subscription.current_period_start <= now < subscription.current_period_end:
         raise SubscriptionChangeRefusedError("the subscription's period has ended; run invoicing first")
     behavior = proration_behavior(session)
+    if new_price.interval != subscription.price.interval:
+        return _interval_change(subscription, new_price, new_seats, now, behavior)
     lines: tuple[PreviewLine, ...] = ()
     # Trials are free: a change during one costs nothing now and bills the new plan at trial end.
     if subscription.status != SubscriptionStatus.TRIALING:
@@ -161,6 +162,62 @@ def plan_change(
     )
 
 
+def _interval_change(
+    subscription: Subscription, new_price: BillingPrice, new_seats: int, now: datetime, behavior: str
+) -> PlanChange:
+    """Monthly <-> annual, as Stripe does it: the billing cycle anchor resets to now, the unused
+    time on the old price is credited (time-weighted by the second, rounded to the minor unit),
+    and a full period of the new price is charged at once on a new invoice."""
+    if subscription.status == SubscriptionStatus.TRIALING:
+        raise SubscriptionChangeRefusedError(
+            "a trial cannot change between monthly and annual; change it when the trial has ended"
+        )
+    old_priced = _priced(subscription.price, subscription.seats)
+    new_priced = _priced(new_price, new_seats)
+    credit = -unused_amount_minor(
+        old_priced,
+        int(subscription.current_period_start.timestamp()),
+        int(subscription.current_period_end.timestamp()),
+        int(now.timestamp()),
+    )
+    new_end = add_interval(now, new_price.interval)
+    old_name = f"{subscription.price.product.name} ({subscription.price.nickname})"
+    new_name = f"{new_price.product.name} ({new_price.nickname})"
+    lines = (
+        PreviewLine(
+            f"Unused time on {subscription.seats} x {old_name}",
+            credit,
+            subscription.seats,
+            subscription.price.unit_amount_minor,
+            subscription.price_id,
+            now,
+            subscription.current_period_end,
+        ),
+        PreviewLine(
+            f"{new_seats} x {new_name} from {now:%Y-%m-%d} to {new_end:%Y-%m-%d}",
+            new_priced.amount_minor,
+            new_seats,
+            new_price.unit_amount_minor,
+            new_price.id,
+            now,
+            new_end,
+        ),
+    )
+    return PlanChange(
+        subscription_id=subscription.id,
+        old_price=subscription.price,
+        new_price=new_price,
+        old_seats=subscription.seats,
+        new_seats=new_seats,
+        at=now,
+        lines=lines,
+        currency=subscription.price.currency,
+        proration_behavior=behavior,
+        resets_period=True,
+        new_period_end=new_end,
+    )
+
+
 def preview_change(
     session: Session, actor: Actor, subscription: Subscription, *, price_id: int | None, seats: int | None
 ) -> PlanChange:
@@ -187,17 +244,20 @@ def change_subscription(
         subscription_ref=subscription.stripe_subscription_id,
         price_ref=change.new_price.stripe_price_id if change.new_price.id != change.old_price.id else None,
         quantity=change.new_seats,
-        proration_behavior=change.proration_behavior,
+        proration_behavior=ProrationBehavior.INVOICE_NOW.value
+        if change.resets_period
+        else change.proration_behavior,
         idempotency_key=f"opsdesk-change-{subscription.id}-{int(change.at.timestamp())}-"
         f"{change.new_price.id}-{change.new_seats}",
     )
-    for line in change.lines:
+    for index, line in enumerate(change.lines):
+        full_period = change.resets_period and index == 1
         session.add(
             InvoiceLine(
                 invoice_id=None,
                 subscription_id=subscription.id,
                 customer_id=subscription.customer_id,
-                kind=InvoiceLineKind.PRORATION.value,
+                kind=InvoiceLineKind.SUBSCRIPTION.value if full_period else InvoiceLineKind.PRORATION.value,
                 description=line.description,
                 price_id=line.price_id,
                 quantity=line.quantity,
@@ -215,6 +275,10 @@ def change_subscription(
     if change.new_seats != subscription.seats:
         changes["seats"] = (subscription.seats, change.new_seats)
         subscription.seats = change.new_seats
+    if change.resets_period and change.new_period_end is not None:
+        changes["current_period_end"] = (subscription.current_period_end, change.new_period_end)
+        subscription.current_period_start = change.at
+        subscription.current_period_end = change.new_period_end
     session.flush()
     audit.record_changes(
         session,
@@ -226,7 +290,7 @@ def change_subscription(
         reason=f"net proration {change.net_amount_minor} {change.currency}",
     )
     bus.publish(session, SubscriptionChanged(subscription.id, changes))
-    if change.proration_behavior == ProrationBehavior.INVOICE_NOW and change.lines:
+    if (change.resets_period or change.proration_behavior == ProrationBehavior.INVOICE_NOW) and change.lines:
         from opsdesk.billing.service.invoicing import invoice_pending_lines
 
         invoice_pending_lines(session, actor, subscription.customer, subscription=subscription)
