@@ -6,6 +6,7 @@
   ``url_verification``); messages in connected channels open tickets, thread replies add to them.
 - ``/webhooks`` and ``/webhook-deliveries``: outbound webhook subscriptions, the delivery log and
   redelivery (admins).
+- ``/chat/brands/{key}`` and ``WS /chat/ws``: the chat widget (:mod:`opsdesk.channels.chat_api`).
 """
 
 from __future__ import annotations
@@ -157,3 +158,9 @@ async def slack_events(request: Request) -> dict[str, Any]:
         "ticket_id": outcome.ticket_id,
         "duplicate": outcome.duplicate,
     }
+
+
+# The chat widget's settings endpoint and the visitor's WebSocket (see chat_api).
+from opsdesk.channels.chat_api import router as _chat_router  # noqa: E402
+
+router.include_router(_chat_router)

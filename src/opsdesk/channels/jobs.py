@@ -6,6 +6,9 @@ Message-ID were fixed when it was queued, so a retry after a crash sends the ver
 
 ``slack.post``: post a staff reply into the ticket's Slack thread (slack-sdk ``chat.postMessage``).
 
+``chat.accept_timeout``: a waiting chat nobody accepted in time goes to email (a no-op when it was
+accepted, ended or already offline).
+
 ``webhook.deliver``: one try of one webhook delivery; the try is logged and the next one scheduled
 by :mod:`opsdesk.channels.service.webhooks`, so the handler does not raise on a refused delivery.
 """
@@ -17,6 +20,7 @@ from sqlalchemy.orm import Session
 from opsdesk import clock
 from opsdesk.channels.email_sending import send_email
 from opsdesk.channels.models import OutboundEmail
+from opsdesk.channels.service.chat import ACCEPT_TIMEOUT_JOB, expire_waiting
 from opsdesk.channels.service.outbound import EMAIL_SEND_JOB, outgoing_from_payload
 from opsdesk.channels.service.slack import SLACK_POST_JOB, bot_token_for
 from opsdesk.channels.service.webhooks import WEBHOOK_JOB, attempt_delivery
@@ -55,3 +59,8 @@ def post_to_slack(session: Session, job: OutboxJob) -> None:
         thread_ts=str(payload["thread_ts"]),
         text=str(payload["text"]),
     )
+
+
+@job_handler(ACCEPT_TIMEOUT_JOB)
+def expire_waiting_chat(session: Session, job: OutboxJob) -> None:
+    expire_waiting(session, int(job.payload["conversation_id"]))

@@ -9,6 +9,8 @@
 - ``webhook_subscriptions`` / ``webhook_deliveries`` / ``webhook_attempts``: outbound webhooks
   and their delivery log.
 - ``slack_connections`` / ``slack_threads``: connected Slack channels and the thread of each ticket.
+- ``chat_brands`` / ``chat_conversations`` / ``chat_presence``: the chat widget's sites and their
+  allowed origins, live conversations (each a ticket of channel ``chat``), agents' chat status.
 """
 
 from __future__ import annotations
@@ -191,3 +193,66 @@ class SlackThread(Base):
     channel_id: Mapped[str] = mapped_column(String(40))
     thread_ts: Mapped[str] = mapped_column(String(40))
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+
+
+class ChatBrand(Base):
+    """A site that embeds the chat widget: its public key (``data-brand``), the origins allowed to
+    talk to opsdesk, its texts, and how long a visitor waits for an agent before the conversation
+    becomes an ordinary ticket answered by email."""
+
+    __tablename__ = "chat_brands"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(60), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    allowed_origins: Mapped[list[str]] = mapped_column(default=list)
+    email_brand_id: Mapped[int | None] = mapped_column(ForeignKey("email_brands.id", ondelete="SET NULL"))
+    greeting: Mapped[str] = mapped_column(String(500), default="Hi! How can we help?")
+    accept_timeout_seconds: Mapped[int] = mapped_column(Integer, default=120)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class ChatConversation(Base):
+    """One visitor's live conversation. ``visitor_token_digest`` is the SHA-256 of the token the
+    widget keeps in localStorage (the token itself is never stored); the conversation is a ticket
+    (channel ``chat``) from the first message on. ``status``: waiting → active → ended, or
+    waiting → offline (nobody online or nobody accepted: answered by email)."""
+
+    __tablename__ = "chat_conversations"
+    __table_args__ = (
+        Index("ix_chat_conversations_status_id", "status", "id"),
+        Index("ix_chat_conversations_client_started_at", "client_address", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("chat_brands.id", ondelete="CASCADE"), index=True)
+    visitor_token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    visitor_name: Mapped[str] = mapped_column(String(200))
+    visitor_email: Mapped[str] = mapped_column(String(320))
+    origin: Mapped[str] = mapped_column(String(300), default="")
+    client_address: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(20), default="waiting")
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL"), index=True, unique=True
+    )
+    agent_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    started_at: Mapped[datetime] = mapped_column(default=clock.now)
+    waiting_since: Mapped[datetime | None] = mapped_column()
+    accepted_at: Mapped[datetime | None] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+    visitor_seen_at: Mapped[datetime] = mapped_column(default=clock.now)
+    last_message_at: Mapped[datetime | None] = mapped_column()
+
+
+class ChatPresence(Base):
+    """An agent's chat status (online | away | offline) and their last heartbeat: an agent counts
+    as online only while the status is online and a heartbeat arrived recently (a closed tab stops
+    the heartbeats, so it goes offline by itself)."""
+
+    __tablename__ = "chat_presence"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), default="offline")
+    last_heartbeat_at: Mapped[datetime] = mapped_column(default=clock.now)
+    changed_at: Mapped[datetime] = mapped_column(default=clock.now)

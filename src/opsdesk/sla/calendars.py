@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from opsdesk import outbox
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.permissions import Permission, require
@@ -22,6 +23,7 @@ from opsdesk.sla.business_time import BusinessCalendar, CalendarError, format_ho
 from opsdesk.sla.errors import CalendarNotFoundError, InvalidCalendarError
 from opsdesk.sla.models import BusinessCalendarRow
 
+RECOMPUTE_JOB = "sla.recompute_due_times"
 _cache: dict[int, tuple[datetime, BusinessCalendar]] = {}
 _cache_lock = threading.Lock()
 
@@ -156,4 +158,13 @@ def save_calendar(
         action = "updated"
     session.flush()
     audit.record(session, actor, entity_type="business_calendar", entity_id=row.id, action=action, new=values)
+    if calendar_id is not None or is_default:
+        # Running business-hours targets on this calendar (or on the default) get new due times:
+        # one vectorized pass over the active targets, on the job runner, after this commits.
+        outbox.enqueue(
+            session,
+            RECOMPUTE_JOB,
+            {"calendar_id": row.id},
+            idempotency_key=f"{RECOMPUTE_JOB}:{row.id}:{row.updated_at.isoformat()}",
+        )
     return row

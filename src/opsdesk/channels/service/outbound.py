@@ -206,6 +206,11 @@ def queue_public_reply(session: Session, event: MessageAdded, settings: Settings
     ticket = session.get_one(Ticket, event.ticket_id)
     if ticket.channel in _CHANNELS_WITH_OWN_REPLIES:
         return None
+    if ticket.channel == Channel.CHAT.value:
+        from opsdesk.channels.service.chat import replies_by_email
+
+        if not replies_by_email(session, ticket.id):
+            return None  # the visitor is in the chat and reads the reply there
     message = session.get_one(Message, event.message_id)
     address = ticket.requester.primary_email
     if address is None:
