@@ -11,7 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from opsdesk import clock
+from opsdesk.auth.models import AuditEvent
 from opsdesk.billing import invoice_math
+from opsdesk.billing.bulk import insert_rows, table_of
 from opsdesk.billing.models import (
     BillingCustomer,
     Dispute,
@@ -56,11 +58,11 @@ def test_seeded_billing_is_consistent(db: Session) -> None:
             amount_paid=invoice.amount_paid_minor,
             amount_due=invoice.amount_due_minor,
         ), invoice.number
-    captured = dict(
-        db.execute(select(Payment.invoice_id, Payment.amount_minor).where(Payment.status == "succeeded"))
-        .tuples()
-        .all()
-    )
+    captured: dict[int | None, int] = {}
+    for invoice_id, amount in db.execute(
+        select(Payment.invoice_id, Payment.amount_minor).where(Payment.status == "succeeded")
+    ):
+        captured[invoice_id] = amount
     for invoice in invoices:
         if (
             invoice.payment_terms == "card"
@@ -86,3 +88,33 @@ def test_seeded_billing_is_consistent(db: Session) -> None:
     assert panel.customer_id is not None
     assert panel.subscriptions
     assert panel.invoices
+
+
+def test_bulk_insert_rows_writes_what_a_core_insert_writes(db: Session) -> None:
+    at = datetime(2026, 5, 1, 8, 30, 15, 123456, tzinfo=UTC)
+    rows = [
+        {
+            "entity_type": "invoice",
+            "entity_id": number,
+            "action": "issued",
+            "new_value": {"amount_minor": number * 100, "lines": [1, 2]},
+            "actor_kind": "system",
+            "actor_id": None,
+            "actor_name": "bench",
+            "via": "cli",
+            "created_at": at,
+        }
+        for number in (1, 2)
+    ]
+    insert_rows(db.connection(), AuditEvent, rows)
+    db.execute(
+        table_of(AuditEvent).insert(), [{**rows[0], "entity_id": 3, "new_value": {"amount_minor": 300}}]
+    )
+    stored = db.scalars(
+        select(AuditEvent).where(AuditEvent.entity_type == "invoice").order_by(AuditEvent.entity_id)
+    ).all()
+    assert [(row.entity_id, row.new_value, row.created_at, row.reason, row.field) for row in stored] == [
+        (1, {"amount_minor": 100, "lines": [1, 2]}, at, None, None),
+        (2, {"amount_minor": 200, "lines": [1, 2]}, at, None, None),
+        (3, {"amount_minor": 300}, at, None, None),
+    ]

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.permissions import Permission, require
-from opsdesk.billing import schemas
+from opsdesk.billing import schemas, tax
 from opsdesk.billing.errors import InvalidBillingRequestError
 from opsdesk.billing.models import Discrepancy, ReconciliationRun
 from opsdesk.billing.providers import configure
@@ -30,6 +30,7 @@ from opsdesk.billing.service import (
     policy,
     reconciliation,
     refunds,
+    taxes,
     ticket_panel,
     webhooks,
 )
@@ -99,6 +100,7 @@ def _preview_out(change: PlanChange) -> schemas.ChangePreviewOut:
                 price_id=line.price_id,
                 period_start=line.period_start,
                 period_end=line.period_end,
+                tax_amount_minor=line.tax_amount_minor,
             )
             for line in change.lines
         ],
@@ -107,6 +109,9 @@ def _preview_out(change: PlanChange) -> schemas.ChangePreviewOut:
         proration_behavior=change.proration_behavior,
         resets_period=change.resets_period,
         new_period_end=change.new_period_end,
+        tax_amount_minor=change.tax_amount_minor,
+        total_amount_minor=change.total_amount_minor,
+        tax_note=change.tax_note,
     )
 
 
@@ -269,8 +274,55 @@ def put_settings(body: schemas.SettingsRequest, session: SessionDep, actor: Acto
         actor,
         proration_behavior=body.proration_behavior,
         dispute_deadline_margin_hours=body.dispute_deadline_margin_hours,
+        seller_country=body.seller_country,
     )
     return schemas.SettingsOut(**policy.billing_settings(session, actor))
+
+
+def _tax_rate_out(rate: tax.Rate) -> schemas.TaxRateOut:
+    return schemas.TaxRateOut(
+        id=rate.id,
+        country=rate.country,
+        region=rate.region,
+        rate_basis_points=rate.basis_points,
+        inclusive=rate.inclusive,
+        tax_name=rate.name,
+        valid_from=rate.valid_from,
+        valid_until=rate.valid_until,
+    )
+
+
+@router.get("/tax-rates")
+def list_tax_rates(session: SessionDep, actor: ActorDep) -> schemas.TaxRateList:
+    return schemas.TaxRateList(items=[_tax_rate_out(rate) for rate in taxes.list_rates(session, actor)])
+
+
+@router.post("/tax-rates", status_code=201)
+def add_tax_rate(body: schemas.TaxRateIn, session: SessionDep, actor: ActorDep) -> schemas.TaxRateOut:
+    return _tax_rate_out(taxes.rate_of(taxes.add_tax_rate(session, actor, **body.model_dump())))
+
+
+@router.put("/customers/{customer_id}/tax")
+def set_customer_tax(
+    customer_id: int, body: schemas.CustomerTaxIn, session: SessionDep, actor: ActorDep
+) -> schemas.CustomerTaxOut:
+    customer = access.access_customer(session, actor, customer_id)
+    taxes.set_customer_tax(
+        session,
+        actor,
+        customer,
+        country=body.country,
+        region=body.region,
+        exempt=body.exempt,
+        vat_id=body.vat_id,
+    )
+    return schemas.CustomerTaxOut(
+        customer_id=customer.id,
+        tax_country=customer.tax_country,
+        tax_region=customer.tax_region,
+        tax_exempt=customer.tax_exempt,
+        vat_id=customer.vat_id,
+    )
 
 
 # ---------------------------------------------------------------- disputes

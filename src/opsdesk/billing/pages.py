@@ -5,6 +5,8 @@ of a ticket with its refund form. Parse, call a service, build a view model, ren
 from __future__ import annotations
 
 import io
+from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -26,6 +28,7 @@ from opsdesk.billing.service import (
     policy,
     reconciliation,
     refunds,
+    taxes,
     ticket_panel,
 )
 from opsdesk.billing.service.plan_changes import PlanChange
@@ -128,6 +131,16 @@ def _settings_view(session: Session, actor: Actor) -> dict[str, Any] | None:
         return None
     return {
         **policy.billing_settings(session, actor),
+        "tax_rates": [
+            {
+                "country": rate.country,
+                "region": rate.region or "-",
+                "rate": rate.label,
+                "inclusive": "inclusive" if rate.inclusive else "exclusive",
+                "valid": f"{rate.valid_from} to {rate.valid_until or 'open'}",
+            }
+            for rate in taxes.list_rates(session, actor)
+        ],
         "behaviors": [
             ("create_prorations", "on the next invoice"),
             ("always_invoice", "invoiced at once"),
@@ -142,6 +155,7 @@ def save_settings(
     session: SessionDep,
     proration_behavior: Annotated[str, Form()],
     dispute_deadline_margin_hours: Annotated[str, Form()],
+    seller_country: Annotated[str, Form()] = "",
 ) -> Response:
     try:
         hours = int(dispute_deadline_margin_hours)
@@ -154,6 +168,7 @@ def save_settings(
                 actor,
                 proration_behavior=proration_behavior,
                 dispute_deadline_margin_hours=hours,
+                seller_country=seller_country.strip() or None,
             )
     except DomainError as error:
         return _page(
@@ -170,6 +185,95 @@ def save_settings(
             status_code=422,
         )
     return RedirectResponse("/billing?done=settings", status_code=303)
+
+
+@router.post("/billing/tax-rates", response_model=None)
+def add_tax_rate(
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    country: Annotated[str, Form()],
+    rate_percent: Annotated[str, Form()],
+    tax_name: Annotated[str, Form()],
+    valid_from: Annotated[str, Form()],
+    region: Annotated[str, Form()] = "",
+    inclusive: Annotated[str, Form()] = "",
+    valid_until: Annotated[str, Form()] = "",
+) -> Response:
+    """An admin adds a rate: the percentage is read exactly (20, 7.25) into basis points."""
+    try:
+        basis_points = int((Decimal(rate_percent.strip()) * 100).to_integral_exact())
+        starts = date.fromisoformat(valid_from.strip())
+        ends = date.fromisoformat(valid_until.strip()) if valid_until.strip() else None
+    except (ArithmeticError, ValueError):
+        return _settings_error(request, session, actor, "the rate is a percentage and the dates YYYY-MM-DD")
+    try:
+        with session.begin_nested():
+            taxes.add_tax_rate(
+                session,
+                actor,
+                country=country,
+                region=region or None,
+                rate_basis_points=basis_points,
+                inclusive=bool(inclusive),
+                tax_name=tax_name,
+                valid_from=starts,
+                valid_until=ends,
+            )
+    except DomainError as error:
+        return _settings_error(request, session, actor, _explain(error))
+    return RedirectResponse("/billing?done=tax-rate", status_code=303)
+
+
+def _settings_error(request: Request, session: Session, actor: Actor, message: str) -> HTMLResponse:
+    return _page(
+        request,
+        "billing/overview.html",
+        {
+            "approvals": [],
+            "disputes": [],
+            "dunning": [],
+            "runs": [],
+            "settings": _settings_view(session, actor),
+            "settings_error": message,
+        },
+        status_code=422,
+    )
+
+
+@router.post("/billing/customers/{customer_id}/tax", response_model=None)
+def customer_tax(
+    customer_id: int,
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    subscription_id: Annotated[int, Form()],
+    country: Annotated[str, Form()] = "",
+    region: Annotated[str, Form()] = "",
+    exempt: Annotated[str, Form()] = "none",
+    vat_id: Annotated[str, Form()] = "",
+) -> Response:
+    customer = access.access_customer(session, actor, customer_id)
+    try:
+        with session.begin_nested():
+            taxes.set_customer_tax(
+                session,
+                actor,
+                customer,
+                country=country or None,
+                region=region or None,
+                exempt=exempt,
+                vat_id=vat_id,
+            )
+    except DomainError as error:
+        subscription = access.access_subscription(session, actor, subscription_id)
+        return _page(
+            request,
+            "billing/subscription.html",
+            _subscription_view(session, actor, subscription, error=_explain(error)),
+            status_code=422,
+        )
+    return RedirectResponse(f"/billing/subscriptions/{subscription_id}?done=tax", status_code=303)
 
 
 def _dispute_row(item: Any) -> dict[str, Any]:
@@ -242,6 +346,13 @@ def _subscription_view(
             for price in prices
         ],
         "cancel_modes": [mode.value for mode in CancelMode],
+        "tax": {
+            "customer_id": subscription.customer_id,
+            "country": subscription.customer.tax_country or "",
+            "region": subscription.customer.tax_region or "",
+            "exempt": subscription.customer.tax_exempt,
+            "vat_id": subscription.customer.vat_id or "",
+        },
         "can_change": has_permission(actor, Permission.BILLING_WRITE),
         "preview": None,
         "error": None,
@@ -252,10 +363,17 @@ def _subscription_view(
 def _preview_view(change: PlanChange) -> dict[str, Any]:
     return {
         "lines": [
-            {"description": line.description, "amount": _money(line.amount_minor, change.currency)}
+            {
+                "description": line.description,
+                "amount": _money(line.amount_minor, change.currency),
+                "tax": _money(line.tax_amount_minor, change.currency),
+            }
             for line in change.lines
         ],
         "net": _money(change.net_amount_minor, change.currency),
+        "tax": _money(change.tax_amount_minor, change.currency),
+        "total": _money(change.total_amount_minor, change.currency),
+        "tax_note": change.tax_note,
         "due_now": _money(change.amount_due_now_minor, change.currency),
         "price_id": change.new_price.id,
         "seats": change.new_seats,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 from opsdesk import clock
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.models import AuditEvent
-from opsdesk.billing import dunning_schedule
-from opsdesk.billing.bulk import table_of
+from opsdesk.billing import dunning_schedule, tax
+from opsdesk.billing.bulk import insert_rows
 from opsdesk.billing.models import BillingCustomer, BillingPrice, Invoice, InvoiceLine, Payment, Subscription
 from opsdesk.billing.periods import add_interval, add_months
-from opsdesk.billing.service import catalog, disputes, invoicing, notices, policy
+from opsdesk.billing.service import catalog, disputes, invoicing, notices, policy, taxes
 from opsdesk.billing.service.disputes import DisputeFacts
 from opsdesk.tickets.enums import UNSOLVED_STATUSES
 from opsdesk.tickets.models import Account, Person, PersonEmail, Ticket
@@ -67,6 +67,18 @@ def seed(session: Session, context: SeedContext) -> None:
                 on=end.date(),
             )
     notices.install_notice_macros(session, SEED_ACTOR)
+    policy.update_settings(session, SEED_ACTOR, seller_country="IE")
+    for country, basis_points in (("GB", 2_000), ("DE", 1_900), ("FR", 2_000), ("NL", 2_100)):
+        taxes.add_tax_rate(
+            session,
+            SEED_ACTOR,
+            country=country,
+            region=None,
+            rate_basis_points=basis_points,
+            inclusive=False,
+            tax_name="VAT",
+            valid_from=date(2020, 1, 1),
+        )
     paying = [seeded for seeded in context.accounts if seeded.mrr_amount_minor > 0]
     plans = _plan_customers(session, context, paying, prices)
     with clock.frozen(end):
@@ -105,6 +117,8 @@ class _Plan:
     card_state: str
     tos_accepted_at: datetime
     tos_accepted_ip: str
+    tax_country: str | None = None
+    vat_id: str | None = None
 
 
 def _plan_customers(
@@ -165,6 +179,14 @@ def _plan_customers(
         # A few cards decline (dunning in the demo), on accounts without an open ticket so the
         # seeded conversations stay exactly as the ticket seeder wrote them.
         declines = not enterprise and generator.random() < 0.06 and seeded.id not in with_open_tickets
+        # Where they are taxed: euro customers in Germany, France or the Netherlands (businesses
+        # with a VAT id: reverse charge from the Irish seller), pound customers in the UK.
+        tax_country = {"EUR": generator.choice(("DE", "FR", "NL")), "GBP": "GB"}.get(currency)
+        vat_id = (
+            f"{tax_country}{generator.randrange(10**8, 10**9)}"
+            if tax_country in ("DE", "FR", "NL") and seeded.tier in ("enterprise", "business")
+            else None
+        )
         plans.append(
             _Plan(
                 seeded.id,
@@ -181,6 +203,8 @@ def _plan_customers(
                 generator.choice(DECLINES) if declines else "valid",
                 tos_at,
                 ip,
+                tax_country,
+                vat_id,
             )
         )
     return plans
@@ -223,6 +247,10 @@ def _insert_customers(session: Session, plans: list[_Plan]) -> dict[int, int]:
             "tos_version": "2025-09",
             "tos_accepted_at": plan.tos_accepted_at,
             "tos_accepted_ip": plan.tos_accepted_ip,
+            "tax_country": plan.tax_country,
+            "tax_region": None,
+            "tax_exempt": "none",
+            "vat_id": plan.vat_id,
             "created_at": plan.start,
         }
         for plan in plans
@@ -230,14 +258,12 @@ def _insert_customers(session: Session, plans: list[_Plan]) -> dict[int, int]:
     if not rows:
         return {}
     connection = session.connection()
-    connection.execute(table_of(BillingCustomer).insert(), rows)
+    insert_rows(connection, BillingCustomer, rows)
     ids = {
         account_id: customer_id
         for customer_id, account_id in session.execute(select(BillingCustomer.id, BillingCustomer.account_id))
     }
-    connection.execute(
-        table_of(AuditEvent).insert(), _audit_rows("billing_customer", list(ids.values()), "created", now)
-    )
+    insert_rows(connection, AuditEvent, _audit_rows("billing_customer", list(ids.values()), "created", now))
     return ids
 
 
@@ -275,14 +301,12 @@ def _insert_subscriptions(
     if not rows:
         return {}
     connection = session.connection()
-    connection.execute(table_of(Subscription).insert(), rows)
+    insert_rows(connection, Subscription, rows)
     ids = {
         customer_id: subscription_id
         for subscription_id, customer_id in session.execute(select(Subscription.id, Subscription.customer_id))
     }
-    connection.execute(
-        table_of(AuditEvent).insert(), _audit_rows("subscription", list(ids.values()), "created", now)
-    )
+    insert_rows(connection, AuditEvent, _audit_rows("subscription", list(ids.values()), "created", now))
     return ids
 
 
@@ -302,12 +326,18 @@ def _insert_history(
     lines: list[dict[str, Any]] = []
     payments: list[dict[str, Any]] = []
     first_retry_days = dunning_schedule.RETRY_AFTER_DAYS[0]
+    context = taxes.TaxContext.load(session)
     for plan in plans:
         customer_id = customer_ids[plan.account_id]
         subscription_id = subscription_ids[customer_id]
         price = plan.price
         quantity = plan.seats if price.pricing_model == "per_seat" else 1
-        amount = price.unit_amount_minor * quantity
+        rate, tax_note = context.decide(
+            tax.TaxLocation(plan.tax_country, None, "none", plan.vat_id), end.date()
+        )
+        taxed = tax.tax_line(price.unit_amount_minor * quantity, rate)
+        amount = taxed.amount
+        total = taxed.amount + taxed.tax
         description = f"{plan.seats} x {price.product.name} ({price.nickname})"
         period_start = plan.start
         while period_start <= end:
@@ -322,10 +352,10 @@ def _insert_history(
                 "status": "paid",
                 "currency": plan.currency,
                 "subtotal_amount_minor": amount,
-                "tax_amount_minor": 0,
-                "total_amount_minor": amount,
+                "tax_amount_minor": taxed.tax,
+                "total_amount_minor": total,
                 "credit_applied_amount_minor": 0,
-                "amount_paid_minor": amount,
+                "amount_paid_minor": total,
                 "amount_due_minor": 0,
                 "payment_terms": terms,
                 "po_number": f"PO-{plan.account_id:05d}" if plan.enterprise else None,
@@ -338,13 +368,14 @@ def _insert_history(
                 "next_payment_attempt_at": None,
                 "last_failure_code": None,
                 "reminders_sent": [],
+                "tax_note": tax_note,
                 "stripe_invoice_id": None,
                 "created_at": period_start,
             }
             if plan.enterprise:
                 invoice["payment_attempts"] = 0
                 if latest:
-                    invoice.update(status="open", amount_paid_minor=0, amount_due_minor=amount, paid_at=None)
+                    invoice.update(status="open", amount_paid_minor=0, amount_due_minor=total, paid_at=None)
                 else:
                     invoice["paid_at"] = period_start + timedelta(days=generator.randrange(10, 29))
             else:
@@ -354,7 +385,7 @@ def _insert_history(
                         "number": number,
                         "customer_id": customer_id,
                         "status": "failed" if fails else "succeeded",
-                        "amount_minor": amount,
+                        "amount_minor": total,
                         "currency": plan.currency,
                         "refunded_amount_minor": 0,
                         "reserved_amount_minor": 0,
@@ -370,7 +401,7 @@ def _insert_history(
                     invoice.update(
                         status="open",
                         amount_paid_minor=0,
-                        amount_due_minor=amount,
+                        amount_due_minor=total,
                         paid_at=None,
                         next_payment_attempt_at=period_start + timedelta(days=first_retry_days),
                         last_failure_code=plan.card_state,
@@ -386,6 +417,8 @@ def _insert_history(
                     "price_id": price.id,
                     "quantity": quantity,
                     "amount_minor": amount,
+                    "tax_amount_minor": taxed.tax,
+                    "tax_rate_id": rate.id if rate is not None else None,
                     "currency": plan.currency,
                     "period_start": period_start,
                     "period_end": period_end,
@@ -396,20 +429,19 @@ def _insert_history(
     if not invoices:
         return
     connection = session.connection()
-    connection.execute(table_of(Invoice).insert(), invoices)
+    insert_rows(connection, Invoice, invoices)
     invoice_ids = {
         number: invoice_id for invoice_id, number in session.execute(select(Invoice.id, Invoice.number))
     }
     for row in lines:
         row["invoice_id"] = invoice_ids[row.pop("number")]
-    connection.execute(table_of(InvoiceLine).insert(), lines)
+    insert_rows(connection, InvoiceLine, lines)
     for row in payments:
         row["invoice_id"] = invoice_ids[row.pop("number")]
     if payments:
-        connection.execute(table_of(Payment).insert(), payments)
-    connection.execute(
-        table_of(AuditEvent).insert(),
-        _audit_rows("invoice", list(invoice_ids.values()), "issued", clock.now()),
+        insert_rows(connection, Payment, payments)
+    insert_rows(
+        connection, AuditEvent, _audit_rows("invoice", list(invoice_ids.values()), "issued", clock.now())
     )
 
 

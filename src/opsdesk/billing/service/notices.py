@@ -139,11 +139,21 @@ def note_on_ticket(session: Session, ticket: Ticket, text: str) -> Message:
 
 
 def render_for_email(
-    session: Session, customer: BillingCustomer, key: str, fields: Mapping[str, object]
+    session: Session,
+    customer: BillingCustomer,
+    key: str,
+    fields: Mapping[str, object],
+    macros: dict[str, Macro | None] | None = None,
 ) -> tuple[str, Macro | None, str | None]:
     """The email body for a notice with no ticket: the macro rendered with the account and
-    ``billing`` context; or the built-in text and why."""
-    macro = macro_for(session, key)
+    ``billing`` context; or the built-in text and why. ``macros``: a lookup shared by a bulk
+    caller (thousands of dunning emails look the macro up once)."""
+    if macros is None:
+        macro = macro_for(session, key)
+    else:
+        if key not in macros:
+            macros[key] = macro_for(session, key)
+        macro = macros[key]
     if macro is None:
         return render_notice(key, **fields), None, "the macro was deleted"
     account = customer.account
@@ -167,9 +177,10 @@ def email_customer(
     idempotency_key: str,
     subject: str,
     actor: Actor = INSTALLER,
+    macros: dict[str, Macro | None] | None = None,
     **fields: object,
 ) -> None:
-    body, macro, why = render_for_email(session, customer, key, fields)
+    body, macro, why = render_for_email(session, customer, key, fields, macros)
     if why is not None:
         _fallback_audit(session, actor, key, why, ticket_id=None, customer_id=customer.id)
     outbox.enqueue(

@@ -7,7 +7,7 @@ invoiced now when the admin's policy says ``always_invoice``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -16,6 +16,7 @@ from opsdesk import bus, clock
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.permissions import Permission, require
+from opsdesk.billing import tax
 from opsdesk.billing.enums import InvoiceLineKind, PricingModel, ProrationBehavior, SubscriptionStatus
 from opsdesk.billing.errors import InvalidBillingRequestError, SubscriptionChangeRefusedError
 from opsdesk.billing.events import SubscriptionChanged
@@ -26,6 +27,7 @@ from opsdesk.billing.providers import BillingProvider, provider_for
 from opsdesk.billing.service import notices
 from opsdesk.billing.service.catalog import get_price
 from opsdesk.billing.service.policy import proration_behavior
+from opsdesk.billing.service.taxes import TaxContext, location_of
 from opsdesk.errors import FieldProblem
 from opsdesk.money import Money
 from opsdesk.tickets.models import Ticket
@@ -44,6 +46,10 @@ class PreviewLine:
     price_id: int
     period_start: datetime
     period_end: datetime
+    # Tax of the line (per line, rounded to the minor unit); under an inclusive rate amount_minor
+    # is the net and pretax_amount_minor the amount before tax was taken out of it.
+    tax_amount_minor: int = 0
+    pretax_amount_minor: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +67,20 @@ class PlanChange:
     # the new price is charged in full on a new invoice right away.
     resets_period: bool = False
     new_period_end: datetime | None = None
+    tax_note: str | None = None
 
     @property
     def net_amount_minor(self) -> int:
         return sum(line.amount_minor for line in self.lines)
+
+    @property
+    def tax_amount_minor(self) -> int:
+        return sum(line.tax_amount_minor for line in self.lines)
+
+    @property
+    def total_amount_minor(self) -> int:
+        """The net with its tax: what the invoice will say."""
+        return self.net_amount_minor + self.tax_amount_minor
 
     @property
     def amount_due_now_minor(self) -> int:
@@ -73,7 +89,7 @@ class PlanChange:
         A change of interval is always invoiced now."""
         if not self.resets_period and self.proration_behavior != ProrationBehavior.INVOICE_NOW:
             return 0
-        return max(self.net_amount_minor, 0)
+        return max(self.total_amount_minor, 0)
 
 
 def _priced(price: BillingPrice, seats: int) -> PricedQuantity:
@@ -116,7 +132,9 @@ def plan_change(
         raise SubscriptionChangeRefusedError("the subscription's period has ended; run invoicing first")
     behavior = proration_behavior(session)
     if new_price.interval != subscription.price.interval:
-        return _interval_change(subscription, new_price, new_seats, now, behavior)
+        return _with_tax(
+            session, subscription, _interval_change(subscription, new_price, new_seats, now, behavior)
+        )
     lines: tuple[PreviewLine, ...] = ()
     # Trials are free: a change during one costs nothing now and bills the new plan at trial end.
     if subscription.status != SubscriptionStatus.TRIALING:
@@ -149,17 +167,38 @@ def plan_change(
                 subscription.current_period_end,
             ),
         )
-    return PlanChange(
-        subscription_id=subscription.id,
-        old_price=subscription.price,
-        new_price=new_price,
-        old_seats=subscription.seats,
-        new_seats=new_seats,
-        at=now,
-        lines=lines,
-        currency=subscription.price.currency,
-        proration_behavior=behavior,
+    return _with_tax(
+        session,
+        subscription,
+        PlanChange(
+            subscription_id=subscription.id,
+            old_price=subscription.price,
+            new_price=new_price,
+            old_seats=subscription.seats,
+            new_seats=new_seats,
+            at=now,
+            lines=lines,
+            currency=subscription.price.currency,
+            proration_behavior=behavior,
+        ),
     )
+
+
+def _with_tax(session: Session, subscription: Subscription, change: PlanChange) -> PlanChange:
+    """The change's lines with the tax its invoice will charge (same rule as invoicing)."""
+    rate, note = TaxContext.load(session).decide(location_of(subscription.customer), change.at.date())
+    lines = []
+    for line in change.lines:
+        taxed = tax.tax_line(line.amount_minor, rate)
+        lines.append(
+            replace(
+                line,
+                amount_minor=taxed.amount,
+                tax_amount_minor=taxed.tax,
+                pretax_amount_minor=line.amount_minor,
+            )
+        )
+    return replace(change, lines=tuple(lines), tax_note=note if change.lines else None)
 
 
 def _interval_change(
@@ -261,7 +300,10 @@ def change_subscription(
                 description=line.description,
                 price_id=line.price_id,
                 quantity=line.quantity,
-                amount_minor=line.amount_minor,
+                # Stored before tax: the invoice that collects it taxes it (the same rule).
+                amount_minor=line.pretax_amount_minor
+                if line.pretax_amount_minor is not None
+                else line.amount_minor,
                 currency=change.currency,
                 period_start=line.period_start,
                 period_end=line.period_end,

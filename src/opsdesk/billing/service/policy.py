@@ -160,6 +160,9 @@ def billing_settings(session: Session, actor: Actor) -> dict[str, Any]:
     return {
         "proration_behavior": proration_behavior(session),
         "dispute_deadline_margin_hours": dispute_deadline_margin_hours(session),
+        "seller_country": session.scalar(
+            select(BillingSetting.value).where(BillingSetting.key == "seller_country")
+        ),
     }
 
 
@@ -169,8 +172,9 @@ def update_settings(
     *,
     proration_behavior: str | None = None,
     dispute_deadline_margin_hours: int | None = None,
+    seller_country: str | None = None,
 ) -> None:
-    """Change the given settings; both are validated before either is written."""
+    """Change the given settings; all are validated before any is written."""
     require(actor, Permission.USER_MANAGE)
     problems: list[FieldProblem] = []
     allowed = {member.value for member in ProrationBehavior}
@@ -182,12 +186,20 @@ def update_settings(
         problems.append(
             FieldProblem(("dispute_deadline_margin_hours",), f"must be 0 to {MAX_DISPUTE_MARGIN_HOURS} hours")
         )
+    if seller_country is not None and not (
+        len(seller_country.strip()) == 2 and seller_country.strip().isalpha()
+    ):
+        problems.append(FieldProblem(("seller_country",), "a two-letter ISO 3166 country code"))
     if problems:
         raise InvalidBillingRequestError("the billing settings are not valid", fields=problems)
     if proration_behavior is not None:
         set_proration_behavior(session, actor, proration_behavior)
     if dispute_deadline_margin_hours is not None:
         set_dispute_deadline_margin_hours(session, actor, dispute_deadline_margin_hours)
+    if seller_country is not None:
+        from opsdesk.billing.service.taxes import set_seller_country
+
+        set_seller_country(session, actor, seller_country)
 
 
 def record_fx_rate(

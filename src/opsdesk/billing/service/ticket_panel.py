@@ -128,6 +128,7 @@ class BillingPanel:
     may_refund: bool = False
     may_change: bool = False
     prices: list[PriceOption] = field(default_factory=list)
+    tax: str | None = None
 
 
 def customer_for_ticket(session: Session, ticket: Ticket) -> BillingCustomer | None:
@@ -211,7 +212,7 @@ def panel_for_customer(session: Session, actor: Actor, customer: BillingCustomer
             invoice.id,
             invoice.number,
             Money(invoice.total_amount_minor, invoice.currency).format(),
-            Money(invoice.tax_amount_minor, invoice.currency).format(),
+            Money(invoice.tax_amount_minor, invoice.currency).format() if invoice.tax_amount_minor else "",
             invoice.status,
             invoice.due_at,
             Money(invoice.amount_due_minor, invoice.currency).format(),
@@ -274,7 +275,17 @@ def panel_for_customer(session: Session, actor: Actor, customer: BillingCustomer
         may_refund,
         may_change,
         prices,
+        _tax_summary(customer),
     )
+
+
+def _tax_summary(customer: BillingCustomer) -> str | None:
+    parts = [item for item in (customer.tax_country, customer.tax_region) if item]
+    if customer.vat_id:
+        parts.append(f"VAT id {customer.vat_id}")
+    if customer.tax_exempt != "none":
+        parts.append("reverse charge" if customer.tax_exempt == "reverse" else "tax exempt")
+    return " · ".join(parts) or None
 
 
 def _dunning(session: Session, customer_id: int) -> list[DunningView]:
