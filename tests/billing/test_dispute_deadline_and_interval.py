@@ -52,7 +52,11 @@ def test_dispute_ticket_is_due_before_the_evidence_deadline_and_breaches(
         "/api/v1/billing/settings", json={"dispute_deadline_margin_hours": 48}, headers=headers
     )
     assert saved.status_code == 200
-    assert saved.json() == {"proration_behavior": "create_prorations", "dispute_deadline_margin_hours": 48}
+    assert saved.json() == {
+        "proration_behavior": "create_prorations",
+        "dispute_deadline_margin_hours": 48,
+        "seller_country": None,
+    }
 
     billed = make_billed(db)
     payment = make_paid_charge(db, billed.customer, 4_000, charge_id="ch_deadline")

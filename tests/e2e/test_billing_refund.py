@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _ticket_with_a_refundable_charge(database_url: str) -> tuple[int, int]:
-    """A seeded ticket whose account pays by card and has a captured charge."""
+    """A seeded ticket (not closed) whose account pays by card and has a captured charge."""
     database = Database(database_url)
     try:
         with database.transaction() as session:
@@ -34,7 +34,7 @@ def _ticket_with_a_refundable_charge(database_url: str) -> tuple[int, int]:
                     Payment.reserved_amount_minor == 0,
                     Payment.amount_minor > 100,
                     Payment.currency == "USD",
-                    Ticket.status.in_(("new", "open", "pending")),
+                    Ticket.status != "closed",
                 )
                 .order_by(Payment.id.desc(), Ticket.id)
                 .limit(1)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Column, Connection, Table
+from sqlalchemy import Column, Connection, Table, bindparam
 
 from opsdesk.db import Base
 
@@ -91,5 +91,38 @@ def insert_rows(connection: Connection, model: type[Base], rows: Sequence[dict[s
     marks = ", ".join("?" for _ in columns)
     connection.exec_driver_sql(
         f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({quoted}) VALUES ({marks})",
+        parameters,
+    )
+
+
+def update_rows(connection: Connection, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
+    """``UPDATE table SET <the rows' other keys> WHERE id = row["id"]`` for each row (same keys),
+    with the same once-per-distinct-value conversion as :func:`insert_rows` on SQLite."""
+    if not rows:
+        return
+    table = table_of(model)
+    names = [name for name in rows[0] if name != "id"]
+    dialect = connection.dialect
+    if dialect.name != "sqlite":
+        statement = (
+            table.update()
+            .where(table.c.id == bindparam("b_id"))
+            .values({name: bindparam(f"b_{name}") for name in names})
+        )
+        connection.execute(
+            statement, [{f"b_{name}": row[name] for name in names} | {"b_id": row["id"]} for row in rows]
+        )
+        return
+    named = [
+        (name, _memoized(table.c[name].type.dialect_impl(dialect).bind_processor(dialect))) for name in names
+    ]
+    parameters = [
+        (*[row[name] if convert is None else convert(row[name]) for name, convert in named], row["id"])
+        for row in rows
+    ]
+    quote = dialect.identifier_preparer.quote
+    assignments = ", ".join(f"{quote(name)} = ?" for name in names)
+    connection.exec_driver_sql(
+        f"UPDATE {dialect.identifier_preparer.format_table(table)} SET {assignments} WHERE id = ?",
         parameters,
     )

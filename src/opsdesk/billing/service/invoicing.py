@@ -24,7 +24,7 @@ from opsdesk.auth.actor import Actor
 from opsdesk.auth.models import AuditEvent
 from opsdesk.auth.permissions import Permission, require
 from opsdesk.billing import dunning_schedule, invoice_math, invoice_reminders, tax
-from opsdesk.billing.bulk import insert_rows, table_of
+from opsdesk.billing.bulk import insert_rows, table_of, update_rows
 from opsdesk.billing.enums import (
     BILLABLE_STATUSES,
     InvoiceLineKind,
@@ -176,12 +176,13 @@ def _run_batch(
         if row.cancel_at_period_end:
             subscription_updates.append(
                 {
-                    "b_id": row.id,
+                    "id": row.id,
                     "status": SubscriptionStatus.CANCELED.value,
                     "canceled_at": now,
                     "current_period_start": row.current_period_start,
                     "current_period_end": row.current_period_end,
                     "past_due_since": None,
+                    "updated_at": now,
                 }
             )
             canceled += 1
@@ -314,12 +315,13 @@ def _run_batch(
         )
         subscription_updates.append(
             {
-                "b_id": row.id,
+                "id": row.id,
                 "status": subscription_status,
                 "canceled_at": None,
                 "current_period_start": period_start,
                 "current_period_end": period_end,
                 "past_due_since": past_due_since,
+                "updated_at": now,
             }
         )
     connection = session.connection()
@@ -367,21 +369,7 @@ def _run_batch(
                 ),
                 pending_updates,
             )
-    if subscription_updates:
-        table = table_of(Subscription)
-        connection.execute(
-            table.update()
-            .where(table.c.id == bindparam("b_id"))
-            .values(
-                status=bindparam("status"),
-                canceled_at=bindparam("canceled_at"),
-                current_period_start=bindparam("current_period_start"),
-                current_period_end=bindparam("current_period_end"),
-                past_due_since=bindparam("past_due_since"),
-                updated_at=now,
-            ),
-            subscription_updates,
-        )
+    update_rows(connection, Subscription, subscription_updates)
     changed_balances = [
         {"b_id": customer_id, "credit_balance_minor": balance}
         for customer_id, balance in balances.items()
