@@ -1,7 +1,7 @@
 """billing notice macros: which shared macro tells customers about each billing notice
 
 Revision ID: billing_02
-Revises: chat_01
+Revises: insights_03
 Create Date: 2026-11-21 21:50:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import opsdesk.db
 
 revision = "billing_02"
-down_revision = "chat_01"
+down_revision = "insights_03"
 branch_labels = None
 depends_on = None
 

@@ -17,12 +17,12 @@ from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from opsdesk.auth.models import User
-from opsdesk.channels.models import ChatConversation, RawInbound
+from opsdesk.channels.models import ChatBrand, ChatConversation, RawInbound
 from opsdesk.channels.service import chat, chat_presence
 from opsdesk.tickets.models import Message, Ticket
 from tests.support.databases import BoundDatabase
 from tests.support.factories import SYSTEM, make_user, staff_actor
-from tests.support.web import app_client, sign_in
+from tests.support.web import app_client, bearer_headers, sign_in
 
 SITE = "https://shop.example"
 PASSWORD = "agent-password-123"
@@ -173,7 +173,7 @@ def test_refusals_are_clear_and_change_nothing(database: BoundDatabase, client: 
         assert _next(visitor, "error")["code"] == "bad_frame"
         visitor.send_json({"type": "start", "name": "", "email": "nope"})
         invalid = _next(visitor, "error")
-        assert (invalid["code"], [field["location"] for field in invalid["fields"]]) == (
+        assert (invalid["code"], [field["location"] for field in invalid["errors"]]) == (
             "invalid_chat",
             [["name"], ["email"]],
         )
@@ -292,3 +292,70 @@ def test_ticket_page_shows_the_live_chat_and_its_reply_box(
     assert chat_page.status_code == 200
     assert "My active chats" in chat_page.text
     assert "Kim: Try resetting it" in chat_page.text
+
+
+def test_admins_manage_brands_and_origins(database: BoundDatabase, client: TestClient) -> None:
+    with database.transaction() as session:
+        admin = make_user(session, role="admin", email="ada@staff.example.com", password=PASSWORD)
+        agent = make_user(session, role="agent")
+        admin_headers = bearer_headers(session, admin)
+        agent_headers = bearer_headers(session, agent)
+    body = {
+        "key": "acme",
+        "name": "Acme",
+        "allowed_origins": ["https://Shop.example/", "http://localhost:3000"],
+    }
+
+    refused = client.post("/api/v1/channels/chat/brands", json=body, headers=agent_headers)
+    assert refused.status_code == 403
+    invalid = client.post(
+        "/api/v1/channels/chat/brands",
+        json={**body, "allowed_origins": ["shop.example"]},
+        headers=admin_headers,
+    )
+    assert invalid.status_code == 422
+    assert invalid.json()["errors"][0]["location"][:1] == ["allowed_origins"]
+    assert client.get("/api/v1/channels/chat/brands", headers=admin_headers).json() == []
+
+    created = client.post("/api/v1/channels/chat/brands", json=body, headers=admin_headers)
+    assert created.status_code == 201
+    brand = created.json()
+    assert brand["allowed_origins"] == ["http://localhost:3000", "https://shop.example"]
+    assert (
+        brand["snippet"] == '<script src="http://127.0.0.1:8000/widget.js" data-brand="acme" async></script>'
+    )
+    duplicate = client.post("/api/v1/channels/chat/brands", json=body, headers=admin_headers)
+    assert duplicate.status_code == 422
+
+    changed = client.put(
+        f"/api/v1/channels/chat/brands/{brand['id']}/origins",
+        json={"allowed_origins": ["https://new.example"]},
+        headers=admin_headers,
+    )
+    assert changed.json()["allowed_origins"] == ["https://new.example"]
+    assert (
+        client.get(
+            "/api/v1/channels/chat/brands/acme", headers={"origin": "https://shop.example"}
+        ).status_code
+        == 403
+    )
+
+    csrf = sign_in(client, "ada@staff.example.com", PASSWORD)
+    page = client.get("/admin/chat")
+    assert page.status_code == 200
+    assert "data-brand=&#34;acme&#34;" in page.text
+    bad = client.post(
+        "/admin/chat", data={"csrf_token": csrf, "key": "Bad Key", "name": "X", "origins": "nope"}
+    )
+    assert bad.status_code == 422
+    assert "lowercase letters, digits and dashes" in bad.text
+    good = client.post(
+        "/admin/chat",
+        data={"csrf_token": csrf, "key": "beta", "name": "Beta", "origins": "https://beta.example\n"},
+    )
+    assert (good.status_code, good.headers["location"]) == (303, "/admin/chat?saved=beta")
+    with database.transaction(write=False) as session:
+        assert [item.key for item in session.scalars(select(ChatBrand).order_by(ChatBrand.key))] == [
+            "acme",
+            "beta",
+        ]

@@ -9,6 +9,7 @@ and their socket, and the form posts behind the chat panel of the ticket page.
   ``presence {status}``, ``open {conversation_id}``, ``accept``, ``reply {conversation_id,
   client_id, body}``, ``end``, ``typing``; from opsdesk: ``queue``, ``transcript``, ``message``,
   ``status``, ``presence``, ``typing``, ``ack``, ``error``.
+- ``/admin/chat``: the widget's brands, their allowed origins and the embedding snippet (admins).
 - ``POST /chat/conversations/{id}/accept|reply|end`` and ``POST /chat/presence``: the same
   actions for forms without JavaScript; they redirect back (``next``, default the ticket).
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ from opsdesk.web.auth import SESSION_COOKIE, csrf_token, page_actor, safe_next
 from opsdesk.web.sessions import request_session
 from opsdesk.web.templating import render
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).resolve().parent / "static"
 _local_connections: dict[int, int] = {}  # user id -> open agent sockets in this process
@@ -88,6 +91,131 @@ def chat_page(
             ],
         },
     )
+
+
+def _brands_page(
+    request: Request,
+    session: Session,
+    actor: Actor,
+    *,
+    values: dict[str, str],
+    errors: dict[str, list[str]],
+    notice: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    base = str(request.app.state.settings.base_url).rstrip("/")
+    brands = [
+        {
+            "id": brand.id,
+            "key": brand.key,
+            "name": brand.name,
+            "origins": "\n".join(brand.allowed_origins),
+            "origins_list": ", ".join(brand.allowed_origins),
+            "timeout": brand.accept_timeout_seconds,
+            "snippet": f'<script src="{base}/widget.js" data-brand="{brand.key}" async></script>',
+        }
+        for brand in chat.list_brands(session, actor)
+    ]
+    return render(
+        request,
+        "channels/chat_brands.html",
+        {
+            "brands": brands,
+            "values": values,
+            "errors": errors,
+            "notice": notice,
+            "csrf_token": csrf_token(request),
+        },
+        status_code=status_code,
+    )
+
+
+def _form_errors(error: DomainError) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for problem in error.fields:
+        errors.setdefault(str(problem.location[0]), []).append(problem.message)
+    return errors
+
+
+@router.get("/admin/chat", response_class=HTMLResponse)
+def chat_brands_page(
+    request: Request, actor: Actor = Depends(page_actor), session: Session = Depends(request_session)
+) -> HTMLResponse:
+    return _brands_page(
+        request, session, actor, values={}, errors={}, notice=request.query_params.get("saved", "")
+    )
+
+
+@router.post("/admin/chat", response_model=None)
+def add_chat_brand(
+    request: Request,
+    key: str = Form(""),
+    name: str = Form(""),
+    origins: str = Form(""),
+    greeting: str = Form("Hi! How can we help?"),
+    accept_timeout_seconds: str = Form("120"),
+    actor: Actor = Depends(page_actor),
+    session: Session = Depends(request_session),
+) -> Response:
+    values = {
+        "key": key,
+        "name": name,
+        "origins": origins,
+        "greeting": greeting,
+        "timeout": accept_timeout_seconds,
+    }
+    try:
+        timeout = int(accept_timeout_seconds)
+    except ValueError:
+        timeout = -1
+    try:
+        with session.begin_nested():
+            chat.create_brand(
+                session,
+                actor,
+                key=key.strip(),
+                name=name,
+                allowed_origins=[line.strip() for line in origins.splitlines() if line.strip()],
+                greeting=greeting,
+                accept_timeout_seconds=timeout,
+            )
+    except InvalidChatError as error:
+        return _brands_page(
+            request,
+            session,
+            actor,
+            values=values,
+            errors=_form_errors(error),
+            notice=error.detail,
+            status_code=422,
+        )
+    return RedirectResponse(f"/admin/chat?saved={key.strip()}", status_code=303)
+
+
+@router.post("/admin/chat/{brand_id}/origins", response_model=None)
+def change_chat_origins(
+    request: Request,
+    brand_id: int,
+    origins: str = Form(""),
+    actor: Actor = Depends(page_actor),
+    session: Session = Depends(request_session),
+) -> Response:
+    try:
+        with session.begin_nested():
+            brand = chat.set_allowed_origins(
+                session, actor, brand_id, [line.strip() for line in origins.splitlines() if line.strip()]
+            )
+    except InvalidChatError as error:
+        return _brands_page(
+            request,
+            session,
+            actor,
+            values={},
+            errors=_form_errors(error),
+            notice=error.detail,
+            status_code=422,
+        )
+    return RedirectResponse(f"/admin/chat?saved={brand.key}", status_code=303)
 
 
 def _back(next_path: str | None, fallback: str) -> RedirectResponse:
@@ -275,13 +403,14 @@ async def _serve_agent(socket: ChatSocket, user_id: int) -> None:
         except asyncio.CancelledError:
             raise
         except Exception:
+            log.exception("chat frame %s failed", kind)
             await socket.send(
                 {
                     "type": "error",
                     "code": "server_error",
                     "status": 500,
                     "detail": "something went wrong; please retry",
-                    "fields": [],
+                    "errors": [],
                     "ref": ref,
                 }
             )

@@ -86,7 +86,14 @@ def visitor_hello(
 
 
 def visitor_start(
-    database: Database, brand: BrandInfo, *, name: object, email: object, origin: str, client_address: str
+    database: Database,
+    brand: BrandInfo,
+    *,
+    name: object,
+    email: object,
+    origin: str,
+    client_address: str,
+    starts_per_ten_minutes: int = chat.STARTS_PER_TEN_MINUTES,
 ) -> tuple[int, dict[str, Any]]:
     if not isinstance(name, str) or not isinstance(email, str):
         raise InvalidChatError("name and email are required", fields=[])
@@ -98,6 +105,7 @@ def visitor_start(
             email=email,
             origin=origin,
             client_address=client_address,
+            starts_per_ten_minutes=starts_per_ten_minutes,
         )
         answer = _welcome(session, started.conversation)
         answer.update({"type": "started", "token": started.token})
@@ -105,17 +113,26 @@ def visitor_start(
 
 
 def visitor_message(
-    database: Database, conversation_id: int, *, client_id: object, body: object
+    database: Database,
+    conversation_id: int,
+    *,
+    client_id: object,
+    body: object,
+    per_minute: int = chat.MESSAGES_PER_MINUTE,
 ) -> dict[str, Any]:
     """Store, then process; the answer is the acknowledgement the widget waits for."""
     try:
         with database.transaction() as session:
             conversation = session.get_one(ChatConversation, conversation_id)
-            stored = chat.store_visitor_message(session, conversation, client_id=client_id, body=body)
+            stored = chat.store_visitor_message(
+                session, conversation, client_id=client_id, body=body, per_minute=per_minute
+            )
     except IntegrityError:  # the same client id arrived twice at once: the other copy won
         with database.transaction() as session:
             conversation = session.get_one(ChatConversation, conversation_id)
-            stored = chat.store_visitor_message(session, conversation, client_id=client_id, body=body)
+            stored = chat.store_visitor_message(
+                session, conversation, client_id=client_id, body=body, per_minute=per_minute
+            )
     message_id = stored.message_id
     if stored.status != InboundStatus.PROCESSED.value:
         try:

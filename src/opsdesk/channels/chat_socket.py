@@ -3,7 +3,8 @@ hub delivers, running database work off the event loop, and turning domain error
 frames.
 
 Frames are JSON objects with a ``type``. An error frame is
-``{"type": "error", "code": …, "detail": …, "fields": […], "ref": <client id or null>}``: the
+``{"type": "error", "code": …, "status": …, "detail": …, "errors": […], "ref": <client id or null>}``
+(``errors`` as in the API's problem+json): the
 request it answers changed nothing, and the connection stays open unless the code is fatal
 (unknown brand, origin not allowed, not signed in).
 """
@@ -40,7 +41,15 @@ def error_frame(error: DomainError, ref: object = None) -> dict[str, Any]:
         "code": error.code,
         "status": error.status,
         "detail": error.detail,
-        "fields": [{"location": list(item.location), "message": item.message} for item in error.fields],
+        "errors": [
+            {
+                "location": list(item.location),
+                "field": ".".join(str(part) for part in item.location),
+                "message": item.message,
+                "code": item.code,
+            }
+            for item in error.fields
+        ],
         "ref": ref,
     }
 
@@ -83,7 +92,7 @@ class ChatSocket:
                         "code": "frame_too_large",
                         "status": 413,
                         "detail": f"frames are limited to {MAX_FRAME_BYTES} bytes",
-                        "fields": [],
+                        "errors": [],
                         "ref": None,
                     }
                 )
@@ -99,7 +108,7 @@ class ChatSocket:
                         "code": "bad_frame",
                         "status": 400,
                         "detail": "send a JSON object with a type",
-                        "fields": [],
+                        "errors": [],
                         "ref": None,
                     }
                 )

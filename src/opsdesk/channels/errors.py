@@ -25,6 +25,10 @@ class RawInboundNotFoundError(NotFoundError):
     code = "raw_inbound_not_found"
 
 
+class ChannelSettingNotFoundError(NotFoundError):
+    code = "channel_setting_not_found"
+
+
 class UnknownChatBrandError(NotFoundError):
     code = "unknown_brand"
     title = "Unknown chat brand"

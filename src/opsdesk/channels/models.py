@@ -86,12 +86,17 @@ class ImapMailbox(Base):
     port: Mapped[int] = mapped_column(Integer, default=993)
     security: Mapped[str] = mapped_column(String(10), default="tls")  # none | starttls | tls
     username: Mapped[str] = mapped_column(String(320))
-    password: Mapped[str] = mapped_column(String(500))
+    password: Mapped[str] = mapped_column(Text)  # sealed: opsdesk.channels.secret_box
     folder: Mapped[str] = mapped_column(String(200), default="INBOX")
     # IMAP UIDs and UIDVALIDITY are unsigned 32-bit: too big for a signed INTEGER.
     uid_validity: Mapped[int | None] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    poll_interval_seconds: Mapped[int] = mapped_column(Integer, default=60)
+    # The lease of the worker polling the mailbox now: one poller at a time, across processes.
+    poll_lease_owner: Mapped[str | None] = mapped_column(String(120))
+    poll_lease_until: Mapped[datetime | None] = mapped_column()
+    poll_attempted_at: Mapped[datetime | None] = mapped_column()
     last_polled_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
@@ -106,8 +111,13 @@ class EmailBrand(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     support_address: Mapped[str] = mapped_column(String(320), unique=True)
+    # Mail goes out from this address ("" = the support address); replies still come back to the
+    # support address through Reply-To.
+    from_address: Mapped[str] = mapped_column(String(320), default="")
     from_name: Mapped[str] = mapped_column(String(200))
     signature: Mapped[str] = mapped_column(Text, default="")
+    # The receipt's text ("" = the default); placeholders {name}, {ticket_id}, {subject}.
+    receipt_template: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
@@ -179,7 +189,11 @@ class SlackConnection(Base):
     team_id: Mapped[str] = mapped_column(String(40))
     channel_id: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
-    bot_token: Mapped[str] = mapped_column(String(300))
+    bot_token: Mapped[str] = mapped_column(Text)  # sealed: opsdesk.channels.secret_box
+    # The Slack app's signing secret for this workspace (sealed; none = OPSDESK_SLACK_SIGNING_SECRET).
+    signing_secret: Mapped[str | None] = mapped_column(Text)
+    # The customer account the channel belongs to: its requesters join the account.
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 

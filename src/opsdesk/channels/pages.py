@@ -127,6 +127,14 @@ async def submit_support_form(request: Request) -> HTMLResponse:
     return render(request, "channels/support_sent.html", context)
 
 
+def _include_admin_pages() -> None:
+    from opsdesk.channels.admin_pages import router as admin_router
+
+    router.include_router(admin_router)
+
+
+_include_admin_pages()
+
 # The chat widget script, the agents' live chat page and socket (see chat_pages).
 from opsdesk.channels.chat_pages import router as _chat_router  # noqa: E402
 

@@ -240,7 +240,14 @@ def conversation_for_token(session: Session, brand: ChatBrand, token: str) -> Ch
 
 
 def start_conversation(
-    session: Session, brand: ChatBrand, *, name: str, email: str, origin: str, client_address: str
+    session: Session,
+    brand: ChatBrand,
+    *,
+    name: str,
+    email: str,
+    origin: str,
+    client_address: str,
+    starts_per_ten_minutes: int = STARTS_PER_TEN_MINUTES,
 ) -> StartedConversation:
     """The visitor gave their name and email; nothing is on a ticket until the first message."""
     problems: list[FieldProblem] = []
@@ -264,7 +271,7 @@ def start_conversation(
             ChatConversation.started_at >= clock.now() - timedelta(minutes=10),
         )
     )
-    if int(recent or 0) >= STARTS_PER_TEN_MINUTES:
+    if int(recent or 0) >= starts_per_ten_minutes:
         raise ChatRateLimitedError("Too many new conversations from your address. Please try again later.")
     token = secrets.token_urlsafe(32)
     now = clock.now()
@@ -342,7 +349,12 @@ def agent_key(conversation_id: int, client_id: str) -> str:
 
 
 def store_visitor_message(
-    session: Session, conversation: ChatConversation, *, client_id: object, body: object
+    session: Session,
+    conversation: ChatConversation,
+    *,
+    client_id: object,
+    body: object,
+    per_minute: int = MESSAGES_PER_MINUTE,
 ) -> StoredChatMessage:
     """Step one: validate, rate-limit and keep the message (a resend returns the first copy)."""
     clean_id = _client_id(client_id)
@@ -358,7 +370,7 @@ def store_visitor_message(
             RawInbound.received_at >= clock.now() - timedelta(minutes=1),
         )
     )
-    if int(recent or 0) >= MESSAGES_PER_MINUTE:
+    if int(recent or 0) >= per_minute:
         raise ChatRateLimitedError("You are sending messages too quickly. Please wait a moment.")
     now = clock.now()
     row = RawInbound(

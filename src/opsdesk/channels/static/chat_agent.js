@@ -19,6 +19,10 @@
   var errorLine = root.querySelector("[data-chat-error]");
   var presenceSelect = root.querySelector("[data-chat-presence]");
   var presenceLine = root.querySelector("[data-chat-agents-online]");
+  if (log) {
+    // messages the server already rendered are not shown twice when the transcript arrives
+    log.querySelectorAll("[data-message-id]").forEach(function (item) { shown["m" + item.getAttribute("data-message-id")] = item; });
+  }
 
   function newClientId() {
     if (window.crypto && window.crypto.randomUUID) { return window.crypto.randomUUID(); }
@@ -30,13 +34,14 @@
   }
   function text(element, value) { if (element) { element.textContent = value; } }
 
+  // The same sentences as the server-rendered panel (channels/ticket_panels.py).
   function describe(conv) {
     if (!conv) { return ""; }
-    var who = conv.visitor_name + " <" + conv.visitor_email + ">";
-    if (conv.status === "waiting") { return who + " is waiting for an agent."; }
-    if (conv.status === "active") { return who + " — chatting with " + (conv.agent_name || "an agent") + "."; }
-    if (conv.status === "offline") { return who + " — no agent was available: replies go by email."; }
-    if (conv.status === "ended") { return who + " — the chat has ended: replies go by email."; }
+    var who = conv.visitor_name + " <" + conv.visitor_email + ">. ";
+    if (conv.status === "waiting") { return who + "The customer is waiting for an agent."; }
+    if (conv.status === "active") { return who + "Live with " + (conv.agent_name || "an agent") + ": the customer reads replies in the chat."; }
+    if (conv.status === "offline") { return who + "No agent was available: replies go to the customer by email."; }
+    if (conv.status === "ended") { return who + "The chat has ended: replies go to the customer by email."; }
     return who;
   }
 

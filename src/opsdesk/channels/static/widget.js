@@ -208,7 +208,7 @@
         fatal = true; showForms();
         setState("Chat is not available on this site (" + frame.detail + ").");
       } else if (!conversation) {
-        $(".identity-error").textContent = frame.fields && frame.fields.length ? frame.fields.map(function (f) { return f.message; }).join(" ") : frame.detail;
+        $(".identity-error").textContent = frame.errors && frame.errors.length ? frame.errors.map(function (f) { return f.message; }).join(" ") : frame.detail;
       } else {
         if (frame.ref && unacked[frame.ref] !== undefined && frame.code !== "server_error") {
           var failed = shown["c" + frame.ref];
