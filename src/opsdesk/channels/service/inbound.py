@@ -59,6 +59,7 @@ class ProcessedEmail:
     created_ticket: bool
     noise_kind: str
     send_receipt: bool  # a new ticket from a person (not noise, not throttled): acknowledge it
+    sender: str = ""
 
 
 def email_dedupe_key(raw: bytes) -> tuple[str, str]:
@@ -243,6 +244,7 @@ def process_raw_email(session: Session, raw_inbound_id: int, settings: Settings)
         received.created,
         noise.value,
         send_receipt=received.created and not received.duplicate and noise is NoiseKind.NONE,
+        sender=parsed.from_address,
     )
 
 

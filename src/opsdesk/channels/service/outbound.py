@@ -10,7 +10,8 @@ name and signature; automatic mail is marked ``Auto-Submitted``.
 from __future__ import annotations
 
 import html
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,7 +26,7 @@ from opsdesk.config import Settings
 from opsdesk.tickets.enums import AuthorKind, Channel
 from opsdesk.tickets.events import MessageAdded
 from opsdesk.tickets.html import text_to_html
-from opsdesk.tickets.models import Message, Ticket
+from opsdesk.tickets.models import Message, Person, Ticket
 
 EMAIL_SEND_JOB = "email.send"
 MAX_REFERENCES = 20
@@ -98,10 +99,26 @@ def thread_ids(session: Session, ticket_id: int) -> tuple[str | None, list[str]]
     return in_reply_to, references
 
 
+class TicketAddress(Protocol):
+    """What sending mail about a ticket needs of it (a Ticket, or its two columns)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def reply_token(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TicketColumns:
+    id: int
+    reply_token: str
+
+
 def queue_email(
     session: Session,
     *,
-    ticket: Ticket,
+    ticket: TicketAddress,
     kind: OutboundKind,
     to_address: str,
     subject: str,
@@ -242,6 +259,34 @@ def outgoing_from_payload(payload: dict[str, Any]) -> OutgoingEmail:
         in_reply_to=payload.get("in_reply_to"),
         references=tuple(payload.get("references") or ()),
         automatic=bool(payload.get("automatic")),
+    )
+
+
+def queue_receipt_for_new_email_ticket(
+    session: Session, ticket_id: int, to_address: str, settings: Settings
+) -> OutboundEmail:
+    """The receipt of a ticket just opened by an email, from columns (no ticket or person load):
+    it goes to whoever wrote, who is the new ticket's requester."""
+    subject, reply_token, name = session.execute(
+        select(Ticket.subject, Ticket.reply_token, Person.name)
+        .join(Person, Person.id == Ticket.requester_id)
+        .where(Ticket.id == ticket_id)
+    ).one()
+    brand = brand_of(session, ticket_id)
+    text = render_receipt(
+        brand.receipt_template if brand is not None else "",
+        name=(name.split(" ", 1)[0] if name else "") or "there",
+        ticket_id=ticket_id,
+        subject=subject,
+    )
+    return queue_email(
+        session,
+        ticket=TicketColumns(ticket_id, reply_token),
+        kind=OutboundKind.RECEIPT,
+        to_address=to_address,
+        subject=f"Re: {subject}",
+        text=text,
+        settings=settings,
     )
 
 
