@@ -586,7 +586,8 @@ def agent_reply(
         )
     if conversation.status == ChatStatus.WAITING.value:
         accept(session, actor, conversation.id)
-    ticket = tickets.access_ticket(session, actor, conversation.ticket_id, for_update=True)
+    # no row lock: add_message changes counters with SQL expressions (and a lock would reload it)
+    ticket = tickets.access_ticket(session, actor, conversation.ticket_id)
     message = tickets.add_message(
         session, actor, ticket, body_text=text, public=True, channel=Channel.CHAT.value, external_id=key
     )
