@@ -125,6 +125,11 @@ def _brands_page(
             "errors": errors,
             "notice": notice,
             "csrf_token": csrf_token(request),
+            "nav_items": [
+                {"href": "/", "label": "Tickets"},
+                {"href": "/chat", "label": "Chat"},
+                {"href": "/admin/channels/brands", "label": "Channels", "active": True},
+            ],
         },
         status_code=status_code,
     )
