@@ -213,6 +213,8 @@ def test_admin_pages_add_edit_and_test_a_mailbox(
     assert listing.status_code == 200
     assert 'href="/admin/channels/brands"' in listing.text
     assert 'href="/admin/webhooks"' in listing.text
+    home = client.get("/admin/sla")  # any other page: the main navigation links the settings
+    assert '<a href="/admin/channels">Channels</a>' in home.text
 
     refused = client.post(
         "/admin/channels/mailboxes",
@@ -307,5 +309,7 @@ def test_leads_see_channel_pages_read_only_and_cannot_post(database: BoundDataba
     with database.transaction(write=False) as session:
         assert session.scalars(select(EmailBrand.name)).one() == "Acme"
 
+    assert '<a href="/admin/channels" aria-current="page">Channels</a>' in listing.text
     agent, _ = _signed_in(database, tmp_path, "agent")
     assert agent.get("/admin/channels/slack").status_code == 403
+    assert 'href="/admin/channels"' not in agent.get("/").text

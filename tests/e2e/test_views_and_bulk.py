@@ -4,6 +4,7 @@ tickets at once from a list with the bulk bar."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -62,6 +63,10 @@ def test_agent_creates_and_edits_a_view_with_a_live_count(server: RunningServer,
 
     page.get_by_role("link", name="Manage views").click()
     expect(page.get_by_role("table", name="Your views")).to_contain_text("Priority: Urgent")
+    page.get_by_role("link", name=re.compile("Edit.*Hot tickets, e2e")).click()
+    screenshot = Path(server.data_dir) / "view-editor.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 10_000
 
 
 def _new_tickets(server: RunningServer, count: int) -> None:
@@ -108,6 +113,9 @@ def test_agent_changes_two_tickets_with_the_bulk_bar(server: RunningServer, page
     bar.get_by_role("button", name="Apply to selected").click()
 
     expect(page.get_by_role("status")).to_contain_text("2 tickets changed.")
+    screenshot = Path(server.data_dir) / "bulk-result.png"
+    page.screenshot(path=str(screenshot), full_page=False)
+    assert screenshot.stat().st_size > 10_000
     for ticket_id in chosen:
         row = page.locator("table.tickets tbody tr").filter(has=page.locator(f'input[value="{ticket_id}"]'))
         expect(row.locator(".priority")).to_have_text("Urgent")

@@ -308,3 +308,23 @@ def test_preview_and_order_api(client: TestClient, db: Session) -> None:
     assert [view.id for view in _views_of(db, agent.id)] == ids[::-1]
     not_mine = client.put("/api/v1/views/order", headers=headers, json={"shared": True, "ids": []})
     assert not_mine.status_code == 403
+
+
+def test_viewers_cannot_save_views(client: TestClient, db: Session) -> None:
+    csrf, viewer = _signed_in(client, db, role="viewer")
+    form = client.get("/views/new")
+    assert form.status_code == 200
+    assert "Your role can use views but not save them." in form.text
+    assert 'value="save"' not in form.text
+    refused = client.post("/views/new", data={"csrf_token": csrf, "name": "Mine", "action": "save"})
+    assert refused.status_code == 403
+    assert _views_of(db, viewer.id) == []
+
+
+def test_the_message_endpoint_documents_json_and_multipart(client: TestClient) -> None:
+    spec = client.get("/api/v1/openapi.json").json()
+    content = spec["paths"]["/api/v1/tickets/{ticket_id}/messages"]["post"]["requestBody"]["content"]
+    assert content["application/json"]["schema"]["required"] == ["body"]
+    assert content["multipart/form-data"]["schema"]["properties"]["attachments"]["type"] == "array"
+    references = set(re.findall(r"#/components/schemas/(\w+)", str(spec)))
+    assert references <= set(spec["components"]["schemas"])

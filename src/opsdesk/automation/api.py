@@ -121,3 +121,21 @@ def create_escalation(
     body: EscalationIn, actor: Actor = Depends(api_actor), session: Session = Depends(request_session)
 ) -> EscalationOut:
     return EscalationOut.of(escalations.save_escalation(session, actor, **body.model_dump()))
+
+
+@router.put("/escalations/{rule_id}", response_model=EscalationOut)
+def replace_escalation(
+    rule_id: int,
+    body: EscalationIn,
+    actor: Actor = Depends(api_actor),
+    session: Session = Depends(request_session),
+) -> EscalationOut:
+    """Replace a matrix row (validated first; a missing routing key keeps the stored one)."""
+    return EscalationOut.of(escalations.save_escalation(session, actor, rule_id=rule_id, **body.model_dump()))
+
+
+@router.delete("/escalations/{rule_id}", status_code=204, response_model=None)
+def delete_escalation(
+    rule_id: int, actor: Actor = Depends(api_actor), session: Session = Depends(request_session)
+) -> None:
+    escalations.delete_escalation(session, actor, rule_id)

@@ -25,6 +25,10 @@ class MacroNotFoundError(NotFoundError):
     code = "macro_not_found"
 
 
+class EscalationNotFoundError(NotFoundError):
+    code = "escalation_not_found"
+
+
 class MacroPreviewOutdatedError(ConflictError):
     """The ticket (or the macro) changed between the preview and the apply: nothing was applied."""
 

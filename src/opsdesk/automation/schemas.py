@@ -106,6 +106,7 @@ class EscalationIn(BaseModel):
     page_on_call: bool = False
     paging_url: str | None = None
     paging_routing_key: str | None = None
+    is_active: bool = True
 
 
 class EscalationOut(BaseModel):
@@ -117,6 +118,8 @@ class EscalationOut(BaseModel):
     slack_webhook_url: str | None
     page_on_call: bool
     paging_url: str | None
+    has_routing_key: bool = False
+    is_active: bool = True
 
     @classmethod
     def of(cls, rule: EscalationRule) -> EscalationOut:
@@ -129,4 +132,6 @@ class EscalationOut(BaseModel):
             slack_webhook_url=rule.slack_webhook_url,
             page_on_call=rule.page_on_call,
             paging_url=rule.paging_url,
+            has_routing_key=bool(rule.paging_routing_key),
+            is_active=rule.is_active,
         )

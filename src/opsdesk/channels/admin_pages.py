@@ -27,10 +27,8 @@ from opsdesk.web.sessions import database_of, request_session
 from opsdesk.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-NAV = [
-    {"href": "/", "label": "Tickets"},
-    {"href": "/admin/channels/brands", "label": "Channels", "active": True},
-]
+# The "Channels" item itself comes from the base layout (admins and leads see it on every page).
+NAV = [{"href": "/", "label": "Tickets"}]
 
 
 def _settings(request: Request) -> Settings:

@@ -128,7 +128,6 @@ def _brands_page(
             "nav_items": [
                 {"href": "/", "label": "Tickets"},
                 {"href": "/chat", "label": "Chat"},
-                {"href": "/admin/channels/brands", "label": "Channels", "active": True},
             ],
         },
         status_code=status_code,

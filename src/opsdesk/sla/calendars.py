@@ -68,6 +68,50 @@ def build_calendar(
         ) from error
 
 
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def hours_from_text(texts: Mapping[str, str]) -> tuple[dict[str, list[list[str]]], list[FieldProblem]]:
+    """Weekly hours typed one line per weekday (``"09:00-12:30, 13:30-17:00"``; ``"22:00-06:00"``
+    runs overnight; blank = closed) into the ``hours`` mapping, with a problem per bad day."""
+    hours: dict[str, list[list[str]]] = {}
+    problems: list[FieldProblem] = []
+    for day in WEEKDAY_NAMES:
+        raw = (texts.get(day) or "").strip()
+        if not raw:
+            continue
+        intervals: list[list[str]] = []
+        for part in raw.replace(";", ",").split(","):
+            piece = part.strip()
+            if not piece:
+                continue
+            bounds = [value.strip() for value in piece.replace("\u2013", "-").split("-")]
+            if len(bounds) != 2 or not all(bounds):
+                message = f"{piece!r}: write each interval as HH:MM-HH:MM"
+                problems.append(FieldProblem(("hours", day), message))
+                continue
+            intervals.append(bounds)
+        if intervals:
+            hours[day] = intervals
+    return hours, problems
+
+
+def hours_as_text(hours: Mapping[str, Sequence[Sequence[str]]]) -> dict[str, str]:
+    return {day: ", ".join(f"{start}-{end}" for start, end in hours.get(day, [])) for day in WEEKDAY_NAMES}
+
+
+def openings_preview(calendar: BusinessCalendar, after: datetime, count: int = 5) -> list[str]:
+    """The next openings in the calendar's own time zone, for people to read."""
+    lines = []
+    for start, end in calendar.openings(after, count):
+        local_start = start.astimezone(calendar.zone)
+        local_end = end.astimezone(calendar.zone)
+        same_day = local_end.date() == local_start.date() or local_end.time().isoformat() == "00:00:00"
+        end_text = local_end.strftime("%H:%M") if same_day else local_end.strftime("%a %d %b %H:%M")
+        lines.append(f"{local_start.strftime('%a %d %b %Y %H:%M')} to {end_text} ({calendar.time_zone})")
+    return lines
+
+
 def calendar_of(row: BusinessCalendarRow) -> BusinessCalendar:
     with _cache_lock:
         cached = _cache.get(row.id)

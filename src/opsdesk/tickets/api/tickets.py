@@ -178,7 +178,7 @@ _MESSAGE_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/MessageCreate"}},
+            "application/json": {"schema": MessageCreate.model_json_schema()},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",

@@ -53,6 +53,8 @@ SORT_LABELS = {
     "id": "Ticket number, lowest first",
 }
 LIST_KEYS = ("status", "priority", "channel", "tier")
+CHANNEL_LABELS = {"api": "API"}
+NO_VIEWS_FOR_ROLE = "Your role can use views but not save them."
 SHARED_READ_ONLY = (
     "This is a shared view: only leads and admins can change it. You can save a copy as your own view."
 )
@@ -74,6 +76,7 @@ class ViewForm:
     shared: bool
     may_share: bool
     may_save: bool
+    may_copy: bool
     read_only_note: str
     sorts: list[Choice]
     statuses: list[Choice]
@@ -200,7 +203,8 @@ def build_form(
 ) -> ViewForm:
     staff, groups = _names(session, actor)
     may_share = views_service.may_manage_shared_views(actor)
-    may_save = view is None or view.owner_id is not None or may_share
+    may_own = has_permission(actor, Permission.VIEW_MANAGE_OWN)
+    may_save = may_own and (view is None or view.owner_id is not None or may_share)
     field_errors: dict[str, list[str]] = {}
     for item in error.fields if error is not None else []:
         key = str(item.location[0]) if item.location else "form"
@@ -215,7 +219,8 @@ def build_form(
         shared=shared,
         may_share=may_share,
         may_save=may_save,
-        read_only_note="" if may_save else SHARED_READ_ONLY,
+        may_copy=may_own and not may_save,
+        read_only_note="" if may_save else SHARED_READ_ONLY if may_own else NO_VIEWS_FOR_ROLE,
         sorts=_select(list(SORT_LABELS.items()), sort),
         statuses=_checks(STATUS_CHOICES, _as_strings(filters.get("status"))),
         assignees=_select(
@@ -228,7 +233,8 @@ def build_form(
             _as_strings(filters.get("priority")),
         ),
         channels=_checks(
-            [(c.value, c.value.capitalize()) for c in Channel], _as_strings(filters.get("channel"))
+            [(c.value, CHANNEL_LABELS.get(c.value, c.value.capitalize())) for c in Channel],
+            _as_strings(filters.get("channel")),
         ),
         tiers=_checks(
             [(t.value, display.TIER_LABELS[t.value]) for t in AccountTier], _as_strings(filters.get("tier"))
