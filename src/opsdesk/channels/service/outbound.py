@@ -350,4 +350,6 @@ def queue_public_reply(session: Session, event: MessageAdded, settings: Settings
 
 def send_public_reply(session: Session, event: MessageAdded) -> None:
     """Reaction to MessageAdded: queue the email of a staff public reply."""
+    if event.author_kind != AuthorKind.STAFF.value or not event.is_public:
+        return  # most messages: decided before paying for Settings() (it reads the environment)
     queue_public_reply(session, event, Settings())
