@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     database_url: str | None = None
     secret_key: str = DEFAULT_SECRET
+    # Secret keys used before the current one (comma-separated): stored secrets encrypted under
+    # them stay readable until `opsdesk channels reencrypt-secrets` moves them to the current key.
+    previous_secret_keys: str = ""
     broker_url: str | None = None
     base_url: str = "http://127.0.0.1:8000"
     attachment_max_bytes: int = 25 * 1024 * 1024
@@ -39,12 +42,17 @@ class Settings(BaseSettings):
     support_name: str = "Support"
     inbound_smtp_host: str = "127.0.0.1"
     inbound_smtp_port: int | None = None  # `opsdesk serve --smtp-port`; off by default
+    # Whole domains the SMTP receiver takes mail for (comma-separated), besides the support
+    # address and every brand's address (with +tags).
+    inbound_domains: str = ""
     inbound_email_max_bytes: int = 30 * 1024 * 1024
     email_throttle_count: int = 20
     email_throttle_window_seconds: int = 300
     slack_signing_secret: str | None = None
     slack_api_url: str = "https://slack.com/api/"
     support_form_per_ten_minutes: int = 5
+    chat_messages_per_minute: int = 30  # per visitor email
+    chat_starts_per_ten_minutes: int = 10  # new chat conversations per client address
 
     stripe_webhook_secret: str | None = None
     stripe_api_key: str | None = None

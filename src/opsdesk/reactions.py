@@ -18,6 +18,7 @@ def register(bus: Bus) -> None:
     """Subscribe each domain's handlers. Domains add their lines here, in pipeline order."""
     from opsdesk.automation import escalations
     from opsdesk.automation import rules as triggers
+    from opsdesk.channels.service import chat as channel_chat
     from opsdesk.channels.service import outbound as channel_outbound
     from opsdesk.channels.service import slack as channel_slack
     from opsdesk.channels.service import webhooks as channel_webhooks
@@ -56,6 +57,8 @@ def register(bus: Bus) -> None:
     bus.subscribe(MessageAdded, channel_outbound.send_public_reply)
     # channels: ... or posted into the ticket's Slack thread
     bus.subscribe(MessageAdded, channel_slack.queue_public_reply)
+    # channels: ... or shown in the live chat (after commit; emailed instead once the chat is over)
+    bus.subscribe(MessageAdded, channel_chat.on_message_added)
 
     # channels: last, outbound webhooks see every ticket event (queued in the outbox)
     for event_type in (TicketCreated, MessageAdded, TicketUpdated, TicketMerged):

@@ -9,27 +9,31 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opsdesk.auth import api as auth_api
 from opsdesk.auth import service as auth_service
 from opsdesk.auth.models import Group, User
-from opsdesk.tickets.api import accounts, settings, tickets, views
+from opsdesk.tickets.api import accounts, attachments, settings, tickets, views
 from opsdesk.tickets.api import people as people_api
 from opsdesk.tickets.models import (
     Account,
     CustomFieldDefinition,
+    Message,
     Person,
     Ticket,
     TicketStatusDefinition,
     View,
 )
 from opsdesk.tickets.service import people
+from opsdesk.tickets.service.attachments import AttachmentStore
 from tests.support.factories import SYSTEM, make_account, make_group, make_ticket, make_user
 from tests.support.web import bearer_headers
 
@@ -57,6 +61,17 @@ class World:
     person: Person
     account: Account
     other_user: User
+    attachments_dir: Path
+
+    def ticket_attachment(self) -> int:
+        store = AttachmentStore(self.attachments_dir, 1_000_000)
+        first = self.db.scalars(select(Message).where(Message.ticket_id == self.ticket.id)).first()
+        assert first is not None
+        attachment = store.save("notes.txt", "text/plain", b"the steps to reproduce")
+        attachment.message_id = first.id
+        self.db.add(attachment)
+        self.db.flush()
+        return attachment.id
 
     def fresh_user(self) -> int:
         return make_user(self.db, role="agent").id
@@ -75,6 +90,12 @@ class World:
         self.db.add(view)
         self.db.flush()
         return view.id
+
+    def all_my_views(self) -> list[int]:
+        self.my_view()
+        return list(
+            self.db.scalars(select(View.id).where(View.owner_id == self.me.id).order_by(View.id.desc()))
+        )
 
     def field(self) -> int:
         definition = CustomFieldDefinition(key=f"field_{next(_number)}", label="Field", field_type="text")
@@ -185,6 +206,12 @@ CASES: list[Case] = [
         ALL,
         lambda w: f"/api/v1/tickets/{w.ticket.id}/messages",
     ),
+    Case(
+        "GET",
+        "/api/v1/attachments/{attachment_id}",
+        ALL,
+        lambda w: f"/api/v1/attachments/{w.ticket_attachment()}",
+    ),
     Case("GET", "/api/v1/tickets/{ticket_id}/events", ALL, lambda w: f"/api/v1/tickets/{w.ticket.id}/events"),
     Case(
         "POST",
@@ -230,6 +257,14 @@ CASES: list[Case] = [
     Case("GET", "/api/v1/views", ALL, lambda w: "/api/v1/views"),
     Case(
         "POST", "/api/v1/views", WORKERS, lambda w: "/api/v1/views", lambda w: {"name": "Mine", "filters": {}}
+    ),
+    Case("GET", "/api/v1/views/preview", ALL, lambda w: "/api/v1/views/preview?status=open&assignee=me"),
+    Case(
+        "PUT",
+        "/api/v1/views/order",
+        WORKERS,
+        lambda w: "/api/v1/views/order",
+        lambda w: {"shared": False, "ids": w.all_my_views()},
     ),
     Case("GET", "/api/v1/views/{view_id}", ALL, lambda w: f"/api/v1/views/{w.my_view()}"),
     Case("GET", "/api/v1/views/{view_id}/tickets", ALL, lambda w: f"/api/v1/views/{w.my_view()}/tickets"),
@@ -281,7 +316,7 @@ CASES: list[Case] = [
 UNCOVERED = {("POST", "/api/v1/session"), ("GET", "/api/v1/session")}
 
 
-def _world(db: Session, role: str) -> World:
+def _world(db: Session, role: str, attachments_dir: Path) -> World:
     group = make_group(db)
     me = make_user(db, role=role, groups=[group])
     account = make_account(db, domain=f"customer{next(_number)}.test")
@@ -296,13 +331,14 @@ def _world(db: Session, role: str) -> World:
         person=ticket.requester,
         account=account,
         other_user=make_user(db, role="agent"),
+        attachments_dir=attachments_dir,
     )
 
 
 def test_the_matrix_covers_every_route() -> None:
     routers = [
         auth_api.router,
-        *(module.router for module in (tickets, people_api, accounts, views, settings)),
+        *(module.router for module in (tickets, people_api, accounts, views, settings, attachments)),
     ]
     routes = {
         (method, route.path)
@@ -317,7 +353,7 @@ def test_the_matrix_covers_every_route() -> None:
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_route_for_role(db: Session, client: TestClient, role: str) -> None:
-    world = _world(db, role)
+    world = _world(db, role, client.app.state.settings.attachments_dir)  # type: ignore[attr-defined]
     headers = bearer_headers(db, world.me)
     wrong: list[str] = []
     for case in CASES:
@@ -335,7 +371,7 @@ def test_every_route_for_role(db: Session, client: TestClient, role: str) -> Non
 
 
 def test_contractors_see_only_their_groups_and_no_payment_details(db: Session, client: TestClient) -> None:
-    world = _world(db, "contractor")
+    world = _world(db, "contractor", client.app.state.settings.attachments_dir)  # type: ignore[attr-defined]
     headers = bearer_headers(db, world.me)
     listed = {item["id"] for item in client.get("/api/v1/tickets", headers=headers).json()["items"]}
     assert listed == {world.ticket.id}

@@ -187,7 +187,7 @@ def test_keyword_search_finds_words_in_subject_and_messages(db: Session, client:
     assert ids("kumquat") == [invoice.id]
 
 
-def test_bulk_update_is_all_or_nothing(db: Session, client: TestClient) -> None:
+def test_bulk_update_per_ticket_and_atomic(db: Session, client: TestClient) -> None:
     agent = make_user(db, role="agent")
     headers = bearer_headers(db, agent)
     first, second = make_ticket(db), make_ticket(db)
@@ -197,16 +197,39 @@ def test_bulk_update_is_all_or_nothing(db: Session, client: TestClient) -> None:
         json={"ids": [first.id, second.id], "changes": {"priority": "high", "add_tags": ["batch"]}},
     )
     assert done.status_code == 200, done.text
-    assert done.json() == {"updated_ids": [first.id, second.id], "unchanged_ids": []}
+    assert done.json() == {"updated_ids": [first.id, second.id], "unchanged_ids": [], "refused": []}
+    # Per ticket (the default): the unknown id is refused with its reason, the other is changed.
+    partly = client.post(
+        "/api/v1/tickets/bulk",
+        headers=headers,
+        json={"ids": [first.id, 987654321], "changes": {"priority": "urgent"}},
+    )
+    assert partly.status_code == 200, partly.text
+    assert partly.json()["updated_ids"] == [first.id]
+    assert [(item["id"], item["code"], item["status"]) for item in partly.json()["refused"]] == [
+        (987654321, "ticket_not_found", 404)
+    ]
     events_before = _count(db, AuditEvent)
     refused = client.post(
         "/api/v1/tickets/bulk",
         headers=headers,
-        json={"ids": [first.id, 987654321], "changes": {"priority": "low"}},
+        json={"ids": [second.id, 987654321], "changes": {"priority": "low"}, "atomic": True},
     )
-    assert refused.status_code == 404
+    assert refused.status_code == 409
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["code"] == "bulk_refused"
+    assert refused.json()["errors"][0]["location"] == ["tickets", 987654321]
+    bad = client.post(
+        "/api/v1/tickets/bulk",
+        headers=headers,
+        json={"ids": [second.id], "changes": {"group_id": 987654}},
+    )
+    assert bad.status_code == 422
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    assert [error["field"] for error in bad.json()["errors"]] == ["changes.group_id"]
     db.expire_all()
-    assert db.get(Ticket, first.id).priority == "high"  # type: ignore[union-attr]
+    assert db.get(Ticket, first.id).priority == "urgent"  # type: ignore[union-attr]
+    assert db.get(Ticket, second.id).priority == "high"  # type: ignore[union-attr]
     assert _count(db, AuditEvent) == events_before
 
 

@@ -3,6 +3,7 @@ a crash left, follow-ups on closed tickets, merged tickets, the raw MIME endpoin
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
@@ -165,3 +166,57 @@ def test_raw_mime_endpoint_refuses_oversize_mail(database: BoundDatabase, settin
     assert response.status_code == 413
     assert "limit is 500 bytes" in response.json()["detail"]
     assert _count(database, RawInbound) == 0
+
+
+@pytest.mark.parametrize(
+    ("headers", "sender", "told"),
+    [
+        ({}, "kim@customer.example", True),
+        ({"Auto-Submitted": "auto-replied"}, "kim@customer.example", False),
+        ({}, "MAILER-DAEMON@mx.customer.example", False),
+        ({"Precedence": "bulk"}, "news@customer.example", False),
+    ],
+)
+def test_oversize_mail_from_a_mailbox_tells_only_people_why(
+    database: BoundDatabase,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    headers: dict[str, str],
+    sender: str,
+    told: bool,
+) -> None:
+    from opsdesk.jobs.runner import run_pending
+    from tests.support.smtp_sink import smtp_sink
+
+    settings.inbound_email_max_bytes = 1_000
+    raw = simple_email(
+        sender=sender, body="y" * 3_000, message_id="big-imap@customer.example", headers=headers
+    )
+    with smtp_sink() as sink:
+        monkeypatch.setenv("OPSDESK_SMTP_HOST", sink.host)
+        monkeypatch.setenv("OPSDESK_SMTP_PORT", str(sink.port))
+        result = inbound_pipeline.ingest_email(
+            database, raw, source="imap:test", settings=settings, refuse_oversize=False
+        )
+        again = inbound_pipeline.ingest_email(
+            database, raw, source="imap:test", settings=settings, refuse_oversize=False
+        )
+        run_pending(database)
+
+    assert (result.status, again.duplicate) == ("refused", True)
+    assert _count(database, Ticket) == 0
+    if not told:
+        assert sink.received == []
+        with database.transaction(write=False) as session:
+            assert session.scalar(select(func.count()).select_from(OutboundEmail)) == 0
+            assert "no refusal sent" in (session.get_one(RawInbound, result.raw_inbound_id).error or "")
+        return
+    [(envelope_from, recipients, message)] = sink.received
+    assert recipients == ["kim@customer.example"]
+    assert envelope_from == "support@example.com"
+    assert message["Subject"] == "Not delivered: Printer on fire"
+    assert message["Auto-Submitted"] == "auto-replied"
+    assert message["In-Reply-To"] == "<big-imap@customer.example>"
+    text = message.get_body(("plain",)).get_content()
+    assert "the message is" in text
+    assert "the limit is 1000 bytes" in text

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from opsdesk.channels import inbound_pipeline
 from opsdesk.channels.models import OutboundEmail
-from opsdesk.channels.service.mailboxes import add_brand
+from opsdesk.channels.service.brands import add_brand
 from opsdesk.config import Settings
 from opsdesk.jobs.runner import run_pending
 from opsdesk.outbox import OutboxJob

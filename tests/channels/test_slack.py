@@ -81,7 +81,11 @@ def slack_api(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 @pytest.fixture
-def client(database: BoundDatabase, tmp_path: Path, slack_api: HttpReceiver) -> TestClient:
+def client(
+    database: BoundDatabase, tmp_path: Path, slack_api: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> TestClient:
+    # The job runner builds its settings from the environment: same data directory, same key.
+    monkeypatch.setenv("OPSDESK_DATA_DIR", str(tmp_path / "data"))
     settings = Settings(
         data_dir=tmp_path / "data",
         slack_signing_secret=SECRET,
@@ -92,6 +96,7 @@ def client(database: BoundDatabase, tmp_path: Path, slack_api: HttpReceiver) -> 
         connect_channel(
             session,
             SYSTEM,
+            settings=settings,
             team_id="T0ACME",
             channel_id="C0SHARED",
             bot_token="xoxb-test-token",
@@ -199,3 +204,44 @@ def test_bad_or_stale_signatures_are_refused(
     with database.transaction(write=False) as session:
         assert session.scalar(select(func.count()).select_from(RawInbound)) == 0
         assert session.scalar(select(func.count()).select_from(Ticket)) == 0
+
+
+def test_a_workspace_signing_secret_and_account_mapping(
+    database: BoundDatabase, tmp_path: Path, slack_api: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opsdesk.tickets.models import Person
+    from tests.support.factories import make_account
+
+    monkeypatch.setenv("OPSDESK_DATA_DIR", str(tmp_path / "own"))
+    settings = Settings(data_dir=tmp_path / "own", slack_api_url=slack_api.url + "/api/", environment="test")
+    with database.transaction() as session:
+        account = make_account(session, name="Globex")
+        connect_channel(
+            session,
+            SYSTEM,
+            settings=settings,
+            team_id="T0GLOBEX",
+            channel_id="C0GLOBEX",
+            bot_token="xoxb-globex",
+            signing_secret="globex-own-signing-secret",
+            account_id=account.id,
+        )
+        account_id = account.id
+    client = TestClient(create_app(settings, database=database))  # no installation-wide secret
+    body = _message("EvG1", "1700000100.000100", "Invoices are wrong")
+    body["team_id"] = "T0GLOBEX"
+    body["event"]["channel"] = "C0GLOBEX"
+
+    forged_raw, forged_headers = _signed(body, secret=SECRET)  # another app's secret
+    forged = client.post("/api/v1/channels/slack/events", content=forged_raw, headers=forged_headers)
+    raw, headers = _signed(body, secret="globex-own-signing-secret")
+    accepted = client.post("/api/v1/channels/slack/events", content=raw, headers=headers)
+
+    assert forged.status_code == 401
+    assert accepted.status_code == 200, accepted.text
+    ticket_id = accepted.json()["ticket_id"]
+    with database.transaction(write=False) as session:
+        ticket = session.get_one(Ticket, ticket_id)
+        assert ticket.account_id == account_id
+        assert session.get_one(Person, ticket.requester_id).primary_account_id == account_id
+        assert session.scalar(select(func.count()).select_from(RawInbound)) == 1

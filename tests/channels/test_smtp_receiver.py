@@ -64,3 +64,41 @@ def test_oversize_mail_is_refused_with_552_and_a_reason(database: BoundDatabase,
     with database.transaction(write=False) as session:
         assert session.scalar(select(func.count()).select_from(RawInbound)) == 0
         assert session.scalar(select(func.count()).select_from(Ticket)) == 0
+
+
+def test_only_support_and_brand_addresses_are_accepted_never_relayed(
+    database: BoundDatabase, settings: Settings
+) -> None:
+    from opsdesk.channels.service.brands import add_brand
+    from tests.support.factories import SYSTEM
+
+    settings.inbound_domains = "help.example"
+    with database.transaction() as session:
+        add_brand(session, SYSTEM, name="Acme", support_address="care@acme.example", from_name="Acme")
+    raw = simple_email(message_id="rcpt-1@customer.example")
+    with SmtpReceiver(database, settings) as receiver, smtplib.SMTP("127.0.0.1", receiver.port) as client:
+        client.ehlo()
+        client.mail("kim@customer.example")
+        accepted = [
+            client.rcpt(address)[0]
+            for address in (
+                "support@example.com",
+                "support+ab12cd@example.com",
+                "care@acme.example",
+                "anyone@help.example",
+            )
+        ]
+        relay_code, relay_reason = client.rcpt("victim@elsewhere.example")
+        other_code, _ = client.rcpt("sales@example.com")
+        client.rset()
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+            client.sendmail("kim@customer.example", ["victim@elsewhere.example"], raw)
+
+    assert accepted == [250, 250, 250, 250]
+    assert (relay_code, other_code) == (550, 550)
+    assert relay_reason.decode() == (
+        "5.1.1 <victim@elsewhere.example> is not a support address here; this server does not relay"
+    )
+    assert refused.value.recipients["victim@elsewhere.example"][0] == 550
+    with database.transaction(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(RawInbound)) == 0

@@ -77,11 +77,12 @@ def test_bad_input_is_explained_and_changes_nothing(database: BoundDatabase, tmp
     assert _counts(database) == (0, 0, 0)
 
 
-def test_honeypot_looks_like_success_and_stores_nothing(database: BoundDatabase, tmp_path: Path) -> None:
+def test_honeypot_is_refused_readably_and_stores_nothing(database: BoundDatabase, tmp_path: Path) -> None:
     client = _client(database, tmp_path)
     response = client.post("/support/new", data={**FIELDS, "website": "http://spam.example"})
-    assert response.status_code == 200
-    assert "We received your request" in response.text
+    assert response.status_code == 422
+    assert "Your request was not sent: the form&#39;s hidden anti-spam field was filled in" in response.text
+    assert 'value="Refund please"' in response.text  # what they typed is kept
     assert _counts(database) == (0, 0, 0)
 
 

@@ -92,8 +92,13 @@ def test_bad_requests_are_problems(client: TestClient, session: Session) -> None
         "/api/v1/metrics", params={"metric": "csat", "grain": "year", **WEEK}, headers=headers
     )
     assert bad_grain.status_code == 422
-    unavailable = client.get("/api/v1/metrics", params={"metric": "nps", **WEEK}, headers=headers)
-    assert unavailable.status_code == 409
+    for metric, domain in (("nps", "success"), ("deflection_rate", "knowledge"), ("mttr", "incidents")):
+        for path in ("/api/v1/metrics", "/api/v1/metrics/tickets"):
+            unavailable = client.get(path, params={"metric": metric, **WEEK}, headers=headers)
+            assert unavailable.status_code == 409
+            assert unavailable.headers["content-type"].startswith("application/problem+json")
+            assert unavailable.json()["code"] == "metric_unavailable"
+            assert f"not available until the {domain} domain exists" in unavailable.json()["detail"]
     forbidden = client.get("/api/v1/metrics", params={"metric": "csat", **WEEK}, headers=agent_headers)
     assert forbidden.status_code == 403
     anonymous = client.get("/api/v1/metrics", params={"metric": "csat", **WEEK})

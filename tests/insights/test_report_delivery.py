@@ -63,6 +63,16 @@ def test_subscribed_leaders_get_one_report_per_week(db: Session) -> None:
     html = message.get_body(("html",))
     assert html is not None
     assert "https://desk.example.com/api/v1/reports/weekly?week=2026-W45&amp;format=pdf" in html.get_content()
+    assert message.get_content_type() == "multipart/mixed"
+    (attached,) = list(message.iter_attachments())
+    assert attached.get_content_type() == "application/pdf"
+    assert attached.get_filename() == "weekly-ops-review-2026-W45.pdf"
+    assert attached.get_content().startswith(b"%PDF-")
+
+    # An html subscriber gets the same mail without the attachment.
+    html_only = report_delivery.weekly_report_email(db, {**job.payload, "format": "html"}, settings)
+    assert html_only is not None
+    assert html_only.attachments == ()
 
     report_delivery.set_subscription(db, staff_actor(leader), leader.id, None)
     assert report_delivery.enqueue_weekly_reports(db, next_monday + timedelta(days=7, hours=7)) == 0

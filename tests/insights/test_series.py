@@ -126,9 +126,12 @@ def test_bad_queries_are_refused_with_reasons(db: Session) -> None:
         metric_series(db, lead, MetricQuery("csat", WEEK_END, WEEK_START))
     with pytest.raises(InvalidMetricQueryError):
         metric_series(db, lead, _query("csat", filters={Dimension.GROUP: "abc"}))
-    with pytest.raises(MetricUnavailableError, match="SLA"):
-        metric_series(db, lead, _query("sla_attainment"))
+    with pytest.raises(MetricUnavailableError, match="not available until the success domain exists"):
+        metric_series(db, lead, _query("nps"))
     with pytest.raises(MetricUnavailableError, match="business calendar"):
         metric_series(db, lead, _query("first_reply_time", time_basis=TimeBasis.BUSINESS))
+    with pytest.raises(InvalidMetricQueryError) as calendar_only:
+        metric_series(db, lead, _query("handle_time", time_basis=TimeBasis.BUSINESS))
+    assert calendar_only.value.fields[0].location == ("query", "basis")
     with pytest.raises(PermissionDeniedError):
         metric_series(db, staff_actor(make_user(db, role="agent")), _query("csat"))

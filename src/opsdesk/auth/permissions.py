@@ -40,6 +40,7 @@ class Permission(StrEnum):
     REPORT_READ = "report.read"
     JOB_MANAGE = "job.manage"
     CHANNEL_MANAGE = "channel.manage"
+    CHANNEL_READ = "channel.read"  # see channel settings (brands, mailboxes, Slack), never secrets
 
 
 _STAFF_BASE = {
@@ -67,6 +68,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.VIEW_MANAGE_SHARED,
             Permission.RULE_MANAGE,
             Permission.REPORT_READ,
+            Permission.CHANNEL_READ,
         }
     ),
     Role.AGENT: frozenset(

@@ -11,6 +11,7 @@ from opsdesk.automation import escalations, macros, rules
 from opsdesk.automation.schemas import (
     EscalationIn,
     EscalationOut,
+    MacroApplyIn,
     MacroIn,
     MacroOut,
     MacroPreviewOut,
@@ -78,18 +79,28 @@ def preview_macro(
     """Exactly what applying the macro would send and change; changes nothing."""
     ticket = access_ticket(session, actor, ticket_id)
     preview = macros.preview_macro(session, actor, ticket, macros.access_macro(session, actor, macro_id))
-    return MacroPreviewOut(body=preview.body, public_reply=preview.public_reply, changes=preview.changes)
+    return MacroPreviewOut(
+        body=preview.body, public_reply=preview.public_reply, changes=preview.changes, digest=preview.digest
+    )
 
 
 @router.post("/tickets/{ticket_id}/macros/{macro_id}/apply", response_model=MacroApplied)
 def apply_macro(
     ticket_id: int,
     macro_id: int,
+    body: MacroApplyIn | None = None,
     actor: Actor = Depends(api_actor),
     session: Session = Depends(request_session),
 ) -> MacroApplied:
+    """Apply the macro; with ``preview_digest`` (from the preview) 409 unless exactly that is sent."""
     ticket = access_ticket(session, actor, ticket_id, for_update=True)
-    message = macros.apply_macro(session, actor, ticket, macros.access_macro(session, actor, macro_id))
+    message = macros.apply_macro(
+        session,
+        actor,
+        ticket,
+        macros.access_macro(session, actor, macro_id),
+        preview_digest=body.preview_digest if body is not None else None,
+    )
     return MacroApplied(
         ticket_id=ticket.id,
         message_id=message.id if message is not None else None,
@@ -110,3 +121,21 @@ def create_escalation(
     body: EscalationIn, actor: Actor = Depends(api_actor), session: Session = Depends(request_session)
 ) -> EscalationOut:
     return EscalationOut.of(escalations.save_escalation(session, actor, **body.model_dump()))
+
+
+@router.put("/escalations/{rule_id}", response_model=EscalationOut)
+def replace_escalation(
+    rule_id: int,
+    body: EscalationIn,
+    actor: Actor = Depends(api_actor),
+    session: Session = Depends(request_session),
+) -> EscalationOut:
+    """Replace a matrix row (validated first; a missing routing key keeps the stored one)."""
+    return EscalationOut.of(escalations.save_escalation(session, actor, rule_id=rule_id, **body.model_dump()))
+
+
+@router.delete("/escalations/{rule_id}", status_code=204, response_model=None)
+def delete_escalation(
+    rule_id: int, actor: Actor = Depends(api_actor), session: Session = Depends(request_session)
+) -> None:
+    escalations.delete_escalation(session, actor, rule_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from opsdesk.errors import NotFoundError, ValidationFailedError
+from opsdesk.errors import ConflictError, NotFoundError, ValidationFailedError
 
 
 class InvalidRuleError(ValidationFailedError):
@@ -23,3 +23,13 @@ class RuleNotFoundError(NotFoundError):
 
 class MacroNotFoundError(NotFoundError):
     code = "macro_not_found"
+
+
+class EscalationNotFoundError(NotFoundError):
+    code = "escalation_not_found"
+
+
+class MacroPreviewOutdatedError(ConflictError):
+    """The ticket (or the macro) changed between the preview and the apply: nothing was applied."""
+
+    code = "macro_preview_outdated"

@@ -20,7 +20,7 @@ from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.permissions import Permission, require
 from opsdesk.automation.actions import queue_email, staff_addresses
-from opsdesk.automation.errors import InvalidEscalationError
+from opsdesk.automation.errors import EscalationNotFoundError, InvalidEscalationError
 from opsdesk.automation.models import EscalationFiring, EscalationRule
 from opsdesk.errors import FieldProblem
 from opsdesk.sla.events import SlaBreached
@@ -43,8 +43,23 @@ def save_escalation(
     page_on_call: bool = False,
     paging_url: str | None = None,
     paging_routing_key: str | None = None,
+    is_active: bool = True,
+    rule_id: int | None = None,
 ) -> EscalationRule:
+    """Create a matrix row, or replace row ``rule_id`` (a blank routing key keeps the stored one).
+    Validated whole before anything is saved."""
     require(actor, Permission.RULE_MANAGE)
+    existing: EscalationRule | None = None
+    if rule_id is not None:
+        existing = session.get(EscalationRule, rule_id)
+        if existing is None:
+            raise EscalationNotFoundError(f"escalation {rule_id} not found")
+        if not paging_routing_key:
+            paging_routing_key = existing.paging_routing_key
+    notify = [target.strip() for target in notify if target.strip()]
+    slack_webhook_url = (slack_webhook_url or "").strip() or None
+    paging_url = (paging_url or "").strip() or None
+    paging_routing_key = (paging_routing_key or "").strip() or None
     problems: list[FieldProblem] = []
     if priority not in {member.value for member in Priority}:
         problems.append(FieldProblem(("priority",), "low, normal, high or urgent"))
@@ -63,31 +78,53 @@ def save_escalation(
         paging_url and paging_url.startswith(("http://", "https://")) and paging_routing_key
     ):
         problems.append(FieldProblem(("paging_url",), "paging needs the Events API URL and a routing key"))
+    if paging_routing_key is not None and len(paging_routing_key) > 64:
+        problems.append(FieldProblem(("paging_routing_key",), "at most 64 characters"))
     if not notify and not slack_webhook_url and not page_on_call:
         problems.append(FieldProblem(("notify",), "say who is notified"))
     if problems:
         raise InvalidEscalationError("the escalation is not valid", fields=problems)
-    rule = EscalationRule(
-        priority=priority,
-        tier=tier,
-        minutes_after_breach=minutes_after_breach,
-        notify=list(notify),
-        slack_webhook_url=slack_webhook_url,
-        page_on_call=page_on_call,
-        paging_url=paging_url,
-        paging_routing_key=paging_routing_key,
-    )
-    session.add(rule)
+    rule = existing if existing is not None else EscalationRule()
+    rule.priority = priority
+    rule.tier = tier
+    rule.minutes_after_breach = minutes_after_breach
+    rule.notify = list(notify)
+    rule.slack_webhook_url = slack_webhook_url
+    rule.page_on_call = page_on_call
+    rule.paging_url = paging_url
+    rule.paging_routing_key = paging_routing_key
+    rule.is_active = is_active
+    if existing is None:
+        session.add(rule)
     session.flush()
     audit.record(
         session,
         actor,
         entity_type="escalation_rule",
         entity_id=rule.id,
-        action="created",
-        new={"priority": priority, "tier": tier, "minutes_after_breach": minutes_after_breach},
+        action="created" if existing is None else "updated",
+        new={
+            "priority": priority,
+            "tier": tier,
+            "minutes_after_breach": minutes_after_breach,
+            "notify": list(notify),
+            "page_on_call": page_on_call,
+            "active": is_active,
+        },
     )
     return rule
+
+
+def delete_escalation(session: Session, actor: Actor, rule_id: int) -> None:
+    """Remove a matrix row (its record of past firings goes with it)."""
+    require(actor, Permission.RULE_MANAGE)
+    rule = session.get(EscalationRule, rule_id)
+    if rule is None:
+        raise EscalationNotFoundError(f"escalation {rule_id} not found")
+    old = {"priority": rule.priority, "tier": rule.tier, "minutes_after_breach": rule.minutes_after_breach}
+    session.delete(rule)
+    session.flush()
+    audit.record(session, actor, entity_type="escalation_rule", entity_id=rule_id, action="deleted", old=old)
 
 
 def list_escalations(session: Session, actor: Actor) -> list[EscalationRule]:

@@ -6,6 +6,8 @@ changes); applying counts the use with an SQL expression (no read-modify-write).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +19,7 @@ from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.permissions import Permission, has_permission, require
 from opsdesk.automation.actions import field_changes, validate_actions
-from opsdesk.automation.errors import InvalidMacroError, MacroNotFoundError
+from opsdesk.automation.errors import InvalidMacroError, MacroNotFoundError, MacroPreviewOutdatedError
 from opsdesk.automation.models import Macro
 from opsdesk.automation.templating import TemplateProblem, check_template, render, template_context
 from opsdesk.errors import FieldProblem
@@ -32,6 +34,17 @@ class MacroPreview:
     body: str
     public_reply: bool
     changes: dict[str, Any]
+
+    @property
+    def digest(self) -> str:
+        """A fingerprint of exactly what would be sent and changed: applying with it refuses to
+        send anything else (the ticket or the macro changed since the preview)."""
+        content = json.dumps(
+            {"body": self.body, "public": self.public_reply, "changes": self.changes},
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(content.encode()).hexdigest()
 
 
 def visible_macros(session: Session, actor: Actor) -> list[Macro]:
@@ -124,9 +137,17 @@ def preview_macro(session: Session, actor: Actor, ticket: Ticket, macro: Macro) 
     return MacroPreview(body=body, public_reply=macro.public_reply, changes=field_changes(macro.actions))
 
 
-def apply_macro(session: Session, actor: Actor, ticket: Ticket, macro: Macro) -> Message | None:
-    """Reply (or note) with the rendered template and make the macro's changes, as the macro."""
+def apply_macro(
+    session: Session, actor: Actor, ticket: Ticket, macro: Macro, *, preview_digest: str | None = None
+) -> Message | None:
+    """Reply (or note) with the rendered template and make the macro's changes, as the macro.
+    With ``preview_digest`` (from :attr:`MacroPreview.digest`), refuse unless what would be sent
+    now is exactly what was previewed."""
     require(actor, Permission.TICKET_REPLY)
+    if preview_digest is not None and preview_macro(session, actor, ticket, macro).digest != preview_digest:
+        raise MacroPreviewOutdatedError(
+            "the ticket or the macro changed since the preview; nothing was applied, preview it again"
+        )
     if actor.user is None:
         return apply_macro_as(session, actor, ticket, macro)
     return apply_macro_as(session, Actor.macro(macro.name, macro.id, actor.user), ticket, macro)

@@ -86,6 +86,13 @@ class MacroPreviewOut(BaseModel):
     body: str
     public_reply: bool
     changes: dict[str, Any]
+    digest: str = Field(description="pass as preview_digest when applying to apply exactly this")
+
+
+class MacroApplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    preview_digest: str | None = None
 
 
 class EscalationIn(BaseModel):
@@ -99,6 +106,7 @@ class EscalationIn(BaseModel):
     page_on_call: bool = False
     paging_url: str | None = None
     paging_routing_key: str | None = None
+    is_active: bool = True
 
 
 class EscalationOut(BaseModel):
@@ -110,6 +118,8 @@ class EscalationOut(BaseModel):
     slack_webhook_url: str | None
     page_on_call: bool
     paging_url: str | None
+    has_routing_key: bool = False
+    is_active: bool = True
 
     @classmethod
     def of(cls, rule: EscalationRule) -> EscalationOut:
@@ -122,4 +132,6 @@ class EscalationOut(BaseModel):
             slack_webhook_url=rule.slack_webhook_url,
             page_on_call=rule.page_on_call,
             paging_url=rule.paging_url,
+            has_routing_key=bool(rule.paging_routing_key),
+            is_active=rule.is_active,
         )

@@ -6,8 +6,10 @@
 - SLA state (due time, breached, time left) for ``--tickets`` open tickets recomputed at once:
   targets spread over the last two weeks, a mix of business-hours (two calendars) and calendar
   time, vectorized with numpy (:mod:`opsdesk.sla.bulk`);
-- with ``--database-rows``: the same recomputation of ``due_at`` for targets stored in a fresh
-  SQLite database, rows per second.
+- the real path (``--database-tickets``, a million by default): that many open tickets and their
+  active targets seeded in a fresh SQLite file (or the empty database ``--database-url``), a
+  calendar edited, then :func:`opsdesk.sla.bulk.recompute_due_times` timed whole: load from the
+  database, compute, write back the due times that moved (wall and CPU seconds).
 Prints one JSON object.
 """
 
@@ -21,11 +23,13 @@ from pathlib import Path
 from typing import Annotated
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 import typer
 
+from opsdesk.db import Database
 from opsdesk.sla.bulk import recompute
-from opsdesk.sla.business_time import BusinessCalendar, parse_hours
+from opsdesk.sla.business_time import BusinessCalendar, format_hours, parse_hours
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
 
@@ -98,77 +102,237 @@ def recompute_rate(tickets: int) -> dict[str, float]:
     }
 
 
-def database_rate(rows: int) -> dict[str, float]:
-    from sqlalchemy import insert
+def _seed(database: Database, tickets: int, now: datetime) -> tuple[int, int]:
+    """``tickets`` open tickets with their active targets (resolution for each, first reply for a
+    third; half on the New York calendar, a fifth on Berlin, the rest in calendar time), due
+    times as the per-ticket path would have stored them. Returns the two calendar ids."""
+    from opsdesk.demo.bulk import BulkWriter
+    from opsdesk.sla.bulk import due_microseconds
+    from opsdesk.sla.models import BusinessCalendarRow
+    from opsdesk.tickets.models import Person
+
+    new_york, berlin = _calendars()
+    with database.transaction() as session:
+        rows = [
+            BusinessCalendarRow(
+                name=name,
+                time_zone=calendar.time_zone,
+                is_default=name == "New York",
+                hours=format_hours(calendar.weekly),
+                holiday_country=calendar.holiday_country,
+                closed_dates=[],
+            )
+            for name, calendar in (("New York", new_york), ("Berlin", berlin))
+        ]
+        session.add_all(rows)
+        person = Person(name="Bench")
+        session.add(person)
+        session.flush()
+        calendar_ids = (rows[0].id, rows[1].id)
+        requester_id = person.id
+    generator = np.random.default_rng(11)
+    now_us = int(now.timestamp() * 1_000_000)
+    calendars = {calendar_ids[0]: new_york, calendar_ids[1]: berlin}
+    with database.transaction() as session:
+        writer = BulkWriter(session)
+        sqlite = writer.dialect == "sqlite"
+        stamp = _times(np.array([now_us], dtype=np.int64), sqlite)[0]
+        true, false = (1, 0) if sqlite else (True, False)
+        next_target = 1
+        with writer.without_indexes(["tickets", "sla_targets"]):
+            for first in range(1, tickets + 1, 50_000):
+                ticket_ids = np.arange(first, min(first + 50_000, tickets + 1), dtype=np.int64)
+                count = ticket_ids.size
+                writer.insert(
+                    "tickets",
+                    TICKET_COLUMNS,
+                    [
+                        (
+                            number,
+                            f"Bench ticket {number}",
+                            "open",
+                            "normal",
+                            "question",
+                            "api",
+                            requester_id,
+                            "{}",
+                            f"{number:032x}",
+                            stamp,
+                            stamp,
+                            stamp,
+                            0,
+                            0,
+                            0,
+                            0,
+                        )
+                        for number in ticket_ids.tolist()
+                    ],
+                )
+                first_reply = generator.random(count) < 1 / 3
+                target_ticket = np.concatenate([ticket_ids, ticket_ids[first_reply]])
+                metric = ["resolution"] * count + ["first_reply"] * int(first_reply.sum())
+                size = target_ticket.size
+                since_us = now_us - (generator.uniform(0, 3 * 86_400, size) * 1e6).astype(np.int64)
+                # First reply 1 to 8 hours; resolution 8 to 40 (business) hours, or 1 to 5 days.
+                reply = generator.choice(np.array([3600, 2 * 3600, 4 * 3600, 8 * 3600]), size)
+                resolve = generator.choice(np.array([8 * 3600, 16 * 3600, 24 * 3600, 40 * 3600]), size)
+                is_reply = np.arange(size) >= count
+                target_seconds = np.where(is_reply, reply, resolve)
+                elapsed = np.round(target_seconds * generator.uniform(0, 0.5, size), 3)
+                choice = generator.choice(np.array([0, 1, -1], dtype=np.int64), size, p=[0.5, 0.2, 0.3])
+                calendar_key = np.where(choice >= 0, np.array(calendar_ids)[np.clip(choice, 0, 1)], -1)
+                target_seconds = np.where((calendar_key < 0) & ~is_reply, target_seconds * 3, target_seconds)
+                due_us = due_microseconds(since_us, target_seconds - elapsed, calendar_key, calendars)
+                since_text = _times(since_us, sqlite)
+                due_text = _times(due_us, sqlite)
+                writer.insert(
+                    "sla_targets",
+                    TARGET_COLUMNS,
+                    [
+                        (
+                            next_target + offset,
+                            ticket_id,
+                            name,
+                            1,
+                            "policy",
+                            "Bench",
+                            key if key >= 0 else None,
+                            true if key >= 0 else false,
+                            false,
+                            seconds,
+                            "active",
+                            since,
+                            since,
+                            used,
+                            due,
+                            stamp,
+                        )
+                        for offset, (ticket_id, name, key, seconds, since, used, due) in enumerate(
+                            zip(
+                                target_ticket.tolist(),
+                                metric,
+                                calendar_key.tolist(),
+                                target_seconds.tolist(),
+                                since_text,
+                                elapsed.tolist(),
+                                due_text,
+                                strict=True,
+                            )
+                        )
+                    ],
+                )
+                next_target += size
+        writer.move_sequence("tickets")
+        writer.move_sequence("sla_targets")
+    return calendar_ids
+
+
+TICKET_COLUMNS = (
+    "id",
+    "subject",
+    "status",
+    "priority",
+    "type",
+    "channel",
+    "requester_id",
+    "custom_fields",
+    "reply_token",
+    "created_at",
+    "updated_at",
+    "status_changed_at",
+    "reopened_count",
+    "staff_public_reply_count",
+    "customer_message_count",
+    "handle_seconds",
+)
+TARGET_COLUMNS = (
+    "id",
+    "ticket_id",
+    "metric",
+    "cycle",
+    "kind",
+    "policy_name",
+    "calendar_id",
+    "business_hours",
+    "pause_on_hold",
+    "target_seconds",
+    "status",
+    "started_at",
+    "running_since",
+    "elapsed_seconds",
+    "due_at",
+    "updated_at",
+)
+
+
+def _times(microseconds: npt.NDArray[np.int64], sqlite: bool) -> list[str]:
+    """Instants in each database's text form (SQLite: SQLAlchemy's storage format)."""
+    values = np.datetime_as_string(microseconds.astype("datetime64[us]"), unit="us").tolist()
+    suffix = "" if sqlite else "+00"
+    return [value.replace("T", " ") + suffix for value in values]
+
+
+def database_recompute(tickets: int, database_url: str | None) -> dict[str, object]:
+    """The real path: open tickets and their targets stored in the database, a calendar edited,
+    then every active target's due time recomputed from the database and written back where it
+    moved (load + compute + write, one transaction), timed in wall and CPU seconds."""
+    from sqlalchemy import func, select
 
     from opsdesk import migrate
-    from opsdesk.db import Database
-    from opsdesk.sla.bulk import recompute_active_targets
+    from opsdesk.sla.bulk import RecomputeResult, recompute_due_times
     from opsdesk.sla.models import BusinessCalendarRow, SlaTarget
-    from opsdesk.tickets.models import Person, Ticket
 
     with tempfile.TemporaryDirectory(prefix="opsdesk-bench-sla-") as directory:
-        url = f"sqlite:///{Path(directory) / 'bench.db'}"
+        url = database_url or f"sqlite:///{Path(directory) / 'bench.db'}"
         migrate.upgrade(url)
         database = Database(url)
         try:
+            with database.transaction() as session:
+                if session.scalar(select(func.count()).select_from(SlaTarget)):
+                    raise typer.BadParameter("the bench database must be empty (it seeds its own tickets)")
             now = datetime(2026, 6, 15, 14, 0, tzinfo=UTC)
-            with database.transaction() as session:
-                session.add(
-                    BusinessCalendarRow(
-                        name="NY",
-                        time_zone="America/New_York",
-                        is_default=True,
-                        hours={day: [["09:00", "17:00"]] for day in WEEKDAYS},
-                        holiday_country="US",
-                        closed_dates=[],
-                    )
-                )
-                person = Person(name="Bench")
-                session.add(person)
-                session.flush()
-                session.execute(
-                    insert(Ticket),
-                    [
-                        {
-                            "subject": f"t{number}",
-                            "requester_id": person.id,
-                            "reply_token": f"{number:032x}",
-                            "created_at": now,
-                            "updated_at": now,
-                            "status_changed_at": now,
-                            "custom_fields": {},
-                        }
-                        for number in range(rows)
-                    ],
-                )
-                session.execute(
-                    insert(SlaTarget),
-                    [
-                        {
-                            "ticket_id": number + 1,
-                            "metric": "resolution",
-                            "cycle": 1,
-                            "policy_name": "Bench",
-                            "business_hours": number % 3 != 0,
-                            "pause_on_hold": False,
-                            "target_seconds": 14_400,
-                            "status": "active",
-                            "started_at": now - timedelta(minutes=number % 5000),
-                            "running_since": now - timedelta(minutes=number % 5000),
-                            "elapsed_seconds": 0.0,
-                            "updated_at": now,
-                        }
-                        for number in range(rows)
-                    ],
-                )
             began = time.perf_counter()
-            with database.transaction() as session:
-                updated = recompute_active_targets(session)
-            seconds = time.perf_counter() - began
+            calendar_ids = _seed(database, tickets, now)
+            seed_seconds = time.perf_counter() - began
+            # A calendar edit: New York closes next Thursday (an office move). Then its hours change
+            # (opening an hour earlier), which moves nearly every New York target.
+            edits: dict[str, dict[str, object]] = {
+                "holiday": {"closed_dates": ["2026-06-18"]},
+                "hours": {"hours": {day: [["08:00", "17:00"]] for day in WEEKDAYS}},
+            }
+            timings: dict[str, tuple[RecomputeResult, float, float]] = {}
+            for edit, values in edits.items():
+                with database.transaction() as session:
+                    row = session.get_one(BusinessCalendarRow, calendar_ids[0])
+                    for key, value in values.items():
+                        setattr(row, key, value)
+                began = time.perf_counter()
+                cpu = time.process_time()
+                with database.transaction() as session:
+                    result = recompute_due_times(session, now=now)
+                timings[edit] = (result, time.perf_counter() - began, time.process_time() - cpu)
         finally:
             database.dispose()
-    return {"database_targets": updated, "database_recompute_rows_per_second": round(updated / seconds)}
+    output: dict[str, object] = {
+        "database": "sqlite" if database_url is None or database_url.startswith("sqlite") else "postgresql",
+        "database_open_tickets": tickets,
+        "database_seed_seconds": round(seed_seconds, 1),
+    }
+    for edit, (result, seconds, cpu_seconds) in timings.items():
+        prefix = "database_recompute" if edit == "holiday" else f"database_recompute_{edit}_edit"
+        output |= {
+            f"{prefix}_targets": result.targets,
+            f"{prefix}_changed": result.changed,
+            f"{prefix}_due_now": result.due_now,
+            f"{prefix}_seconds": round(seconds, 3),
+            f"{prefix}_cpu_seconds": round(cpu_seconds, 3),
+            f"{prefix}_load_compute_write_seconds": [
+                round(result.load_seconds, 3),
+                round(result.compute_seconds, 3),
+                round(result.write_seconds, 3),
+            ],
+        }
+    return output
 
 
 def register(bench_app: typer.Typer) -> None:
@@ -176,14 +340,21 @@ def register(bench_app: typer.Typer) -> None:
     def sla(
         tickets: Annotated[int, typer.Option(help="Open tickets whose SLA state is recomputed.")] = 1_000_000,
         operations: Annotated[int, typer.Option(help="Business-time operations timed.")] = 200_000,
-        database_rows: Annotated[
-            int, typer.Option(help="Also recompute this many targets stored in SQLite (0: skip).")
-        ] = 50_000,
+        database_tickets: Annotated[
+            int,
+            typer.Option(help="Open tickets seeded in the database and recomputed from it (0: skip)."),
+        ] = 1_000_000,
+        database_url: Annotated[
+            str | None,
+            typer.Option(help="An empty database to seed (default: a fresh SQLite file)."),
+        ] = None,
+        in_memory: Annotated[bool, typer.Option(help="Also time the in-memory recompute alone.")] = True,
     ) -> None:
-        """Time business-time math and the SLA recomputation for many open tickets."""
+        """Time business-time math and the SLA recompute for many open tickets, from the database."""
         result: dict[str, object] = {"bench": "sla"}
         result.update(business_time_rates(operations))
-        result.update(recompute_rate(tickets))
-        if database_rows > 0:
-            result.update(database_rate(database_rows))
+        if in_memory:
+            result.update(recompute_rate(tickets))
+        if database_tickets > 0:
+            result.update(database_recompute(database_tickets, database_url))
         typer.echo(orjson.dumps(result).decode())

@@ -6,6 +6,7 @@
   ``url_verification``); messages in connected channels open tickets, thread replies add to them.
 - ``/webhooks`` and ``/webhook-deliveries``: outbound webhook subscriptions, the delivery log and
   redelivery (admins).
+- ``/chat/brands/{key}`` and ``WS /chat/ws``: the chat widget (:mod:`opsdesk.channels.chat_api`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from opsdesk.channels.errors import InboundAuthenticationError, InvalidInboundEr
 from opsdesk.channels.inbound_keys import is_valid_inbound_key
 from opsdesk.channels.service import webhooks
 from opsdesk.config import Settings
+from opsdesk.db import Database
 from opsdesk.errors import FieldProblem
 from opsdesk.web.auth import api_actor
 from opsdesk.web.sessions import database_of, request_session
@@ -113,6 +115,20 @@ def redeliver_webhook(
     return {"id": delivery.id, "status": "queued"}
 
 
+def _signing_secrets(database: Database, settings: Settings, body: bytes) -> list[str]:
+    import json
+
+    from opsdesk.channels.service.slack import signing_secrets_for
+
+    try:
+        claimed = json.loads(body)
+    except ValueError:
+        claimed = {}
+    team_id = str(claimed.get("team_id") or "") if isinstance(claimed, dict) else ""
+    with database.transaction(write=False) as session:
+        return signing_secrets_for(session, settings, team_id)
+
+
 @router.post("/slack/events")
 async def slack_events(request: Request) -> dict[str, Any]:
     """Slack's Events API endpoint. Answers fast; the event is stored before it is processed."""
@@ -125,15 +141,22 @@ async def slack_events(request: Request) -> dict[str, Any]:
 
     settings = _settings(request)
     body = await request.body()
-    if not settings.slack_signing_secret:
-        raise InboundAuthenticationError("Slack is not configured (OPSDESK_SLACK_SIGNING_SECRET)")
-    reason = check_slack_signature(
-        settings.slack_signing_secret,
-        request.headers.get("X-Slack-Request-Timestamp"),
-        request.headers.get("X-Slack-Signature"),
-        body,
-        now=int(clock.now().timestamp()),
-    )
+    secrets = await run_in_threadpool(_signing_secrets, database_of(request), settings, body)
+    if not secrets:
+        raise InboundAuthenticationError(
+            "Slack is not configured (a connection's signing secret or OPSDESK_SLACK_SIGNING_SECRET)"
+        )
+    reason: str | None = None
+    for secret in secrets:  # the claimed workspace only picks the secret; the signature decides
+        reason = check_slack_signature(
+            secret,
+            request.headers.get("X-Slack-Request-Timestamp"),
+            request.headers.get("X-Slack-Signature"),
+            body,
+            now=int(clock.now().timestamp()),
+        )
+        if reason is None:
+            break
     if reason is not None:
         raise InboundAuthenticationError(f"Slack signature refused: {reason}")
     try:
@@ -157,3 +180,17 @@ async def slack_events(request: Request) -> dict[str, Any]:
         "ticket_id": outcome.ticket_id,
         "duplicate": outcome.duplicate,
     }
+
+
+def _include_settings_api() -> None:
+    from opsdesk.channels.settings_api import router as settings_router
+
+    router.include_router(settings_router)
+
+
+_include_settings_api()
+
+# The chat widget's settings endpoint and the visitor's WebSocket (see chat_api).
+from opsdesk.channels.chat_api import router as _chat_router  # noqa: E402
+
+router.include_router(_chat_router)

@@ -1,4 +1,5 @@
-"""``opsdesk channels …``: poll IMAP mailboxes, add one, print the inbound email key."""
+"""``opsdesk channels …``: poll IMAP mailboxes, add one, print the inbound email key, add a chat
+widget brand."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def register(app: typer.Typer) -> None:
         settings = settings_for(db)
         database = Database(settings.resolved_database_url)
         if watch is not None:
-            watch_mailbox(database, settings, watch)
+            watch_mailbox(database, settings, watch)  # until interrupted (Ctrl-C)
             return
         for result in poll_all(database, settings):
             typer.echo(
@@ -52,11 +53,13 @@ def register(app: typer.Typer) -> None:
         from opsdesk.cli import settings_for
         from opsdesk.db import Database
 
-        database = Database(settings_for(db).resolved_database_url)
+        settings = settings_for(db)
+        database = Database(settings.resolved_database_url)
         with database.transaction() as session:
             mailbox = add_imap_mailbox(
                 session,
                 Actor.system("cli"),
+                settings=settings,
                 name=name,
                 host=host,
                 port=port,
@@ -74,3 +77,74 @@ def register(app: typer.Typer) -> None:
         from opsdesk.config import Settings
 
         typer.echo(inbound_email_key(Settings().secret_key))
+
+    @channels.command("add-chat-brand")
+    def add_chat_brand(
+        key: str,
+        name: str,
+        origin: Annotated[list[str], typer.Option("--origin", help="A site allowed to embed the widget.")],
+        greeting: str = "Hi! How can we help?",
+        accept_timeout: Annotated[int, typer.Option(help="Seconds a visitor waits for an agent.")] = 120,
+        db: Annotated[str | None, typer.Option("--db", help="Database URL.")] = None,
+    ) -> None:
+        """Add a chat widget brand and the site origins allowed to embed it; prints the snippet."""
+        from opsdesk.channels.service.chat import create_brand
+        from opsdesk.cli import settings_for
+        from opsdesk.db import Database
+
+        settings = settings_for(db)
+        database = Database(settings.resolved_database_url)
+        with database.transaction() as session:
+            brand = create_brand(
+                session,
+                Actor.system("cli"),
+                key=key,
+                name=name,
+                allowed_origins=origin,
+                greeting=greeting,
+                accept_timeout_seconds=accept_timeout,
+            )
+            typer.echo(f"chat brand {brand.id} added: {brand.key} on {', '.join(brand.allowed_origins)}")
+            typer.echo(
+                f'<script src="{settings.base_url}/widget.js" data-brand="{brand.key}" async></script>'
+            )
+
+    @channels.command("seal-secret")
+    def seal_secret(
+        secret: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+        db: Annotated[str | None, typer.Option("--db", help="Database URL.")] = None,
+    ) -> None:
+        """Print a secret sealed with the current key (for OPSDESK_SMTP_PASSWORD=fernet:…)."""
+        from opsdesk.channels.secret_box import seal
+        from opsdesk.cli import settings_for
+
+        typer.echo(seal(settings_for(db), secret))
+
+    @channels.command("reencrypt-secrets")
+    def reencrypt_secrets(
+        new_key_file_key: Annotated[
+            bool, typer.Option("--new-key", help="Add a new key to the key file first (key-file installs).")
+        ] = False,
+        db: Annotated[str | None, typer.Option("--db", help="Database URL.")] = None,
+    ) -> None:
+        """Re-seal every stored secret under the current key (after a key rotation)."""
+        from opsdesk.channels.secret_box import add_file_key, drop_old_file_keys
+        from opsdesk.channels.service.secrets import reencrypt_stored_secrets
+        from opsdesk.cli import settings_for
+        from opsdesk.config import DEFAULT_SECRET
+        from opsdesk.db import Database
+
+        settings = settings_for(db)
+        using_file = settings.secret_key == DEFAULT_SECRET
+        if new_key_file_key:
+            if not using_file:
+                raise typer.BadParameter(
+                    "--new-key is for key-file installs; rotate OPSDESK_SECRET_KEY instead"
+                )
+            add_file_key(settings)
+        database = Database(settings.resolved_database_url)
+        with database.transaction() as session:
+            count = reencrypt_stored_secrets(session, settings)
+        if using_file:
+            drop_old_file_keys(settings)
+        typer.echo(json.dumps({"reencrypted": count}))

@@ -3,7 +3,8 @@
 Pure. Invariants: every message carries its own ``Message-ID`` (stored before sending, so a
 customer's reply threads back), ``In-Reply-To``/``References`` when it answers something, a
 ``Reply-To`` with the ticket's own address, and ``Auto-Submitted: auto-replied`` on automatic
-mail (receipts, refusals) so other systems do not answer it (RFC 3834).
+mail (receipts, refusals) so other systems do not answer it (RFC 3834). Attachments, when given,
+wrap the text/HTML alternative in ``multipart/mixed``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ from opsdesk import clock
 
 
 @dataclass(frozen=True, slots=True)
+class EmailAttachment:
+    filename: str
+    content_type: str  # e.g. "application/pdf"
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class OutgoingEmail:
     message_id: str  # without angle brackets
     from_name: str
@@ -31,6 +39,7 @@ class OutgoingEmail:
     in_reply_to: str | None = None
     references: Sequence[str] = ()
     automatic: bool = False
+    attachments: Sequence[EmailAttachment] = ()
 
 
 def new_message_id(domain: str, label: str) -> str:
@@ -60,4 +69,12 @@ def compose(outgoing: OutgoingEmail) -> EmailMessage:
         message["X-Auto-Response-Suppress"] = "All"
     message.set_content(outgoing.text)
     message.add_alternative(outgoing.html, subtype="html")
+    for attachment in outgoing.attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        message.add_attachment(
+            attachment.data,
+            maintype=maintype,
+            subtype=subtype or "octet-stream",
+            filename=attachment.filename,
+        )
     return message

@@ -8,6 +8,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 
+from opsdesk.channels import secret_box
 from opsdesk.channels.email_composing import OutgoingEmail, compose
 from opsdesk.config import Settings
 
@@ -30,5 +31,7 @@ def send_email(settings: Settings, outgoing: OutgoingEmail) -> None:
         if settings.smtp_tls == "starttls":
             client.starttls(context=ssl.create_default_context())
         if settings.smtp_user:
-            client.login(settings.smtp_user, settings.smtp_password or "")
+            # OPSDESK_SMTP_PASSWORD may be given sealed (`opsdesk channels seal-secret`), so the
+            # environment file does not hold it in plain text.
+            client.login(settings.smtp_user, secret_box.reveal(settings, settings.smtp_password or ""))
         client.send_message(message, from_addr=outgoing.from_address, to_addrs=[outgoing.to_address])

@@ -30,3 +30,18 @@ class OutboundKind(StrEnum):
     REPLY = "reply"
     RECEIPT = "receipt"
     REFUSAL = "refusal"
+
+
+class ChatStatus(StrEnum):
+    """Where a live conversation is."""
+
+    WAITING = "waiting"  # the visitor wrote; no agent has accepted yet
+    ACTIVE = "active"  # an agent accepted and answers in the chat
+    ENDED = "ended"  # the agent (or the visitor) ended it; later replies go by email
+    OFFLINE = "offline"  # no agent was online or none accepted in time: answered by email
+
+
+class ChatPresenceStatus(StrEnum):
+    ONLINE = "online"
+    AWAY = "away"
+    OFFLINE = "offline"

@@ -23,3 +23,44 @@ class InvalidInboundError(ValidationFailedError):
 
 class RawInboundNotFoundError(NotFoundError):
     code = "raw_inbound_not_found"
+
+
+class ChannelSettingNotFoundError(NotFoundError):
+    code = "channel_setting_not_found"
+
+
+class UnknownChatBrandError(NotFoundError):
+    code = "unknown_brand"
+    title = "Unknown chat brand"
+
+
+class OriginNotAllowedError(DomainError):
+    code = "origin_not_allowed"
+    status = 403
+    title = "Origin not allowed"
+
+
+class BadVisitorTokenError(DomainError):
+    code = "bad_token"
+    status = 401
+    title = "Unknown conversation"
+
+
+class InvalidChatError(ValidationFailedError):
+    code = "invalid_chat"
+
+
+class ChatRateLimitedError(DomainError):
+    code = "rate_limited"
+    status = 429
+    title = "Too many messages"
+
+
+class ChatConversationNotFoundError(NotFoundError):
+    code = "conversation_not_found"
+
+
+class ChatConversationTakenError(DomainError):
+    code = "conversation_taken"
+    status = 409
+    title = "Already taken"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
+from opsdesk.channels.enums import InboundStatus
 from opsdesk.channels.service import inbound
 from opsdesk.channels.service.outbound import queue_receipt
 from opsdesk.config import Settings
@@ -39,13 +40,17 @@ def store(
     """Commit the raw message (raises MessageTooLargeError before storing when over the limit)."""
     try:
         with database.transaction() as session:
-            return inbound.store_raw_email(
+            stored = inbound.store_raw_email(
                 session,
                 raw,
                 source=source,
                 max_bytes=settings.inbound_email_max_bytes,
                 refuse_oversize=refuse_oversize,
             )
+            if stored.status == InboundStatus.REFUSED.value and not stored.duplicate:
+                # Kept because it could not be refused at the door (IMAP): tell the sender why.
+                inbound.tell_sender_refused(session, stored.raw_inbound_id, settings)
+            return stored
     except IntegrityError:
         # The same message arrived twice at once; the other copy won the unique key.
         with database.transaction() as session:

@@ -9,6 +9,8 @@
 - ``webhook_subscriptions`` / ``webhook_deliveries`` / ``webhook_attempts``: outbound webhooks
   and their delivery log.
 - ``slack_connections`` / ``slack_threads``: connected Slack channels and the thread of each ticket.
+- ``chat_brands`` / ``chat_conversations`` / ``chat_presence``: the chat widget's sites and their
+  allowed origins, live conversations (each a ticket of channel ``chat``), agents' chat status.
 """
 
 from __future__ import annotations
@@ -84,12 +86,17 @@ class ImapMailbox(Base):
     port: Mapped[int] = mapped_column(Integer, default=993)
     security: Mapped[str] = mapped_column(String(10), default="tls")  # none | starttls | tls
     username: Mapped[str] = mapped_column(String(320))
-    password: Mapped[str] = mapped_column(String(500))
+    password: Mapped[str] = mapped_column(Text)  # sealed: opsdesk.channels.secret_box
     folder: Mapped[str] = mapped_column(String(200), default="INBOX")
     # IMAP UIDs and UIDVALIDITY are unsigned 32-bit: too big for a signed INTEGER.
     uid_validity: Mapped[int | None] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    poll_interval_seconds: Mapped[int] = mapped_column(Integer, default=60)
+    # The lease of the worker polling the mailbox now: one poller at a time, across processes.
+    poll_lease_owner: Mapped[str | None] = mapped_column(String(120))
+    poll_lease_until: Mapped[datetime | None] = mapped_column()
+    poll_attempted_at: Mapped[datetime | None] = mapped_column()
     last_polled_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
@@ -104,8 +111,13 @@ class EmailBrand(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     support_address: Mapped[str] = mapped_column(String(320), unique=True)
+    # Mail goes out from this address ("" = the support address); replies still come back to the
+    # support address through Reply-To.
+    from_address: Mapped[str] = mapped_column(String(320), default="")
     from_name: Mapped[str] = mapped_column(String(200))
     signature: Mapped[str] = mapped_column(Text, default="")
+    # The receipt's text ("" = the default); placeholders {name}, {ticket_id}, {subject}.
+    receipt_template: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
@@ -177,7 +189,11 @@ class SlackConnection(Base):
     team_id: Mapped[str] = mapped_column(String(40))
     channel_id: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
-    bot_token: Mapped[str] = mapped_column(String(300))
+    bot_token: Mapped[str] = mapped_column(Text)  # sealed: opsdesk.channels.secret_box
+    # The Slack app's signing secret for this workspace (sealed; none = OPSDESK_SLACK_SIGNING_SECRET).
+    signing_secret: Mapped[str | None] = mapped_column(Text)
+    # The customer account the channel belongs to: its requesters join the account.
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
@@ -191,3 +207,66 @@ class SlackThread(Base):
     channel_id: Mapped[str] = mapped_column(String(40))
     thread_ts: Mapped[str] = mapped_column(String(40))
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+
+
+class ChatBrand(Base):
+    """A site that embeds the chat widget: its public key (``data-brand``), the origins allowed to
+    talk to opsdesk, its texts, and how long a visitor waits for an agent before the conversation
+    becomes an ordinary ticket answered by email."""
+
+    __tablename__ = "chat_brands"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(60), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    allowed_origins: Mapped[list[str]] = mapped_column(default=list)
+    email_brand_id: Mapped[int | None] = mapped_column(ForeignKey("email_brands.id", ondelete="SET NULL"))
+    greeting: Mapped[str] = mapped_column(String(500), default="Hi! How can we help?")
+    accept_timeout_seconds: Mapped[int] = mapped_column(Integer, default=120)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class ChatConversation(Base):
+    """One visitor's live conversation. ``visitor_token_digest`` is the SHA-256 of the token the
+    widget keeps in localStorage (the token itself is never stored); the conversation is a ticket
+    (channel ``chat``) from the first message on. ``status``: waiting → active → ended, or
+    waiting → offline (nobody online or nobody accepted: answered by email)."""
+
+    __tablename__ = "chat_conversations"
+    __table_args__ = (
+        Index("ix_chat_conversations_status_id", "status", "id"),
+        Index("ix_chat_conversations_client_started_at", "client_address", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("chat_brands.id", ondelete="CASCADE"), index=True)
+    visitor_token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    visitor_name: Mapped[str] = mapped_column(String(200))
+    visitor_email: Mapped[str] = mapped_column(String(320))
+    origin: Mapped[str] = mapped_column(String(300), default="")
+    client_address: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(20), default="waiting")
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL"), index=True, unique=True
+    )
+    agent_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    started_at: Mapped[datetime] = mapped_column(default=clock.now)
+    waiting_since: Mapped[datetime | None] = mapped_column()
+    accepted_at: Mapped[datetime | None] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+    visitor_seen_at: Mapped[datetime] = mapped_column(default=clock.now)
+    last_message_at: Mapped[datetime | None] = mapped_column()
+
+
+class ChatPresence(Base):
+    """An agent's chat status (online | away | offline) and their last heartbeat: an agent counts
+    as online only while the status is online and a heartbeat arrived recently (a closed tab stops
+    the heartbeats, so it goes offline by itself)."""
+
+    __tablename__ = "chat_presence"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), default="offline")
+    last_heartbeat_at: Mapped[datetime] = mapped_column(default=clock.now)
+    changed_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -1,5 +1,6 @@
 """Pages of the channels domain: the public support form (``/support/new``) and the admin page of
-outbound webhooks (deliveries, redeliver)."""
+outbound webhooks (deliveries, redeliver); the chat widget and the agents' chat page come from
+:mod:`opsdesk.channels.chat_pages`."""
 
 from __future__ import annotations
 
@@ -124,3 +125,17 @@ async def submit_support_form(request: Request) -> HTMLResponse:
         return _form_page(request, values, {}, 429, notice=error.detail)
     context: dict[str, Any] = {"ticket_id": ticket_id, "email": values["email"]}
     return render(request, "channels/support_sent.html", context)
+
+
+def _include_admin_pages() -> None:
+    from opsdesk.channels.admin_pages import router as admin_router
+
+    router.include_router(admin_router)
+
+
+_include_admin_pages()
+
+# The chat widget script, the agents' live chat page and socket (see chat_pages).
+from opsdesk.channels.chat_pages import router as _chat_router  # noqa: E402
+
+router.include_router(_chat_router)

@@ -17,7 +17,7 @@ def ingest_event(database: Database, settings: Settings, envelope: dict[str, Any
         row, seen = slack.store_event(session, envelope)
         raw_id, status, ticket_id = row.id, row.status, row.ticket_id
         event = envelope.get("event") or {}
-        token = slack.bot_token_for(session, str(event.get("channel") or ""))
+        token = slack.bot_token_for(session, settings, str(event.get("channel") or ""))
     if seen and status != "pending":
         return slack.SlackOutcome(status, ticket_id, duplicate=True)
     user_id = str(event.get("user") or "unknown")

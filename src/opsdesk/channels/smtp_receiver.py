@@ -2,7 +2,9 @@
 
 Invariants: ``250`` is answered only after the raw message is committed (a client that saw 250
 may forget the message; one that saw anything else, or nothing, sends it again and the
-Message-ID dedupe keeps it single); mail over the size limit is refused with ``552`` and a reason
+Message-ID dedupe keeps it single); recipients other than the support and brand addresses (and
+``OPSDESK_INBOUND_DOMAINS``) are refused at ``RCPT TO`` with ``550`` and a reason, so it never
+relays; mail over the size limit is refused with ``552`` and a reason
 (the SIZE extension announces the limit up front); a storage failure answers ``451`` so the
 sending server retries. Database work runs in worker threads, never on the event loop.
 Processing (parse, thread, ticket) happens after the answer, on one processor thread, so a
@@ -15,6 +17,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope
@@ -22,7 +25,9 @@ from aiosmtpd.smtp import Session as SmtpSession
 
 from opsdesk.channels import inbound_pipeline
 from opsdesk.channels.errors import MessageTooLargeError
+from opsdesk.channels.recipients import AcceptedRecipients, domains_setting
 from opsdesk.channels.service import inbound
+from opsdesk.channels.service.brands import brand_addresses
 from opsdesk.config import Settings
 from opsdesk.db import Database
 
@@ -84,10 +89,43 @@ class InboundProcessor:
 
 
 class InboundSmtpHandler:
+    RECIPIENTS_TTL_SECONDS = 5.0
+
     def __init__(self, database: Database, settings: Settings, processor: InboundProcessor) -> None:
         self.database = database
         self.settings = settings
         self.processor = processor
+        self._recipients: AcceptedRecipients | None = None
+        self._recipients_at = 0.0
+
+    def accepted_recipients(self) -> AcceptedRecipients:
+        """The support address, the brands' addresses and the inbound domains (brands are read
+        again every few seconds, so a new brand is taken without a restart)."""
+        now = time.monotonic()
+        if self._recipients is None or now - self._recipients_at > self.RECIPIENTS_TTL_SECONDS:
+            with self.database.transaction(write=False) as session:
+                addresses = [self.settings.support_address, *brand_addresses(session)]
+            self._recipients = AcceptedRecipients.of(
+                addresses, domains_setting(self.settings.inbound_domains)
+            )
+            self._recipients_at = now
+        return self._recipients
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: SmtpSession, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        del server, session, rcpt_options
+        loop = asyncio.get_running_loop()
+        try:
+            accepted = await loop.run_in_executor(None, self.accepted_recipients)
+        except Exception:
+            log.exception("reading the accepted recipients failed")
+            return "451 4.3.0 Temporary failure; try again later"
+        reason = accepted.refusal(address)
+        if reason is not None:
+            return f"550 5.1.1 {reason}"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
 
     def _store(self, raw: bytes) -> inbound_pipeline.StoredInbound:
         with self.processor.write_lock:

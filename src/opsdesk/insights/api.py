@@ -8,11 +8,13 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
 
 from opsdesk.insights import exports, report
 from opsdesk.insights.definitions import METRICS
 from opsdesk.insights.enums import Dimension, Grain, TimeBasis
 from opsdesk.insights.links import drilldown_url
+from opsdesk.insights.service import cost
 from opsdesk.insights.service.series import (
     SERIES_HEADER,
     TICKET_HEADER,
@@ -118,6 +120,7 @@ def get_metric(
                 "mean": point.mean,
                 "p50": point.p50,
                 "p90": point.p90,
+                "percentiles_estimated": point.percentiles_estimated,
                 "tickets_url": drilldown_url(
                     metric,
                     start,
@@ -189,3 +192,68 @@ def _download(content: bytes, kind: str, filename: str) -> Response:
     return Response(
         content, media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
     )
+
+
+class CostSettingsIn(BaseModel):
+    """Loaded costs, in minor units (cents) of one currency."""
+
+    currency: str = Field(description="ISO 4217 code, e.g. USD.")
+    in_house_hourly_minor: int = Field(description="Loaded hourly cost of in-house staff.")
+    vendor_hourly_minor: dict[str, int] = Field(
+        default_factory=dict, description="Loaded hourly cost per contractor vendor (users.vendor)."
+    )
+    tooling_monthly_minor: int = Field(0, description="Tooling cost per month.")
+
+
+def _settings_json(settings: cost.CostSettings) -> dict[str, Any]:
+    return {
+        "currency": settings.currency,
+        "in_house_hourly_minor": settings.in_house_hourly_minor,
+        "vendor_hourly_minor": settings.vendor_hourly_minor,
+        "tooling_monthly_minor": settings.tooling_monthly_minor,
+        "configured": settings.configured,
+        "updated_at": settings.updated_at.isoformat() if settings.updated_at else None,
+    }
+
+
+@router.get("/insights/cost-settings")
+def get_cost_settings(actor: ApiActor, session: DbSession) -> dict[str, Any]:
+    """The loaded hourly costs (in-house, per vendor) and the monthly tooling cost."""
+    return _settings_json(cost.cost_settings(session, actor))
+
+
+@router.put("/insights/cost-settings")
+def put_cost_settings(body: CostSettingsIn, actor: ApiActor, session: DbSession) -> dict[str, Any]:
+    """Replace the cost settings (admins). Bad input is a 422 problem and changes nothing."""
+    return _settings_json(cost.save_cost_settings(session, actor, **body.model_dump()))
+
+
+def _cost_row_json(row: cost.CostRow) -> dict[str, Any]:
+    return {
+        "key": row.key,
+        "label": row.label,
+        "tickets": row.tickets,
+        "handle_hours": round(row.handle_hours, 4),
+        "labour_minor": row.labour_minor,
+        "tooling_minor": row.tooling_minor,
+        "total_minor": row.total_minor,
+        "per_ticket_minor": row.per_ticket_minor,
+    }
+
+
+@router.get("/insights/cost-to-serve")
+def get_cost_to_serve(
+    actor: ApiActor, session: DbSession, start: From, end: To, by: Dimension | None = None
+) -> dict[str, Any]:
+    """Cost per solved ticket in the period, overall and by segment (``by`` any dimension)."""
+    result = cost.cost_to_serve(session, actor, start, end, by)
+    return {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "by": by.value if by else None,
+        "currency": result.currency,
+        "tooling_period_minor": result.tooling_period_minor,
+        "missing_rates": result.missing_rates,
+        "total": _cost_row_json(result.total) if result.total else None,
+        "rows": [_cost_row_json(row) for row in result.rows],
+    }

@@ -1,4 +1,5 @@
-"""``opsdesk report weekly``: the weekly ops review as HTML, PDF, Markdown or JSON."""
+"""``opsdesk report weekly``: the weekly ops review as HTML, PDF, Markdown or JSON; and
+``opsdesk insights rollup [--rebuild]``: the daily rollups of the metric layer."""
 
 from __future__ import annotations
 
@@ -55,3 +56,44 @@ def register(app: typer.Typer) -> None:
         else:
             sys.stdout.buffer.write(content)
             sys.stdout.flush()
+
+    insights_app = typer.Typer(no_args_is_help=True, help="Insights: daily rollups of the metric layer.")
+    app.add_typer(insights_app, name="insights")
+
+    @insights_app.command("rollup")
+    def rollup(
+        rebuild: Annotated[
+            bool, typer.Option("--rebuild", help="Throw the rollups away and roll up every closed day again.")
+        ] = False,
+        db: Annotated[str | None, typer.Option("--db", "--database-url", help="Database URL.")] = None,
+    ) -> None:
+        """Roll up closed days (incrementally, as the hourly job does), or rebuild them all."""
+        import time
+
+        from opsdesk.cli import settings_for
+        from opsdesk.db import Database
+        from opsdesk.insights.service import rollups
+
+        settings = settings_for(db)
+        database = Database(settings.resolved_database_url)
+        started, cpu = time.perf_counter(), time.process_time()
+        try:
+            with database.transaction() as session:
+                if rebuild:
+                    result = rollups.rebuild(session, Actor.system("opsdesk insights rollup", via="cli"))
+                else:
+                    result = rollups.refresh(session)
+        finally:
+            database.dispose()
+        typer.echo(
+            orjson.dumps(
+                {
+                    "built_through": result.built_through,
+                    "rows": result.rows,
+                    "metrics": result.metrics,
+                    "rebuild": rebuild,
+                    "seconds": round(time.perf_counter() - started, 3),
+                    "cpu_seconds": round(time.process_time() - cpu, 3),
+                }
+            ).decode()
+        )

@@ -40,6 +40,9 @@ from sqlalchemy.sql.selectable import FromClause
 from opsdesk.auth.models import AuditEvent, User
 from opsdesk.insights.enums import Dimension, MetricKind
 from opsdesk.insights.sqltime import seconds_between, unindexed
+from opsdesk.sla.enums import Metric as SlaMetric
+from opsdesk.sla.enums import TargetStatus
+from opsdesk.sla.models import SlaTarget
 from opsdesk.tickets.models import Account, Message, Ticket
 
 SOLVED_OR_CLOSED = ("solved", "closed")
@@ -65,11 +68,25 @@ class MetricDefinition:
     unit_table: FromClause | None = None
     unit_ticket_id: ColumnElement[Any] | None = None
     unavailable: str | None = None
-    supports_business_time: bool = False
+    # (start, end) instants of a duration, for business time: the business seconds between them
+    # on the default business calendar (SLA domain) replace the calendar-time value.
+    business_span: tuple[SQLColumnExpression[Any], SQLColumnExpression[Any]] | None = None
+
+    @property
+    def supports_business_time(self) -> bool:
+        return self.business_span is not None
 
     @property
     def has_percentiles(self) -> bool:
         return self.kind in (MetricKind.DURATION, MetricKind.SCORE)
+
+
+def _not_until(label: str, domain: str, needs: str) -> str:
+    """The one sentence every caller shows for a metric whose domain is not built yet."""
+    return (
+        f"{label} is not available until the {domain} domain exists: it needs {needs}, which no "
+        f"table holds yet (docs/insights.md, 'Metrics not available yet')"
+    )
 
 
 def _flag(condition: ColumnElement[bool]) -> ColumnElement[float]:
@@ -171,6 +188,44 @@ _oldest_unanswered_at = (
     .scalar_subquery()
 )
 
+# --- SLA attainment: one unit per SLA target (sla_targets, developer "sla"), settled when it was
+# achieved in time or fell due unmet. A target breached and met late stays breached.
+_target = SlaTarget.__table__.alias("sla_target")
+_settled = _target.c.status.in_((TargetStatus.ACHIEVED.value, TargetStatus.BREACHED.value))
+
+
+def _sla_metrics() -> list[MetricDefinition]:
+    definitions = []
+    for sla_metric in (None, *SlaMetric):
+        suffix = "" if sla_metric is None else f"_{sla_metric.value}"
+        words = "" if sla_metric is None else f" ({sla_metric.value.replace('_', ' ')})"
+        population: ColumnElement[bool] = _settled
+        if sla_metric is not None:
+            population = and_(_settled, _target.c.metric == sla_metric.value)
+        definitions.append(
+            MetricDefinition(
+                name=f"sla_attainment{suffix}",
+                label=f"SLA attainment{words}",
+                kind=MetricKind.RATE,
+                unit="share",
+                description=(
+                    "Targets met over targets settled in the period"
+                    + ("" if sla_metric is None else f", {sla_metric.value.replace('_', ' ')} targets only")
+                    + ": a target counts when it is achieved in time (met) or falls due unmet (its "
+                    "due instant); each keeps the policy and business calendar in force when it "
+                    "started. Group by sla_policy for per-policy figures."
+                ),
+                anchor=func.coalesce(_target.c.breached_at, _target.c.achieved_at),
+                population=population,
+                value=_flag(_target.c.status == TargetStatus.ACHIEVED.value),
+                higher_is_better=True,
+                unit_table=_target,
+                unit_ticket_id=_target.c.ticket_id,
+            )
+        )
+    return definitions
+
+
 METRICS: dict[str, MetricDefinition] = {
     definition.name: definition
     for definition in (
@@ -202,7 +257,7 @@ METRICS: dict[str, MetricDefinition] = {
             anchor=Ticket.first_reply_at,
             population=Ticket.first_reply_at.is_not(None),
             value=seconds_between(Ticket.first_reply_at, Ticket.created_at),
-            supports_business_time=True,
+            business_span=(Ticket.created_at, Ticket.first_reply_at),
         ),
         MetricDefinition(
             name="next_reply_time",
@@ -223,7 +278,7 @@ METRICS: dict[str, MetricDefinition] = {
             value=seconds_between(_answer.c.created_at, _oldest_unanswered_at),
             unit_table=_answer,
             unit_ticket_id=_answer.c.ticket_id,
-            supports_business_time=True,
+            business_span=(_oldest_unanswered_at, _answer.c.created_at),
         ),
         MetricDefinition(
             name="periodic_update",
@@ -247,7 +302,7 @@ METRICS: dict[str, MetricDefinition] = {
             anchor=Ticket.solved_at,
             population=_solved,
             value=seconds_between(Ticket.solved_at, Ticket.created_at),
-            supports_business_time=True,
+            business_span=(Ticket.created_at, Ticket.solved_at),
         ),
         MetricDefinition(
             name="requester_wait_time",
@@ -345,17 +400,7 @@ METRICS: dict[str, MetricDefinition] = {
             value=cast(Ticket.satisfaction_score, Float),
             higher_is_better=True,
         ),
-        MetricDefinition(
-            name="sla_attainment",
-            label="SLA attainment",
-            kind=MetricKind.RATE,
-            unit="share",
-            description="Targets met over targets due in the period, per metric and policy.",
-            anchor=Ticket.created_at,
-            population=true(),
-            higher_is_better=True,
-            unavailable="SLA attainment needs the SLA tables (policies and targets), not installed yet",
-        ),
+        *_sla_metrics(),
         MetricDefinition(
             name="nps",
             label="NPS",
@@ -365,7 +410,7 @@ METRICS: dict[str, MetricDefinition] = {
             anchor=Ticket.created_at,
             population=true(),
             higher_is_better=True,
-            unavailable="NPS needs survey responses (customer success domain), not installed yet",
+            unavailable=_not_until("NPS", "success", "NPS survey responses (0-10)"),
         ),
         MetricDefinition(
             name="deflection_rate",
@@ -376,7 +421,7 @@ METRICS: dict[str, MetricDefinition] = {
             anchor=Ticket.created_at,
             population=true(),
             higher_is_better=True,
-            unavailable="deflection needs help-center sessions (knowledge domain), not installed yet",
+            unavailable=_not_until("Deflection rate", "knowledge", "help-center self-service sessions"),
         ),
         MetricDefinition(
             name="mttr",
@@ -386,7 +431,7 @@ METRICS: dict[str, MetricDefinition] = {
             description="Incident opened to resolved.",
             anchor=Ticket.created_at,
             population=true(),
-            unavailable="MTTR needs incidents (incidents domain), not installed yet",
+            unavailable=_not_until("MTTR", "incidents", "incidents with opened and resolved instants"),
         ),
     )
 }
@@ -420,7 +465,16 @@ DIMENSIONS: dict[Dimension, DimensionDefinition] = {
     Dimension.PLAN: DimensionDefinition(Dimension.PLAN, "Plan", accounts.c.plan_name, ("account",)),
     Dimension.LANGUAGE: DimensionDefinition(Dimension.LANGUAGE, "Language", Ticket.language),
     Dimension.ACCOUNT: DimensionDefinition(Dimension.ACCOUNT, "Account", Ticket.account_id),
+    # Only for SLA attainment metrics (their unit is the target, which names its policy).
+    Dimension.SLA_POLICY: DimensionDefinition(Dimension.SLA_POLICY, "SLA policy", _target.c.policy_name),
 }
+
+
+def dimension_applies(definition: MetricDefinition, dimension: Dimension) -> bool:
+    """SLA policy groups SLA attainment only; every other dimension groups every metric."""
+    if dimension is Dimension.SLA_POLICY:
+        return definition.unit_table is _target
+    return True
 
 
 def base_from(definition: MetricDefinition, joins: set[str]) -> FromClause:

@@ -26,6 +26,7 @@ class Dimension(StrEnum):
     PLAN = "plan"
     LANGUAGE = "language"
     ACCOUNT = "account"
+    SLA_POLICY = "sla_policy"
 
 
 class Grain(StrEnum):

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from opsdesk.channels.email_sending import send_email
 from opsdesk.config import Settings
+from opsdesk.insights.service import rollups
 from opsdesk.insights.service.report_delivery import (
     WEEKLY_REPORT_JOB,
     enqueue_weekly_reports,
@@ -19,6 +20,12 @@ from opsdesk.jobs import OutboxJob, job_handler, scheduled
 @scheduled("insights.weekly_reports", every=timedelta(hours=1))
 def queue_weekly_reports(session: Session) -> None:
     enqueue_weekly_reports(session)
+
+
+@scheduled("insights.rollups", every=timedelta(hours=1))
+def refresh_rollups(session: Session) -> None:
+    """Roll up the closed days not rolled up yet and re-roll the days changed tickets touched."""
+    rollups.refresh(session)
 
 
 @job_handler(WEEKLY_REPORT_JOB)

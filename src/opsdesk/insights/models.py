@@ -78,3 +78,62 @@ class ReportSubscription(Base):
     report: Mapped[str] = mapped_column(String(40), default="weekly")
     format: Mapped[str] = mapped_column(String(10), default="pdf")
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class DailyRollup(Base):
+    """One day of one metric for one key of one dimension.
+
+    ``dimension`` is ``all`` for the whole population (``key`` null) or a dimension name of the
+    metric layer (``key`` its value as text, null for "none"). ``units`` counts the units and
+    ``value_sum`` adds their exact values (the numerator of a rate), so counts, rates and means
+    from rollups equal the raw answers exactly. ``histogram`` (durations and scores only) is
+    ``bin:units`` pairs joined by commas: the log bins of :mod:`opsdesk.insights.histogram` for
+    durations, the rating itself for scores; percentiles come from it. ``day``/``week``/``month``
+    are the buckets of the anchor instant as :func:`opsdesk.insights.sqltime.time_bucket`
+    writes them.
+    """
+
+    __tablename__ = "insights_daily_rollups"
+    __table_args__ = (Index("ix_insights_daily_rollups_metric_dimension_day", "metric", "dimension", "day"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(60))
+    dimension: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str | None] = mapped_column(String(200))
+    day: Mapped[str] = mapped_column(String(16))
+    week: Mapped[str] = mapped_column(String(16))
+    month: Mapped[str] = mapped_column(String(16))
+    units: Mapped[int] = mapped_column(Integer)
+    value_sum: Mapped[float] = mapped_column(Float)
+    histogram: Mapped[str | None] = mapped_column(Text)
+
+
+class RollupState(Base):
+    """How far the rollups reach: every UTC day before ``built_through`` is rolled up, as the
+    raw tables stood at ``refreshed_at`` (tickets changed since are re-rolled by the next run)."""
+
+    __tablename__ = "insights_rollup_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    built_through: Mapped[str] = mapped_column(String(16))
+    refreshed_at: Mapped[datetime] = mapped_column()
+    rebuilt_at: Mapped[datetime] = mapped_column()
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CostSetting(Base):
+    """Loaded costs for cost to serve: an hourly cost of in-house staff (``kind=in_house``, no
+    vendor), one per contractor vendor (``kind=vendor``, ``vendor`` as on users.vendor), and the
+    monthly tooling cost (``kind=tooling``). Money as minor units plus currency; one currency
+    for all settings (the service refuses a second)."""
+
+    __tablename__ = "insights_cost_settings"
+    __table_args__ = (UniqueConstraint("kind", "vendor"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    vendor: Mapped[str | None] = mapped_column(String(120))
+    amount_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey(User.id, ondelete="SET NULL"))

@@ -5,6 +5,7 @@ Every number links to the tickets behind it (``/insights/tickets`` with the figu
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,17 +15,19 @@ from markupsafe import Markup
 
 from opsdesk import clock
 from opsdesk.auth.models import Group, User
+from opsdesk.auth.permissions import Permission, has_permission
 from opsdesk.errors import DomainError, FieldProblem
 from opsdesk.insights import charts, report
 from opsdesk.insights.definitions import DIMENSIONS, METRICS
 from opsdesk.insights.enums import Dimension, Grain, MetricKind, TimeBasis
 from opsdesk.insights.errors import InvalidMetricQueryError
 from opsdesk.insights.links import drilldown_url
-from opsdesk.insights.service import experiments
+from opsdesk.insights.service import cost, experiments
 from opsdesk.insights.service.live_floor import live_floor
 from opsdesk.insights.service.series import MetricQuery, MetricSeries, metric_series, tickets_behind
 from opsdesk.insights.service.trends import topic_trends
 from opsdesk.insights.service.weekly_review import weekly_review
+from opsdesk.money import minor_digits
 from opsdesk.web.auth import PageActor
 from opsdesk.web.sessions import DbSession
 from opsdesk.web.templating import render
@@ -37,6 +40,7 @@ SECTIONS = (
     ("/insights/metrics", "Metrics"),
     ("/insights/trends", "Trends"),
     ("/insights/experiments", "Experiments"),
+    ("/insights/cost", "Cost to serve"),
 )
 
 
@@ -458,3 +462,157 @@ def experiment_action(
         session.rollback()
         return _problem_page(request, error)
     return RedirectResponse(f"/insights/experiments/{experiment_id}", status_code=303)
+
+
+# --- cost to serve ---------------------------------------------------------------------------
+
+
+def _cost_row_view(row: cost.CostRow, currency: str) -> dict[str, Any]:
+    return {
+        "label": row.label,
+        "tickets": row.tickets,
+        "handle_hours": f"{row.handle_hours:,.1f}",
+        "labour": cost.format_minor(row.labour_minor, currency),
+        "tooling": cost.format_minor(row.tooling_minor, currency),
+        "total": cost.format_minor(row.total_minor, currency),
+        "per_ticket": cost.format_minor(row.per_ticket_minor, currency),
+    }
+
+
+@router.get("/insights/cost")
+def cost_page(request: Request, actor: PageActor, session: DbSession) -> HTMLResponse:
+    parameters = request.query_params
+    try:
+        end = _instant(parameters.get("to"), "to", clock.now())
+        start = _instant(parameters.get("from"), "from", end - timedelta(days=30))
+        by = _enum(Dimension, parameters.get("by"), "by")
+        result = cost.cost_to_serve(session, actor, start, end, by)
+    except DomainError as error:
+        return _page(
+            request,
+            "insights/cost.html",
+            {"error": error, "result": None, "dimensions": _cost_dimensions(), "form": dict(parameters)},
+            status_code=error.status,
+        )
+    return _page(
+        request,
+        "insights/cost.html",
+        {
+            "error": None,
+            "result": result,
+            "rows": [_cost_row_view(row, result.currency) for row in result.rows],
+            "total": _cost_row_view(result.total, result.currency) if result.total else None,
+            "tooling_period": cost.format_minor(result.tooling_period_minor, result.currency),
+            "dimensions": _cost_dimensions(),
+            "form": {
+                "from": start.date().isoformat(),
+                "to": end.date().isoformat(),
+                "by": by.value if by else "",
+            },
+        },
+    )
+
+
+def _cost_dimensions() -> list[tuple[str, str]]:
+    return [(d.value, DIMENSIONS[d].label) for d in Dimension if d is not Dimension.SLA_POLICY]
+
+
+def _minor_from(text: str, currency: str, location: tuple[str, ...]) -> int:
+    """``45.50`` (major units, as typed) -> 4550 minor units of the currency."""
+    try:
+        digits = minor_digits(currency)
+    except ValueError:
+        digits = 2
+    try:
+        value = Decimal(text.strip() or "0").scaleb(digits)
+    except InvalidOperation as error:
+        raise cost.InvalidCostSettingsError(
+            "the cost settings are not valid", fields=[FieldProblem(location, "a number such as 45.50")]
+        ) from error
+    if value != value.to_integral_value() or value < 0:
+        raise cost.InvalidCostSettingsError(
+            "the cost settings are not valid",
+            fields=[FieldProblem(location, f"0 or more, at most {digits} decimals")],
+        )
+    return int(value)
+
+
+def _settings_view(session: Any, actor: Any, form: dict[str, Any] | None = None) -> dict[str, Any]:
+    settings = cost.cost_settings(session, actor)
+    currency = settings.currency or "USD"
+
+    def major(amount: int | None) -> str:
+        if amount is None:
+            return ""
+        digits = minor_digits(currency)
+        return f"{amount / 10**digits:.{digits}f}"
+
+    known = cost.known_vendors(session)
+    vendors = sorted(set(known) | set(settings.vendor_hourly_minor))
+    return {
+        "settings": settings,
+        "form": form
+        or {
+            "currency": currency,
+            "in_house": major(settings.in_house_hourly_minor),
+            "tooling": major(settings.tooling_monthly_minor),
+            "vendors": [(name, major(settings.vendor_hourly_minor.get(name))) for name in vendors],
+        },
+        "may_edit": has_permission(actor, Permission.USER_MANAGE),
+    }
+
+
+@router.get("/insights/cost/settings")
+def cost_settings_page(request: Request, actor: PageActor, session: DbSession) -> HTMLResponse:
+    try:
+        view = _settings_view(session, actor)
+    except DomainError as error:
+        return _problem_page(request, error)
+    return _page(
+        request,
+        "insights/cost_settings.html",
+        {**view, "error": None, "saved": request.query_params.get("saved") == "1"},
+    )
+
+
+@router.post("/insights/cost/settings", response_model=None)
+def save_cost_settings_page(
+    request: Request,
+    actor: PageActor,
+    session: DbSession,
+    currency: str = Form(""),
+    in_house: str = Form(""),
+    tooling: str = Form(""),
+    vendor_name: list[str] = Form([]),
+    vendor_rate: list[str] = Form([]),
+) -> Response:
+    pairs = [(name.strip(), rate) for name, rate in zip(vendor_name, vendor_rate, strict=False)]
+    form = {"currency": currency, "in_house": in_house, "tooling": tooling, "vendors": pairs}
+    try:
+        code = currency.strip().upper()
+        vendors = {
+            name: _minor_from(rate, code, ("vendor_hourly_minor", name))
+            for name, rate in pairs
+            if name and rate.strip()
+        }
+        cost.save_cost_settings(
+            session,
+            actor,
+            currency=code,
+            in_house_hourly_minor=_minor_from(in_house, code, ("in_house_hourly_minor",)),
+            vendor_hourly_minor=vendors,
+            tooling_monthly_minor=_minor_from(tooling, code, ("tooling_monthly_minor",)),
+        )
+    except DomainError as error:
+        session.rollback()
+        try:
+            view = _settings_view(session, actor, form)
+        except DomainError:
+            return _problem_page(request, error)
+        return _page(
+            request,
+            "insights/cost_settings.html",
+            {**view, "error": error, "saved": False},
+            status_code=error.status,
+        )
+    return RedirectResponse("/insights/cost/settings?saved=1", status_code=303)

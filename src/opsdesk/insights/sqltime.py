@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, SQLColumnExpression, String
+from sqlalchemy import Float, Integer, SQLColumnExpression, String, Text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import FunctionElement
 
 from opsdesk.insights.enums import Grain
+from opsdesk.insights.histogram import BINS_PER_OCTAVE
 
 
 class seconds_between(FunctionElement[float]):  # noqa: N801 - reads as SQL
@@ -140,3 +141,51 @@ def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> s
 def _unindexed_postgresql(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
     (column,) = list(element.clauses)
     return compiler.process(column, **kw)
+
+
+class log_bin(FunctionElement[int]):  # noqa: N801 - reads as SQL
+    """The histogram bin of a duration in seconds (:mod:`opsdesk.insights.histogram`): 0 for
+    zero, 1 below a second, else ``2 + floor(8 * log2(v))``. SQLite's built-in math functions
+    (ln, floor) and PostgreSQL's compute the same bins."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "log_bin"
+
+    def __init__(self, value: SQLColumnExpression[Any]) -> None:
+        super().__init__(value)
+
+
+@compiles(log_bin)
+def _log_bin(element: log_bin, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    column = compiler.process(value, **kw)
+    per_octave = BINS_PER_OCTAVE
+    return (
+        f"(CASE WHEN {column} <= 0 THEN 0 WHEN {column} < 1 THEN 1 "
+        f"ELSE 2 + CAST(floor(ln({column}) * {per_octave} / ln(2.0)) AS INTEGER) END)"
+    )
+
+
+class concat_agg(FunctionElement[str]):  # noqa: N801 - reads as SQL
+    """An aggregate joining text values with commas (order unspecified): SQLite's
+    ``group_concat``, PostgreSQL's ``string_agg``."""
+
+    type = Text()
+    inherit_cache = True
+    name = "concat_agg"
+
+    def __init__(self, value: SQLColumnExpression[Any]) -> None:
+        super().__init__(value)
+
+
+@compiles(concat_agg, "sqlite")
+def _concat_sqlite(element: concat_agg, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    return f"group_concat({compiler.process(value, **kw)}, ',')"
+
+
+@compiles(concat_agg, "postgresql")
+def _concat_postgresql(element: concat_agg, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    return f"string_agg({compiler.process(value, **kw)}, ',')"

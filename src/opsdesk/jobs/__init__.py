@@ -12,7 +12,7 @@
 Handlers live in each domain's ``jobs.py`` and are discovered, like routers and models.
 """
 
-from opsdesk.jobs.registry import job_handler, scheduled
+from opsdesk.jobs.registry import job_handler, runner_database, scheduled
 from opsdesk.outbox import OutboxJob, enqueue
 
-__all__ = ["OutboxJob", "enqueue", "job_handler", "scheduled"]
+__all__ = ["OutboxJob", "enqueue", "job_handler", "runner_database", "scheduled"]

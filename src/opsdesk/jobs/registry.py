@@ -20,6 +20,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from opsdesk.db import Database
 from opsdesk.outbox import OutboxJob
 
 JobFunction = Callable[[Session, OutboxJob], None]
@@ -90,6 +91,18 @@ def load_handlers() -> None:
     importlib.import_module("opsdesk.jobs.builtin")
     domain_modules("jobs")
     _loaded = True
+
+
+DATABASE_INFO_KEY = "opsdesk.jobs.database"
+
+
+def runner_database(session: Session) -> Database:
+    """The database of the runner that runs this job: for handlers that work in several short
+    transactions of their own (polling a mailbox) instead of the job's one."""
+    database = session.info.get(DATABASE_INFO_KEY)
+    if not isinstance(database, Database):
+        raise RuntimeError("this session was not opened by the job runner")
+    return database
 
 
 def handler_for(kind: str) -> JobFunction | None:

@@ -33,7 +33,7 @@ from opsdesk.db import Database
 from opsdesk.jobs.backoff import BASE_DELAY, MAX_DELAY, retry_delay
 from opsdesk.jobs.broker import LocalWakeup
 from opsdesk.jobs.models import JobSchedule
-from opsdesk.jobs.registry import handler_for, load_handlers, schedules
+from opsdesk.jobs.registry import DATABASE_INFO_KEY, handler_for, load_handlers, schedules
 from opsdesk.outbox import OutboxJob, add_commit_listener, enqueue, remove_commit_listener
 
 log = logging.getLogger("opsdesk.jobs")
@@ -203,6 +203,7 @@ class Runner:
 
         try:
             with self.database.write_sessions() as session:
+                session.info[DATABASE_INFO_KEY] = self.database
                 event.listen(session, "after_begin", _began)
                 with session.begin():
                     if handler is None:

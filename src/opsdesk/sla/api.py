@@ -7,11 +7,13 @@ from datetime import timedelta
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
+from opsdesk import clock
 from opsdesk.auth.actor import Actor
-from opsdesk.sla import calendars, policies, queries
+from opsdesk.sla import calendars, deadlines, policies, queries
 from opsdesk.sla.schemas import (
     CalendarIn,
     CalendarOut,
+    DeadlineIn,
     PolicyIn,
     PolicyOut,
     SlaItemList,
@@ -31,6 +33,21 @@ def ticket_sla(
 ) -> SlaItemList:
     """Each SLA target of the ticket: active / paused / achieved / breached, due time, time left."""
     return SlaItemList(items=[SlaItemOut.of(item) for item in queries.ticket_sla(session, actor, ticket_id)])
+
+
+@router.post("/tickets/{ticket_id}/sla/deadlines", response_model=SlaItemOut, status_code=201)
+def add_deadline(
+    ticket_id: int,
+    body: DeadlineIn,
+    actor: Actor = Depends(api_actor),
+    session: Session = Depends(request_session),
+) -> SlaItemOut:
+    """Set a fixed deadline on the ticket: a target due at ``due_at`` that breaches like any other
+    and is achieved when the ticket is solved."""
+    target = deadlines.add_deadline(
+        session, actor, ticket_id, metric=body.metric, due_at=body.due_at, reason=body.reason
+    )
+    return SlaItemOut.of(queries.item_of(target, clock.now()))
 
 
 @router.get("/sla/breaching", response_model=SlaViewList)

@@ -169,6 +169,19 @@ class BusinessCalendar:
     def next_opening(self, instant: datetime) -> datetime:
         return _instant(self.next_opening_seconds(_timestamp(instant)))
 
+    def openings(self, instant: datetime, count: int) -> list[tuple[datetime, datetime]]:
+        """The next ``count`` open periods from ``instant`` (the current one, from ``instant``,
+        when open now), as UTC (start, end) pairs; adjacent intervals are one period."""
+        periods: list[tuple[datetime, datetime]] = []
+        cursor = _timestamp(instant)
+        while len(periods) < count:
+            start = self.next_opening_seconds(cursor)
+            index = bisect.bisect_right(self._starts, start) - 1
+            end = self._ends[index]
+            periods.append((_instant(start), _instant(end)))
+            cursor = end
+        return periods
+
     # ------------------------------------------------------------------ public, epoch seconds
 
     def add_seconds(self, start: float, seconds: float) -> float:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from opsdesk import outbox
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.permissions import Permission, require
@@ -22,6 +23,7 @@ from opsdesk.sla.business_time import BusinessCalendar, CalendarError, format_ho
 from opsdesk.sla.errors import CalendarNotFoundError, InvalidCalendarError
 from opsdesk.sla.models import BusinessCalendarRow
 
+RECOMPUTE_JOB = "sla.recompute_due_times"
 _cache: dict[int, tuple[datetime, BusinessCalendar]] = {}
 _cache_lock = threading.Lock()
 
@@ -64,6 +66,50 @@ def build_calendar(
         raise InvalidCalendarError(
             "the business calendar is not valid", fields=[FieldProblem((field,), message)]
         ) from error
+
+
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def hours_from_text(texts: Mapping[str, str]) -> tuple[dict[str, list[list[str]]], list[FieldProblem]]:
+    """Weekly hours typed one line per weekday (``"09:00-12:30, 13:30-17:00"``; ``"22:00-06:00"``
+    runs overnight; blank = closed) into the ``hours`` mapping, with a problem per bad day."""
+    hours: dict[str, list[list[str]]] = {}
+    problems: list[FieldProblem] = []
+    for day in WEEKDAY_NAMES:
+        raw = (texts.get(day) or "").strip()
+        if not raw:
+            continue
+        intervals: list[list[str]] = []
+        for part in raw.replace(";", ",").split(","):
+            piece = part.strip()
+            if not piece:
+                continue
+            bounds = [value.strip() for value in piece.replace("\u2013", "-").split("-")]
+            if len(bounds) != 2 or not all(bounds):
+                message = f"{piece!r}: write each interval as HH:MM-HH:MM"
+                problems.append(FieldProblem(("hours", day), message))
+                continue
+            intervals.append(bounds)
+        if intervals:
+            hours[day] = intervals
+    return hours, problems
+
+
+def hours_as_text(hours: Mapping[str, Sequence[Sequence[str]]]) -> dict[str, str]:
+    return {day: ", ".join(f"{start}-{end}" for start, end in hours.get(day, [])) for day in WEEKDAY_NAMES}
+
+
+def openings_preview(calendar: BusinessCalendar, after: datetime, count: int = 5) -> list[str]:
+    """The next openings in the calendar's own time zone, for people to read."""
+    lines = []
+    for start, end in calendar.openings(after, count):
+        local_start = start.astimezone(calendar.zone)
+        local_end = end.astimezone(calendar.zone)
+        same_day = local_end.date() == local_start.date() or local_end.time().isoformat() == "00:00:00"
+        end_text = local_end.strftime("%H:%M") if same_day else local_end.strftime("%a %d %b %H:%M")
+        lines.append(f"{local_start.strftime('%a %d %b %Y %H:%M')} to {end_text} ({calendar.time_zone})")
+    return lines
 
 
 def calendar_of(row: BusinessCalendarRow) -> BusinessCalendar:
@@ -156,4 +202,13 @@ def save_calendar(
         action = "updated"
     session.flush()
     audit.record(session, actor, entity_type="business_calendar", entity_id=row.id, action=action, new=values)
+    if calendar_id is not None or is_default:
+        # Running business-hours targets on this calendar (or on the default) get new due times:
+        # one vectorized pass over the active targets, on the job runner, after this commits.
+        outbox.enqueue(
+            session,
+            RECOMPUTE_JOB,
+            {"calendar_id": row.id},
+            idempotency_key=f"{RECOMPUTE_JOB}:{row.id}:{row.updated_at.isoformat()}",
+        )
     return row

@@ -24,7 +24,7 @@ from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.sla.business_time import BusinessCalendar
 from opsdesk.sla.calendars import calendar_by_id, default_calendar_row
-from opsdesk.sla.enums import PAUSED_BY_PENDING, Metric, TargetStatus
+from opsdesk.sla.enums import PAUSED_BY_PENDING, Metric, TargetKind, TargetStatus
 from opsdesk.sla.events import SlaBreached
 from opsdesk.sla.models import SlaPolicy, SlaTarget
 from opsdesk.sla.policies import select_policy
@@ -37,6 +37,7 @@ PAUSED = TargetStatus.PAUSED.value
 ACHIEVED = TargetStatus.ACHIEVED.value
 BREACHED = TargetStatus.BREACHED.value
 RUNNING = (ACTIVE, PAUSED)
+POLICY_KIND = TargetKind.POLICY.value
 POLICY_FIELDS = frozenset({"priority", "group_id", "category", "channel", "account_id"})
 SLA_ACTOR = Actor.system("SLA", via="sla")
 
@@ -64,7 +65,7 @@ def _due(calendar: BusinessCalendar | None, since: datetime, remaining: float) -
 
 
 def _should_pause(target: SlaTarget, status: str) -> bool:
-    if target.metric not in PAUSED_BY_PENDING:
+    if target.kind != POLICY_KIND or target.metric not in PAUSED_BY_PENDING:
         return False
     return status == StatusCategory.PENDING.value or (
         status == StatusCategory.ON_HOLD.value and target.pause_on_hold
@@ -175,6 +176,7 @@ def start_target(
         ticket_id=ticket.id,
         metric=metric.value,
         cycle=(last_cycle or 0) + 1,
+        kind=POLICY_KIND,
         status=ACTIVE,
         started_at=at,
         running_since=at,
@@ -241,7 +243,12 @@ def on_message_added(session: Session, event: MessageAdded) -> None:
     elif event.author_kind == AuthorKind.CUSTOMER.value:
         if ticket.first_reply_at is None:
             return  # still waiting for the first reply: that target covers it
-        if any(target.metric == Metric.NEXT_REPLY.value and target.status in RUNNING for target in running):
+        if any(
+            target.metric == Metric.NEXT_REPLY.value
+            and target.status in RUNNING
+            and target.kind == POLICY_KIND
+            for target in running
+        ):
             return
         policy = select_policy(session, ticket)
         if policy is not None:
@@ -281,6 +288,7 @@ def _follow_status(session: Session, ticket: Ticket, old_status: str, now: datet
                 SlaTarget.ticket_id == ticket.id,
                 SlaTarget.metric == Metric.RESOLUTION.value,
                 SlaTarget.status == ACHIEVED,
+                SlaTarget.kind == POLICY_KIND,
             )
             .order_by(SlaTarget.cycle.desc())
         ).first()
@@ -300,6 +308,8 @@ def reselect_policy(session: Session, ticket: Ticket, now: datetime) -> None:
     policy = select_policy(session, ticket)
     running = _open_targets(session, ticket.id)
     for target in running:
+        if target.kind != POLICY_KIND:
+            continue  # a fixed deadline does not follow the policy
         if policy is not None and target.policy_id == policy.id:
             continue
         found = _policy_target(policy, Metric(target.metric)) if policy is not None else None
@@ -319,7 +329,11 @@ def reselect_policy(session: Session, ticket: Ticket, now: datetime) -> None:
     if policy is None:
         return
     session.flush()
-    present = set(session.scalars(select(SlaTarget.metric).where(SlaTarget.ticket_id == ticket.id)))
+    present = set(
+        session.scalars(
+            select(SlaTarget.metric).where(SlaTarget.ticket_id == ticket.id, SlaTarget.kind == POLICY_KIND)
+        )
+    )
     if ticket.first_reply_at is None and Metric.FIRST_REPLY.value not in present:
         start_target(session, ticket, policy, Metric.FIRST_REPLY, ticket.created_at)
     if Metric.RESOLUTION.value not in present:

@@ -19,6 +19,11 @@ class TargetStatus(StrEnum):
     BREACHED = "breached"
 
 
+class TargetKind(StrEnum):
+    POLICY = "policy"  # started by the ticket's SLA policy
+    DEADLINE = "deadline"  # a fixed due time set by another domain (never paused or re-timed)
+
+
 # Waiting on the customer pauses these metrics; on_hold pauses them when the policy says so.
 PAUSED_BY_PENDING: frozenset[Metric] = frozenset({Metric.RESOLUTION, Metric.PERIODIC_UPDATE})
 CONDITION_FIELDS: tuple[str, ...] = ("priority", "tier", "channel", "group_id", "category")

@@ -19,3 +19,7 @@ class CalendarNotFoundError(NotFoundError):
 
 class PolicyNotFoundError(NotFoundError):
     code = "sla_policy_not_found"
+
+
+class InvalidDeadlineError(ValidationFailedError):
+    code = "invalid_sla_deadline"

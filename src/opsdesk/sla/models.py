@@ -8,6 +8,11 @@ Bookkeeping of a target: ``elapsed_seconds`` is the (business or calendar) time 
 current run; while ``active`` the clock runs since ``running_since`` and ``due_at`` is when the
 budget runs out; while ``paused`` ``due_at`` is null. ``(status, due_at)`` is indexed so the sweep
 finds due targets without loading open tickets.
+
+``kind`` is ``policy`` for targets a policy started, ``deadline`` for a fixed deadline started by
+another domain (:func:`opsdesk.sla.deadlines.start_deadline_target`, e.g. a payment dispute's
+evidence due date): its ``due_at`` is fixed (never paused, never re-timed by a policy or calendar
+change), its ``reason`` is shown in place of a policy name.
 """
 
 from __future__ import annotations
@@ -80,6 +85,8 @@ class SlaTarget(Base):
     pause_on_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     target_seconds: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(10), default="active")
+    kind: Mapped[str] = mapped_column(String(10), default="policy", server_default="policy")
+    reason: Mapped[str | None] = mapped_column(String(500))
     started_at: Mapped[datetime] = mapped_column()
     running_since: Mapped[datetime | None] = mapped_column()
     elapsed_seconds: Mapped[float] = mapped_column(Float, default=0.0)

@@ -33,9 +33,11 @@ class SlaItem:
     target_minutes: int
     achieved_at: datetime | None
     breached_at: datetime | None
+    kind: str = "policy"
+    reason: str | None = None
 
 
-def _item(target: SlaTarget, now: datetime) -> SlaItem:
+def item_of(target: SlaTarget, now: datetime) -> SlaItem:
     if target.status == "active" and target.due_at is not None:
         left: int | None = int((target.due_at - now).total_seconds())
     elif target.status == "paused":
@@ -52,14 +54,23 @@ def _item(target: SlaTarget, now: datetime) -> SlaItem:
         target_minutes=target.target_seconds // 60,
         achieved_at=target.achieved_at,
         breached_at=target.breached_at,
+        kind=target.kind,
+        reason=target.reason,
     )
 
 
+def _display_order(pair: tuple[tuple[str, int], SlaTarget]) -> tuple[int, int]:
+    (metric, deadline_id), _ = pair
+    return METRIC_ORDER[metric], deadline_id
+
+
 def sla_for_tickets(session: Session, ticket_ids: Iterable[int]) -> dict[int, list[SlaItem]]:
-    """The current target of each metric for each ticket (latest cycle), in metric order.
+    """The current target of each metric for each ticket (latest cycle), in metric order, then
+    the ticket's fixed deadlines (each, in the order they were started) after their metric's.
     This is the field provider behind ``"sla"`` in the ticket JSON: one query for a page."""
     ids = list(dict.fromkeys(ticket_ids))
-    found: dict[int, dict[str, SlaTarget]] = {ticket_id: {} for ticket_id in ids}
+    # Policy targets: the latest cycle of each metric. Fixed deadlines: each one (keyed by id).
+    found: dict[int, dict[tuple[str, int], SlaTarget]] = {ticket_id: {} for ticket_id in ids}
     if not ids:
         return {}
     now = clock.now()
@@ -67,12 +78,10 @@ def sla_for_tickets(session: Session, ticket_ids: Iterable[int]) -> dict[int, li
         select(SlaTarget).where(SlaTarget.ticket_id.in_(ids)).order_by(SlaTarget.ticket_id, SlaTarget.cycle)
     )
     for target in rows:
-        found[target.ticket_id][target.metric] = target  # later cycles replace earlier ones
+        key = (target.metric, 0 if target.kind == "policy" else target.id)
+        found[target.ticket_id][key] = target  # later cycles replace earlier ones
     return {
-        ticket_id: [
-            _item(target, now)
-            for target in sorted(by_metric.values(), key=lambda row: METRIC_ORDER[row.metric])
-        ]
+        ticket_id: [item_of(target, now) for _, target in sorted(by_metric.items(), key=_display_order)]
         for ticket_id, by_metric in found.items()
     }
 

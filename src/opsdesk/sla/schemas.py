@@ -21,6 +21,8 @@ class SlaItemOut(BaseModel):
     target_minutes: int
     achieved_at: datetime | None
     breached_at: datetime | None
+    kind: str = Field("policy", description="policy, or deadline for a fixed due time")
+    reason: str | None = Field(None, description="why a deadline exists (null for policy targets)")
 
     @classmethod
     def of(cls, item: SlaItem) -> SlaItemOut:
@@ -34,7 +36,17 @@ class SlaItemOut(BaseModel):
             target_minutes=item.target_minutes,
             achieved_at=item.achieved_at,
             breached_at=item.breached_at,
+            kind=item.kind,
+            reason=item.reason,
         )
+
+
+class DeadlineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = "resolution"
+    due_at: datetime
+    reason: str
 
 
 class SlaItemList(BaseModel):

@@ -27,3 +27,13 @@ class AttachmentTooLargeError(DomainError):
 class MergeRefusedError(ConflictError):
     code = "merge_refused"
     title = "Merge refused"
+
+
+class AttachmentTypeRefusedError(DomainError):
+    code = "attachment_type_refused"
+    status = 415
+    title = "Attachment type refused"
+
+
+class AttachmentNotFoundError(NotFoundError):
+    code = "attachment_not_found"

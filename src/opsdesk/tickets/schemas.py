@@ -179,13 +179,34 @@ class TicketList(BaseModel):
 
 
 class BulkUpdate(StrictModel):
-    ids: list[int] = Field(max_length=100)
+    ids: list[int] = Field(max_length=100, description="up to 100 ticket ids")
     changes: TicketPatch
+    atomic: bool = Field(
+        default=False,
+        description="false (default): each ticket is changed or refused on its own, like Zendesk's "
+        "update_many job; true: all or nothing, any refusal answers 409 and changes nothing",
+    )
+
+
+class BulkFieldOut(BaseModel):
+    field: str
+    message: str
+
+
+class BulkRefusalOut(BaseModel):
+    id: int
+    code: str
+    status: int
+    detail: str
+    errors: list[BulkFieldOut]
 
 
 class BulkResultOut(BaseModel):
     updated_ids: list[int]
     unchanged_ids: list[int]
+    refused: list[BulkRefusalOut] = Field(
+        default_factory=list, description="tickets not changed, each with the reason"
+    )
 
 
 class MergeIn(StrictModel):
@@ -431,6 +452,19 @@ class ViewPatch(StrictModel):
     filters: dict[str, Any] | None = None
     sort: str | None = None
     position: int | None = None
+    shared: bool | None = Field(
+        default=None, description="share with everyone, or make it yours only (leads and admins)"
+    )
+
+
+class ViewOrder(StrictModel):
+    shared: bool = Field(description="order the shared views (leads and admins) or your own")
+    ids: list[int] = Field(max_length=500, description="every view of that scope, in the new order")
+
+
+class ViewPreviewOut(BaseModel):
+    count: int
+    filters: dict[str, Any]
 
 
 class ViewOut(BaseModel):

@@ -26,12 +26,12 @@ from opsdesk import clock
 from opsdesk.auth.actor import Actor
 from opsdesk.channels.email_parsing import ParsedEmail, addresses_in, message_ids_in, parse_email
 from opsdesk.channels.email_threading import ThreadClues, clean_subject, thread_clues
-from opsdesk.channels.enums import InboundStatus, NoiseKind
+from opsdesk.channels.enums import InboundStatus, NoiseKind, OutboundKind
 from opsdesk.channels.errors import MessageTooLargeError
 from opsdesk.channels.models import OutboundEmail, RawInbound
 from opsdesk.channels.noise import classify_noise, is_automated
 from opsdesk.channels.quoting import strip_reply_html, strip_reply_text
-from opsdesk.channels.service.outbound import brand_for_recipients, set_ticket_brand
+from opsdesk.channels.service.outbound import brand_for_recipients, queue_refusal, set_ticket_brand
 from opsdesk.config import Settings
 from opsdesk.tickets import service as tickets
 from opsdesk.tickets.enums import Channel, StatusCategory
@@ -102,6 +102,47 @@ def store_raw_email(
     session.add(row)
     session.flush()
     return StoredInbound(row.id, duplicate=False, status=row.status)
+
+
+def tell_sender_refused(session: Session, raw_inbound_id: int, settings: Settings) -> bool:
+    """Email the sender of a refused (oversize) message why it was refused, unless the sender is
+    automated (auto-replies, bounces, mailer-daemons, bulk mail: answering them starts loops) or
+    was already told once within the throttle window. Returns whether a refusal was queued."""
+    row = session.get_one(RawInbound, raw_inbound_id)
+    raw = row.raw or b""
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        end = raw.find(b"\n\n")
+    head = raw[: end if end >= 0 else len(raw)]
+    parsed = parse_email(head + b"\r\n\r\n")
+    reason = row.error or "the message is over the size limit"
+    noise = classify_noise(parsed)
+    if noise is not NoiseKind.NONE or not parsed.from_address:
+        row.noise_kind = noise.value
+        row.error = f"{reason}; no refusal sent ({noise.value if parsed.from_address else 'no sender'})"
+        return False
+    since = clock.now() - timedelta(seconds=settings.email_throttle_window_seconds)
+    told = session.scalar(
+        select(func.count()).where(
+            OutboundEmail.kind == OutboundKind.REFUSAL.value,
+            OutboundEmail.to_address == parsed.from_address,
+            OutboundEmail.created_at >= since,
+        )
+    )
+    if told:
+        row.error = f"{reason}; no refusal sent (the sender was told within the last minutes)"
+        return False
+    queue_refusal(
+        session,
+        to_address=parsed.from_address,
+        recipients=parsed.recipients,
+        subject=parsed.subject,
+        refused_message_id=parsed.message_id if parsed.has_own_message_id else None,
+        reason=reason,
+        settings=settings,
+    )
+    row.error = f"{reason}; the sender was told by email"
+    return True
 
 
 def parse_sender(raw: bytes) -> str:

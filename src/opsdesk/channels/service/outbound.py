@@ -20,6 +20,7 @@ from opsdesk.channels.email_composing import OutgoingEmail, new_message_id
 from opsdesk.channels.email_threading import reply_address, tagged_subject
 from opsdesk.channels.enums import OutboundKind
 from opsdesk.channels.models import EmailBrand, OutboundEmail, TicketBrand
+from opsdesk.channels.service.brands import render_receipt
 from opsdesk.config import Settings
 from opsdesk.tickets.enums import AuthorKind, Channel
 from opsdesk.tickets.events import MessageAdded
@@ -49,16 +50,25 @@ def set_ticket_brand(session: Session, ticket_id: int, brand_id: int) -> None:
         session.flush()
 
 
-def sender_of(session: Session, ticket_id: int, settings: Settings) -> tuple[str, str, str]:
-    """(from name, from address, signature) for mail about a ticket."""
-    brand = session.scalars(
+def brand_of(session: Session, ticket_id: int) -> EmailBrand | None:
+    return session.scalars(
         select(EmailBrand)
         .join(TicketBrand, TicketBrand.brand_id == EmailBrand.id)
         .where(TicketBrand.ticket_id == ticket_id)
     ).first()
+
+
+def sender_of(session: Session, ticket_id: int, settings: Settings) -> tuple[str, str, str, str]:
+    """(from name, from address, reply address, signature) for mail about a ticket."""
+    brand = brand_of(session, ticket_id)
     if brand is not None:
-        return brand.from_name, brand.support_address, brand.signature
-    return settings.support_name, settings.support_address, ""
+        return (
+            brand.from_name,
+            brand.from_address or brand.support_address,
+            brand.support_address,
+            brand.signature,
+        )
+    return settings.support_name, settings.support_address, settings.support_address, ""
 
 
 def thread_ids(session: Session, ticket_id: int) -> tuple[str | None, list[str]]:
@@ -101,7 +111,7 @@ def queue_email(
     html_body: str | None = None,
 ) -> OutboundEmail:
     """Store the email and its Message-ID, and queue its sending in the caller's transaction."""
-    from_name, from_address, signature = sender_of(session, ticket.id, settings)
+    from_name, from_address, support_address, signature = sender_of(session, ticket.id, settings)
     if signature:
         text = f"{text.rstrip()}\n\n-- \n{signature}"
         html_body = (html_body or text_to_html(text.split("\n\n-- \n", 1)[0])) + (
@@ -119,7 +129,7 @@ def queue_email(
         subject=full_subject,
         text=text,
         html=html_body or text_to_html(text),
-        reply_to=reply_address(from_address, ticket.reply_token),
+        reply_to=reply_address(support_address, ticket.reply_token),
         in_reply_to=in_reply_to,
         references=tuple(references),
         automatic=kind is not OutboundKind.REPLY,
@@ -132,6 +142,63 @@ def queue_email(
         to_address=to_address[:320],
         from_address=from_address,
         subject=full_subject[:600],
+        status="queued",
+        created_at=clock.now(),
+    )
+    session.add(row)
+    session.flush()
+    outbox.enqueue(
+        session,
+        EMAIL_SEND_JOB,
+        {"outbound_email_id": row.id, "email": _as_payload(outgoing)},
+        idempotency_key=f"{EMAIL_SEND_JOB}:{rfc_id}",
+    )
+    return row
+
+
+def queue_refusal(
+    session: Session,
+    *,
+    to_address: str,
+    recipients: tuple[str, ...],
+    subject: str,
+    refused_message_id: str | None,
+    reason: str,
+    settings: Settings,
+) -> OutboundEmail:
+    """Tell a sender their message was not accepted, and why (no ticket: nothing was opened).
+    The caller makes sure the sender is a person, never an auto-responder or a mailer-daemon."""
+    brand = brand_for_recipients(session, recipients)
+    if brand is not None:
+        from_name, from_address = brand.from_name, brand.from_address or brand.support_address
+    else:
+        from_name, from_address = settings.support_name, settings.support_address
+    domain = from_address.partition("@")[2] or "opsdesk.invalid"
+    rfc_id = new_message_id(domain, "refusal")
+    text = (
+        "Hello,\n\n"
+        f'your message "{subject or "(no subject)"}" was not delivered to {from_address}: {reason}.\n\n'
+        "Please send it again without the large attachments (share them with a link instead).\n"
+    )
+    outgoing = OutgoingEmail(
+        message_id=rfc_id,
+        from_name=from_name,
+        from_address=from_address,
+        to_address=to_address,
+        subject=f"Not delivered: {subject}" if subject else "Not delivered: your message",
+        text=text,
+        html=text_to_html(text),
+        in_reply_to=refused_message_id,
+        references=(refused_message_id,) if refused_message_id else (),
+        automatic=True,
+    )
+    row = OutboundEmail(
+        rfc_message_id=rfc_id,
+        ticket_id=None,
+        kind=OutboundKind.REFUSAL.value,
+        to_address=to_address[:320],
+        from_address=from_address,
+        subject=outgoing.subject[:600],
         status="queued",
         created_at=clock.now(),
     )
@@ -183,10 +250,12 @@ def queue_receipt(session: Session, ticket: Ticket, settings: Settings) -> Outbo
     address = ticket.requester.primary_email
     if address is None:
         return None
-    text = (
-        f"Hello {ticket.requester.first_name or 'there'},\n\n"
-        f'we received your request "{ticket.subject}" and opened ticket #{ticket.id}. '
-        "Reply to this email to add to it.\n"
+    brand = brand_of(session, ticket.id)
+    text = render_receipt(
+        brand.receipt_template if brand is not None else "",
+        name=ticket.requester.first_name or "there",
+        ticket_id=ticket.id,
+        subject=ticket.subject,
     )
     return queue_email(
         session,
@@ -206,6 +275,11 @@ def queue_public_reply(session: Session, event: MessageAdded, settings: Settings
     ticket = session.get_one(Ticket, event.ticket_id)
     if ticket.channel in _CHANNELS_WITH_OWN_REPLIES:
         return None
+    if ticket.channel == Channel.CHAT.value:
+        from opsdesk.channels.service.chat import replies_by_email
+
+        if not replies_by_email(session, ticket.id):
+            return None  # the visitor is in the chat and reads the reply there
     message = session.get_one(Message, event.message_id)
     address = ticket.requester.primary_email
     if address is None:

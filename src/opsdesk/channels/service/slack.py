@@ -19,14 +19,16 @@ from opsdesk import clock, outbox
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.permissions import Permission, require
+from opsdesk.channels import secret_box
 from opsdesk.channels.enums import InboundStatus
-from opsdesk.channels.errors import InvalidInboundError
+from opsdesk.channels.errors import ChannelSettingNotFoundError, InvalidInboundError
 from opsdesk.channels.models import RawInbound, SlackConnection, SlackThread
+from opsdesk.config import Settings
 from opsdesk.errors import FieldProblem
 from opsdesk.tickets import service as tickets
 from opsdesk.tickets.enums import AuthorKind, Channel
 from opsdesk.tickets.events import MessageAdded
-from opsdesk.tickets.models import Message
+from opsdesk.tickets.models import Account, Message, Ticket
 
 SLACK_ACTOR = Actor.integration("slack", via=Channel.SLACK.value)
 SLACK_POST_JOB = "slack.post"
@@ -42,22 +44,73 @@ class SlackOutcome:
     duplicate: bool = False
 
 
-def connect_channel(
-    session: Session, actor: Actor, *, team_id: str, channel_id: str, bot_token: str, name: str = ""
+@dataclass(frozen=True, slots=True)
+class SlackConnectionValues:
+    """What an admin sets on a connection; ``bot_token``/``signing_secret`` None or "" keep the
+    stored one on an update."""
+
+    team_id: str
+    channel_id: str
+    name: str = ""
+    bot_token: str | None = None
+    signing_secret: str | None = None
+    account_id: int | None = None
+
+
+def _connection_problems(
+    session: Session, values: SlackConnectionValues, connection_id: int | None
+) -> list[FieldProblem]:
+    problems: list[FieldProblem] = []
+    if not values.team_id.strip():
+        problems.append(FieldProblem(("team_id",), "the workspace (team) id is required, like T0123ABCD"))
+    if not values.channel_id.strip():
+        problems.append(FieldProblem(("channel_id",), "the channel id is required, like C0123ABCD"))
+    elif any(char.isspace() for char in values.channel_id.strip()) or len(values.channel_id.strip()) > 40:
+        problems.append(FieldProblem(("channel_id",), "is not a Slack channel id"))
+    else:
+        other = session.scalar(
+            select(SlackConnection.id).where(SlackConnection.channel_id == values.channel_id.strip())
+        )
+        if other is not None and other != connection_id:
+            problems.append(
+                FieldProblem(("channel_id",), f"channel {values.channel_id.strip()} is already connected")
+            )
+    if (connection_id is None and not values.bot_token) or (
+        values.bot_token and not values.bot_token.startswith("xoxb-")
+    ):
+        problems.append(FieldProblem(("bot_token",), "must be a bot token (xoxb-…)"))
+    if values.account_id is not None and session.get(Account, values.account_id) is None:
+        problems.append(FieldProblem(("account_id",), f"account {values.account_id} does not exist"))
+    if len(values.name) > 200:
+        problems.append(FieldProblem(("name",), "must be at most 200 characters"))
+    return problems
+
+
+def _public(connection: SlackConnection) -> dict[str, object]:
+    return {
+        "team_id": connection.team_id,
+        "channel_id": connection.channel_id,
+        "name": connection.name,
+        "account_id": connection.account_id,
+        "has_signing_secret": connection.signing_secret is not None,
+    }
+
+
+def create_connection(
+    session: Session, actor: Actor, settings: Settings, values: SlackConnectionValues
 ) -> SlackConnection:
     require(actor, Permission.CHANNEL_MANAGE)
-    problems: list[FieldProblem] = []
-    if not team_id or not channel_id:
-        problems.append(FieldProblem(("channel_id",), "team and channel ids are required"))
-    if not bot_token.startswith("xoxb-"):
-        problems.append(FieldProblem(("bot_token",), "must be a bot token (xoxb-…)"))
-    if channel_id and session.scalar(
-        select(SlackConnection.id).where(SlackConnection.channel_id == channel_id)
-    ):
-        problems.append(FieldProblem(("channel_id",), f"channel {channel_id} is already connected"))
+    problems = _connection_problems(session, values, None)
     if problems:
         raise InvalidInboundError("the Slack connection is not valid", fields=problems)
-    connection = SlackConnection(team_id=team_id, channel_id=channel_id, bot_token=bot_token, name=name)
+    connection = SlackConnection(
+        team_id=values.team_id.strip(),
+        channel_id=values.channel_id.strip(),
+        name=values.name.strip(),
+        bot_token=secret_box.seal(settings, values.bot_token or ""),
+        signing_secret=secret_box.seal(settings, values.signing_secret) if values.signing_secret else None,
+        account_id=values.account_id,
+    )
     session.add(connection)
     session.flush()
     audit.record(
@@ -66,9 +119,118 @@ def connect_channel(
         entity_type="slack_connection",
         entity_id=connection.id,
         action="created",
-        new={"team_id": team_id, "channel_id": channel_id, "name": name},
+        new=_public(connection),
     )
     return connection
+
+
+def connect_channel(
+    session: Session,
+    actor: Actor,
+    *,
+    settings: Settings,
+    team_id: str,
+    channel_id: str,
+    bot_token: str,
+    name: str = "",
+    signing_secret: str | None = None,
+    account_id: int | None = None,
+) -> SlackConnection:
+    return create_connection(
+        session,
+        actor,
+        settings,
+        SlackConnectionValues(
+            team_id=team_id,
+            channel_id=channel_id,
+            name=name,
+            bot_token=bot_token,
+            signing_secret=signing_secret,
+            account_id=account_id,
+        ),
+    )
+
+
+def update_connection(
+    session: Session, actor: Actor, settings: Settings, connection_id: int, values: SlackConnectionValues
+) -> SlackConnection:
+    require(actor, Permission.CHANNEL_MANAGE)
+    connection = access_connection(session, actor, connection_id)
+    problems = _connection_problems(session, values, connection.id)
+    if problems:
+        raise InvalidInboundError("the Slack connection is not valid", fields=problems)
+    before = _public(connection)
+    connection.team_id = values.team_id.strip()
+    connection.channel_id = values.channel_id.strip()
+    connection.name = values.name.strip()
+    connection.account_id = values.account_id
+    secrets_changed = []
+    if values.bot_token:
+        connection.bot_token = secret_box.seal(settings, values.bot_token)
+        secrets_changed.append("bot_token")
+    if values.signing_secret:
+        connection.signing_secret = secret_box.seal(settings, values.signing_secret)
+        secrets_changed.append("signing_secret")
+    session.flush()
+    after = _public(connection)
+    changed: dict[str, object] = {key: value for key, value in after.items() if before[key] != value}
+    changed.update(dict.fromkeys(secrets_changed, "changed"))
+    if changed:
+        audit.record(
+            session,
+            actor,
+            entity_type="slack_connection",
+            entity_id=connection.id,
+            action="updated",
+            old={key: before.get(key) for key in changed if key in before},
+            new=changed,
+        )
+    return connection
+
+
+def disconnect(session: Session, actor: Actor, connection_id: int) -> None:
+    require(actor, Permission.CHANNEL_MANAGE)
+    connection = access_connection(session, actor, connection_id)
+    audit.record(
+        session,
+        actor,
+        entity_type="slack_connection",
+        entity_id=connection.id,
+        action="deleted",
+        old=_public(connection),
+    )
+    session.delete(connection)
+    session.flush()
+
+
+def list_connections(session: Session, actor: Actor) -> list[SlackConnection]:
+    require(actor, Permission.CHANNEL_READ)
+    return list(session.scalars(select(SlackConnection).order_by(SlackConnection.name, SlackConnection.id)))
+
+
+def access_connection(session: Session, actor: Actor, connection_id: int) -> SlackConnection:
+    require(actor, Permission.CHANNEL_READ)
+    connection = session.get(SlackConnection, connection_id)
+    if connection is None:
+        raise ChannelSettingNotFoundError(f"Slack connection {connection_id} does not exist")
+    return connection
+
+
+def signing_secrets_for(session: Session, settings: Settings, team_id: str) -> list[str]:
+    """The signing secrets a request claiming to come from ``team_id`` may be signed with: the
+    workspace's own (stored sealed) and the installation-wide ``OPSDESK_SLACK_SIGNING_SECRET``."""
+    secrets = [
+        secret_box.reveal(settings, sealed)
+        for sealed in session.scalars(
+            select(SlackConnection.signing_secret).where(
+                SlackConnection.team_id == team_id, SlackConnection.signing_secret.is_not(None)
+            )
+        )
+        if sealed
+    ]
+    if settings.slack_signing_secret:
+        secrets.append(settings.slack_signing_secret)
+    return list(dict.fromkeys(secrets))
 
 
 def store_event(session: Session, envelope: dict[str, Any]) -> tuple[RawInbound, bool]:
@@ -140,12 +302,28 @@ def process_event(
             session.add(SlackThread(channel_id=channel_id, thread_ts=thread_ts, ticket_id=received.ticket.id))
         else:  # the ticket was closed and a follow-up opened: the thread now belongs to it
             thread.ticket_id = received.ticket.id
+    if connection.account_id is not None and received.created:
+        _join_account(session, received.ticket, connection.account_id)
     row.ticket_id = received.ticket.id
     row.message_id = received.message.id
     row.status = InboundStatus.PROCESSED.value
     row.processed_at = clock.now()
     session.flush()
     return SlackOutcome(row.status, received.ticket.id)
+
+
+def _join_account(session: Session, ticket: Ticket, account_id: int) -> None:
+    """The channel belongs to a customer account: its people and tickets do too (unless the
+    person already has an account of their own)."""
+    from opsdesk.tickets.service.people import update_person
+
+    requester = ticket.requester
+    if requester.primary_account_id is None:
+        update_person(session, SLACK_ACTOR, requester, {"primary_account_id": account_id})
+    if ticket.account_id is None:
+        tickets.update_ticket(
+            session, SLACK_ACTOR, ticket, {"account_id": requester.primary_account_id or account_id}
+        )
 
 
 def queue_public_reply(session: Session, event: MessageAdded) -> None:
@@ -169,5 +347,10 @@ def queue_public_reply(session: Session, event: MessageAdded) -> None:
     )
 
 
-def bot_token_for(session: Session, channel_id: str) -> str | None:
-    return session.scalar(select(SlackConnection.bot_token).where(SlackConnection.channel_id == channel_id))
+def bot_token_for(session: Session, settings: Settings, channel_id: str) -> str | None:
+    sealed = session.scalar(select(SlackConnection.bot_token).where(SlackConnection.channel_id == channel_id))
+    return secret_box.reveal(settings, sealed) if sealed else None
+
+
+def account_for_channel(session: Session, channel_id: str) -> int | None:
+    return session.scalar(select(SlackConnection.account_id).where(SlackConnection.channel_id == channel_id))

@@ -1,7 +1,7 @@
 """The public support form (``/support/new``): a request becomes a ticket and a receipt email.
 
 Invariants: the submission is validated first (a refused one changes nothing and says why, field
-by field); a filled honeypot field is answered like a success and stored nowhere; a client
+by field); a filled honeypot field is refused with a readable reason and stored nowhere; a client
 address that submitted ``support_form_per_ten_minutes`` times in ten minutes is refused until the
 window passes; an accepted submission is stored (``raw_inbound``) before it becomes a ticket
 (channel ``web``) with its attachments, and the requester gets a receipt by email.
@@ -96,15 +96,22 @@ def check_rate(session: Session, client: str, settings: Settings) -> None:
         raise TooManyRequestsError("Too many requests from your address. Please try again in ten minutes.")
 
 
+HONEYPOT_REFUSAL = (
+    "Your request was not sent: the form's hidden anti-spam field was filled in, which automatic "
+    "form fillers do. Please reload this page, type your request yourself and send it again."
+)
+
+
 def store_request(
     session: Session, request: SupportRequest, client: str, settings: Settings
 ) -> RawInbound | None:
-    """Validate, rate-limit and keep the submission; None for a honeypot (a bot)."""
+    """Validate, rate-limit and keep the submission. A filled honeypot is refused with a reason a
+    person can act on (browser autofill sometimes fills hidden fields), and nothing is kept."""
     problems = validate(request, settings)
     if problems:
         raise InvalidSupportRequestError("Please correct the marked fields.", fields=problems)
     if request.honeypot.strip():
-        return None
+        raise InvalidSupportRequestError(HONEYPOT_REFUSAL, fields=[])
     check_rate(session, client, settings)
     store = AttachmentStore(settings.attachments_dir, settings.attachment_max_bytes)
     saved = [

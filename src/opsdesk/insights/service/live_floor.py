@@ -6,7 +6,8 @@
 - the oldest customer waiting for us per channel (new or open, last word from the customer);
 - spikes per category and per account: the last hour against the same hour-of-week of the
   previous four weeks (:mod:`opsdesk.insights.spikes`).
-Tickets breaching soon need SLA targets; until the SLA tables exist the floor says so.
+- tickets breaching soon: active SLA targets (developer "sla"'s ``sla_targets``) falling due
+  within the next hour, soonest first, on tickets the viewer may see, with how many in all.
 """
 
 from __future__ import annotations
@@ -24,8 +25,13 @@ from opsdesk.auth.permissions import Permission, require
 from opsdesk.insights import spikes
 from opsdesk.insights.definitions import not_merged
 from opsdesk.insights.sqltime import unindexed
+from opsdesk.sla import queries as sla_queries
+from opsdesk.sla.enums import TargetStatus
+from opsdesk.sla.models import SlaTarget
+from opsdesk.sla.queries import SlaViewRow
 from opsdesk.tickets.enums import UNSOLVED_STATUSES
 from opsdesk.tickets.models import Account, Ticket
+from opsdesk.tickets.service.access import visible_tickets
 
 AGE_BUCKETS: tuple[tuple[str, timedelta | None], ...] = (
     ("under 1 hour", timedelta(hours=1)),
@@ -36,6 +42,7 @@ AGE_BUCKETS: tuple[tuple[str, timedelta | None], ...] = (
     ("over 7 days", None),
 )
 SPIKE_WEEKS = 4
+BREACHING_SOON_SHOWN = 20
 WEEK = timedelta(weeks=1)
 HOUR = timedelta(hours=1)
 
@@ -78,9 +85,9 @@ class LiveFloor:
     agents: list[AgentLoad] = field(default_factory=list)
     oldest_waiting: list[Waiting] = field(default_factory=list)
     spikes: list[SpikeAlert] = field(default_factory=list)
-    breaching_soon_unavailable: str = (
-        "tickets breaching soon need SLA targets (SLA domain), not installed yet"
-    )
+    breaching_soon: list[SlaViewRow] = field(default_factory=list)
+    breaching_soon_total: int = 0
+    breaching_within: timedelta = timedelta(hours=1)
 
 
 def live_floor(session: Session, actor: Actor) -> LiveFloor:
@@ -152,6 +159,23 @@ def live_floor(session: Session, actor: Actor) -> LiveFloor:
             Waiting(channel, ticket_id, subject, since, (now - since).total_seconds())
         )
     floor.spikes = detect_spikes(session, now)
+    floor.breaching_soon = sla_queries.breaching_soon(
+        session, actor, within=floor.breaching_within, limit=BREACHING_SOON_SHOWN
+    )
+    tickets = visible_tickets(actor).subquery()
+    floor.breaching_soon_total = int(
+        session.scalar(
+            select(func.count())
+            .select_from(SlaTarget)
+            .join(tickets, tickets.c.id == SlaTarget.ticket_id)
+            .where(
+                SlaTarget.status == TargetStatus.ACTIVE.value,
+                SlaTarget.due_at > now,
+                SlaTarget.due_at <= now + floor.breaching_within,
+            )
+        )
+        or 0
+    )
     return floor
 
 

@@ -4,8 +4,9 @@ Leaders subscribe (a lead or admin may subscribe anyone with ``report.read``). O
 scheduler calls :func:`enqueue_weekly_reports`: from Monday 06:00 UTC on, each subscriber gets one
 outbox job for the last complete ISO week, keyed ``insights.weekly_report:<week>:<user>`` so no
 week is sent twice however often it runs. The job renders the review and sends it by email (HTML
-body, Markdown as the text part; the PDF is one click away in the app, linked in the mail) with a
-Message-ID fixed by the key, so a retried delivery is dropped by mail servers as a duplicate.
+body, Markdown as the text part, and for ``pdf`` subscribers the PDF report attached as
+``weekly-ops-review-<week>.pdf``; a link to it in the app either way) with a Message-ID fixed by
+the key, so a retried delivery is dropped by mail servers as a duplicate.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.models import User
 from opsdesk.auth.permissions import Permission, has_permission, require
-from opsdesk.channels.email_composing import OutgoingEmail
+from opsdesk.channels.email_composing import EmailAttachment, OutgoingEmail
 from opsdesk.config import Settings
 from opsdesk.errors import FieldProblem, NotFoundError
 from opsdesk.insights import report
@@ -122,6 +123,13 @@ def weekly_report_email(
     pdf_link = f"{base}/api/v1/reports/weekly?week={week}&format=pdf"
     text = report.as_markdown(review) + f"\nPDF: {pdf_link}\n"
     domain = settings.support_address.partition("@")[2] or "opsdesk.invalid"
+    attachments: tuple[EmailAttachment, ...] = ()
+    if payload.get("format", "pdf") == "pdf":
+        attachments = (
+            EmailAttachment(
+                f"weekly-ops-review-{week}.pdf", "application/pdf", report.as_pdf(review, base_url=base)
+            ),
+        )
     return OutgoingEmail(
         message_id=f"opsdesk.weekly-report.{week}.{user.id}@{domain}",
         from_name="opsdesk reports",
@@ -131,4 +139,5 @@ def weekly_report_email(
         text=text,
         html=html.replace("</body>", f'<p><a href="{escape(pdf_link)}">Download the PDF</a></p></body>'),
         automatic=True,
+        attachments=attachments,
     )

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -27,17 +27,22 @@ from opsdesk.auth.actor import Actor
 from opsdesk.auth.models import Group, User
 from opsdesk.auth.permissions import Permission, require
 from opsdesk.errors import FieldProblem
+from opsdesk.insights import histogram
 from opsdesk.insights.definitions import (
     DIMENSIONS,
     LOW_CARDINALITY,
     METRICS,
     MetricDefinition,
     base_from,
+    dimension_applies,
     not_merged,
 )
 from opsdesk.insights.enums import Dimension, Grain, MetricKind, TimeBasis
 from opsdesk.insights.errors import InvalidMetricQueryError, MetricUnavailableError
+from opsdesk.insights.models import DailyRollup
+from opsdesk.insights.service import rollups
 from opsdesk.insights.sqltime import time_bucket, unindexed
+from opsdesk.sla.calendars import calendar_by_id
 from opsdesk.tickets.models import Account, Ticket
 
 PERCENTILES = (0.5, 0.9)
@@ -79,6 +84,8 @@ class MetricPoint:
     mean: float | None = None
     p50: float | None = None
     p90: float | None = None
+    # True when p50/p90 come from rollup histograms (bound: opsdesk.insights.histogram).
+    percentiles_estimated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,15 +132,28 @@ def validate(query: MetricQuery) -> MetricDefinition:
     for dimension, value in query.filters.items():
         if dimension in ID_DIMENSIONS and value != NONE_KEY and not value.isdigit():
             problems.append(FieldProblem(("query", dimension.value), "must be an id or 'none'"))
+    for dimension, name in [
+        *((d, d.value) for d in query.filters),
+        *([(query.by, "by")] if query.by is not None else []),
+    ]:
+        if not dimension_applies(definition, dimension):
+            problems.append(
+                FieldProblem(("query", name), f"{dimension.value} groups SLA attainment metrics only")
+            )
     if problems:
         raise InvalidMetricQueryError("the metric query is not valid", fields=problems)
     if definition.unavailable is not None:
         raise MetricUnavailableError(definition.unavailable)
-    if query.time_basis is TimeBasis.BUSINESS:
-        raise MetricUnavailableError(
-            "business time needs a business calendar (SLA domain), not installed yet"
-            if definition.supports_business_time
-            else f"{definition.label} is measured in calendar time only"
+    if query.time_basis is TimeBasis.BUSINESS and not definition.supports_business_time:
+        raise InvalidMetricQueryError(
+            "the metric query is not valid",
+            fields=[
+                FieldProblem(
+                    ("query", "basis"),
+                    f"{definition.label} is measured in calendar time only; business time applies to "
+                    + ", ".join(sorted(name for name, d in METRICS.items() if d.supports_business_time)),
+                )
+            ],
         )
     return definition
 
@@ -192,8 +212,17 @@ def metric_series(session: Session, actor: Actor, query: MetricQuery) -> MetricS
     return compute_series(session, definition, query)
 
 
-def compute_series(session: Session, definition: MetricDefinition, query: MetricQuery) -> MetricSeries:
-    """:func:`metric_series` without the permission check, for callers that already checked."""
+def compute_series(
+    session: Session, definition: MetricDefinition, query: MetricQuery, *, use_rollups: bool = True
+) -> MetricSeries:
+    """:func:`metric_series` without the permission check, for callers that already checked.
+
+    Whole UTC days the daily rollups cover are read from them when the request allows (see
+    :func:`rollup_window`); the rest (today, partial days) from the raw tables.
+    """
+    window = rollup_window(session, definition, query) if use_rollups else None
+    if window is not None:
+        return _series_from_rollups(session, definition, query, window)
     bucket, key = _bucket(definition, query), _key(query)
     source = base_from(definition, _joins(query))
     where = _where(definition, query)
@@ -210,11 +239,24 @@ def compute_series(session: Session, definition: MetricDefinition, query: Metric
             .group_by(bucket, key)
         )
         rows = [(b, k, n, _float(mean), None, None) for b, k, n, mean in session.execute(statement)]
+    elif query.time_basis is TimeBasis.BUSINESS:
+        rows = _business_percentiles(session, definition, source, where, bucket, key)
     elif session.get_bind().dialect.name == "postgresql":
         rows = _percentiles_postgresql(session, definition, query, source, where, bucket, key)
     else:
         rows = _percentiles_ranked(session, definition, source, where, bucket, key)
-    labels = _labels(session, query.by, {k for _, k, *_ in rows})
+    return _points(session, definition, query, rows)
+
+
+def _points(
+    session: Session,
+    definition: MetricDefinition,
+    query: MetricQuery,
+    rows: list[tuple[Any, Any, int, float | None, float | None, float | None]],
+    *,
+    estimated: bool = False,
+) -> MetricSeries:
+    labels = labels_for(session, query.by, {k for _, k, *_ in rows})
     points = []
     for raw_bucket, raw_key, count, mean, p50, p90 in rows:
         string_key = _stringify(raw_key)
@@ -229,6 +271,7 @@ def compute_series(session: Session, definition: MetricDefinition, query: Metric
                 mean=mean if definition.kind is not MetricKind.COUNT else None,
                 p50=p50,
                 p90=p90,
+                percentiles_estimated=estimated and p50 is not None,
             )
         )
     points.sort(key=lambda point: (point.bucket or "", -point.count, point.label))
@@ -287,10 +330,55 @@ def _percentiles_ranked(
     value = definition.value
     assert value is not None
     statement = select(bucket, key, value).select_from(source).where(*where, value.is_not(None))
+    return _ranked_rows(session.execute(statement))
+
+
+def _business_percentiles(
+    session: Session,
+    definition: MetricDefinition,
+    source: Any,
+    where: list[ColumnElement[bool]],
+    bucket: ColumnElement[Any],
+    key: ColumnElement[Any],
+) -> list[tuple[Any, Any, int, float | None, float | None, float | None]]:
+    """Durations in business time: the business seconds between the duration's two instants on
+    the default business calendar (the SLA domain's; open hours, time zone, holidays), computed
+    per unit from the raw tables (rollups hold calendar time only)."""
+    assert definition.business_span is not None
+    calendar = calendar_by_id(session, None)
+    if calendar is None:
+        raise MetricUnavailableError(
+            "business time needs a business calendar and none is defined: create one under SLA "
+            "(/sla/calendars or POST /api/v1/sla/calendars)"
+        )
+    begin, finish = definition.business_span
+    statement = (
+        select(bucket, key, begin, finish)
+        .select_from(source)
+        .where(*where, begin.is_not(None), finish.is_not(None))
+    )
+    return _ranked_rows(
+        (row_bucket, row_key, calendar.seconds_between(_epoch(started), _epoch(ended)))
+        for row_bucket, row_key, started, ended in session.execute(statement)
+    )
+
+
+def _epoch(instant: Any) -> float:
+    if isinstance(instant, str):  # a scalar subquery's instant may come back as SQLite text
+        instant = datetime.fromisoformat(instant)
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return float(instant.timestamp())
+
+
+def _ranked_rows(
+    values_by_group: Any,
+) -> list[tuple[Any, Any, int, float | None, float | None, float | None]]:
+    """(bucket, key, count, mean, p50, p90) from (bucket, key, value) rows, percentile_cont exact."""
     codes: dict[tuple[Any, Any], int] = {}
     group_of: list[int] = []
     observed: list[float] = []
-    for row_bucket, row_key, row_value in session.execute(statement):
+    for row_bucket, row_key, row_value in values_by_group:
         group = (row_bucket, row_key)
         code = codes.get(group)
         if code is None:
@@ -327,7 +415,7 @@ def interpolate_sorted(ranked: Any, fraction: float) -> float:
     return low_value + (position - lower) * (float(ranked[lower + 1]) - low_value)
 
 
-def _labels(session: Session, by: Dimension | None, keys: set[Any]) -> dict[str | None, str]:
+def labels_for(session: Session, by: Dimension | None, keys: set[Any]) -> dict[str | None, str]:
     """Names for id dimensions (one query for all keys); other keys are their own label."""
     present = [key for key in keys if key is not None]
     if by is None or by not in ID_DIMENSIONS or not present:
@@ -335,7 +423,8 @@ def _labels(session: Session, by: Dimension | None, keys: set[Any]) -> dict[str 
             return {None: "(unassigned)"}
         return {}
     model: Any = {Dimension.GROUP: Group, Dimension.AGENT: User, Dimension.ACCOUNT: Account}[by]
-    names = session.execute(select(model.id, model.name).where(model.id.in_(present)))
+    ids = sorted({int(key) for key in present})
+    names = session.execute(select(model.id, model.name).where(model.id.in_(ids)))
     labels: dict[str | None, str] = {str(row_id): name for row_id, name in names}
     labels[None] = {Dimension.GROUP: "(no group)", Dimension.AGENT: "(unassigned)"}.get(by, "(none)")
     return labels
@@ -439,3 +528,147 @@ def ticket_table(tickets: list[Ticket]) -> list[tuple[Any, ...]]:
         )
         for ticket in tickets
     ]
+
+
+# --- answering from the daily rollups -------------------------------------------------------
+
+_ROLLUP_GRAINS = {None: None, Grain.DAY: "day", Grain.WEEK: "week", Grain.MONTH: "month"}
+
+
+def rollup_window(
+    session: Session, definition: MetricDefinition, query: MetricQuery
+) -> tuple[datetime, datetime] | None:
+    """The whole UTC days of the request the rollups can answer, or None (raw tables only).
+
+    Rollups answer calendar-time metrics at day, week or month grain (or none), grouped by one
+    rolled-up dimension and/or filtered on that same dimension; anything finer (an hour grain,
+    two filters, by account) reads the raw tables.
+    """
+    if definition.name not in {rolled.name for rolled in rollups.rolled_metrics()}:
+        return None
+    if query.grain not in _ROLLUP_GRAINS or query.time_basis is not TimeBasis.CALENDAR:
+        return None
+    dimensions = {*query.filters, *([query.by] if query.by is not None else [])}
+    if len(dimensions) > 1 or any(d not in rollups.ROLLED_DIMENSIONS for d in dimensions):
+        return None
+    built = rollups.built_through(session)
+    if built is None:
+        return None
+    first = query.start.astimezone(UTC)
+    lower = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    if lower < first:
+        lower += timedelta(days=1)
+    last = query.end.astimezone(UTC)
+    upper = min(datetime(last.year, last.month, last.day, tzinfo=UTC), built)
+    if upper <= lower:
+        return None
+    return lower, upper
+
+
+@dataclass(slots=True)
+class _Cell:
+    count: int = 0
+    total: float = 0.0
+    bins: dict[int, int] = field(default_factory=dict)
+
+    def add(self, bin_number: int, units: int, total: float) -> None:
+        self.count += units
+        self.total += total
+        self.bins[bin_number] = self.bins.get(bin_number, 0) + units
+
+
+def _series_from_rollups(
+    session: Session, definition: MetricDefinition, query: MetricQuery, window: tuple[datetime, datetime]
+) -> MetricSeries:
+    lower, upper = window
+    cells: dict[tuple[Any, Any], _Cell] = {}
+
+    def cell(bucket: Any, key: Any) -> _Cell:
+        found = cells.get((bucket, key))
+        if found is None:
+            found = cells[(bucket, key)] = _Cell()
+        return found
+
+    grain_column = _ROLLUP_GRAINS[query.grain]
+    bucket_column: Any = literal(None) if grain_column is None else getattr(DailyRollup, grain_column)
+    dimension = next(iter({*query.filters, *([query.by] if query.by is not None else [])}), None)
+    where: list[ColumnElement[bool]] = [
+        DailyRollup.metric == definition.name,
+        DailyRollup.dimension == (rollups.ALL if dimension is None else dimension.value),
+        DailyRollup.day >= rollups.day_text(lower.date()),
+        DailyRollup.day < rollups.day_text(upper.date()),
+    ]
+    for filtered, value in query.filters.items():
+        if value == NONE_KEY:
+            where.append(DailyRollup.key.is_(None))
+        else:
+            where.append(DailyRollup.key == (str(int(value)) if filtered in ID_DIMENSIONS else value))
+    key_column: Any = DailyRollup.key if query.by is not None else literal(None)
+    if definition.has_percentiles:
+        # Histograms are merged here: read each day's row (a few thousand at most).
+        statement = select(
+            bucket_column, key_column, DailyRollup.units, DailyRollup.value_sum, DailyRollup.histogram
+        ).where(*where)
+        for bucket, key, units, total, packed in session.execute(statement):
+            target = cell(bucket, key)
+            target.count += int(units)
+            target.total += float(total or 0.0)
+            for pair in (packed or "").split(","):
+                if pair:
+                    bin_text, _, bin_units = pair.partition(":")
+                    bin_number = int(bin_text)
+                    target.bins[bin_number] = target.bins.get(bin_number, 0) + int(bin_units)
+    else:
+        grouping: list[Any] = []
+        if grain_column is not None:
+            grouping.append(bucket_column)
+        if query.by is not None:
+            grouping.append(key_column)
+        summed = (
+            select(bucket_column, key_column, func.sum(DailyRollup.units), func.sum(DailyRollup.value_sum))
+            .where(*where)
+            .group_by(*grouping)
+        )
+        for bucket, key, units, total in session.execute(summed):
+            if units is None:  # no rollup rows: an aggregate without GROUP BY still answers
+                continue
+            target = cell(bucket, key)
+            target.count += int(units)
+            target.total += float(total or 0.0)
+    for edge_start, edge_end in ((query.start, lower), (upper, query.end)):
+        if edge_end > edge_start:
+            edge = replace(query, start=edge_start, end=edge_end)
+            for bucket, key, bin_number, units, total in _raw_histogram(session, definition, edge):
+                cell(bucket, _stringify(key)).add(int(bin_number), int(units), float(total or 0.0))
+    rows: list[tuple[Any, Any, int, float | None, float | None, float | None]] = []
+    exact = definition.kind is MetricKind.SCORE
+    for (bucket, key), found in cells.items():
+        if found.count == 0:
+            continue
+        mean = found.total / found.count
+        p50 = p90 = None
+        if definition.has_percentiles:
+            p50 = histogram.percentile(found.bins, PERCENTILES[0], exact_bins=exact)
+            p90 = histogram.percentile(found.bins, PERCENTILES[1], exact_bins=exact)
+        rows.append((bucket, key, found.count, mean, p50, p90))
+    return _points(session, definition, query, rows, estimated=not exact)
+
+
+def _raw_histogram(session: Session, definition: MetricDefinition, query: MetricQuery) -> Any:
+    """(bucket, key, bin, units, sum) from the raw tables, binned as the rollups bin."""
+    value = rollups.value_of(definition)
+    where = _where(definition, query)
+    if definition.kind in (MetricKind.DURATION, MetricKind.SCORE):
+        where.append(value.is_not(None))
+    inner = (
+        select(_bucket(definition, query), _key(query), value.label("value"))
+        .select_from(base_from(definition, _joins(query)))
+        .where(*where)
+        .subquery()
+    )
+    bin_expression = rollups.bin_of(definition, inner.c.value)
+    return session.execute(
+        select(inner.c.bucket, inner.c.key, bin_expression, func.count(), func.sum(inner.c.value)).group_by(
+            inner.c.bucket, inner.c.key, bin_expression
+        )
+    )

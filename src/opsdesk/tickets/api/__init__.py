@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from opsdesk.tickets.api import accounts, people, settings, tickets, views
+from opsdesk.tickets.api import accounts, attachments, people, settings, tickets, views
 
 router = APIRouter()
-for module in (tickets, people, accounts, views, settings):
+for module in (tickets, people, accounts, views, settings, attachments):
     router.include_router(module.router)

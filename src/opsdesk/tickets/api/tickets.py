@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from opsdesk.sla.queries import sla_for_tickets
@@ -13,6 +15,8 @@ from opsdesk.sla.schemas import SlaItemOut
 from opsdesk.tickets import service as tickets
 from opsdesk.tickets.models import Ticket
 from opsdesk.tickets.schemas import (
+    BulkFieldOut,
+    BulkRefusalOut,
     BulkResultOut,
     BulkUpdate,
     EventOut,
@@ -24,7 +28,7 @@ from opsdesk.tickets.schemas import (
     TicketOut,
     TicketPatch,
 )
-from opsdesk.tickets.service import bulk, history, views
+from opsdesk.tickets.service import attachments, bulk, history, views
 from opsdesk.web.auth import ApiActor
 from opsdesk.web.sessions import DbSession
 
@@ -119,9 +123,32 @@ def list_tickets(
 
 @router.post("/bulk")
 def bulk_update(body: BulkUpdate, actor: ApiActor, session: DbSession) -> BulkResultOut:
-    """Apply the same change to up to 100 tickets: all of them, or none if any is refused."""
-    result = bulk.bulk_update(session, actor, body.ids, body.changes.changes())
-    return BulkResultOut(updated_ids=result.updated_ids, unchanged_ids=result.unchanged_ids)
+    """Apply the same change to up to 100 tickets, each through the rules of a single change.
+
+    A bad request (no ids, unknown priority, a group that does not exist …) answers 422 and
+    changes nothing. Otherwise each ticket is changed or refused on its own and the answer lists
+    the refused ones with the reason; with ``"atomic": true`` any refusal answers 409 and nothing
+    is changed."""
+    result = bulk.bulk_update(session, actor, body.ids, body.changes.changes(), atomic=body.atomic)
+    return BulkResultOut(
+        updated_ids=result.updated_ids,
+        unchanged_ids=result.unchanged_ids,
+        refused=[
+            BulkRefusalOut(
+                id=item.ticket_id,
+                code=item.code,
+                status=item.status,
+                detail=item.detail,
+                errors=[
+                    BulkFieldOut(
+                        field=".".join(str(part) for part in problem.location), message=problem.message
+                    )
+                    for problem in item.fields
+                ],
+            )
+            for item in result.refused
+        ],
+    )
 
 
 @router.get("/{ticket_id}")
@@ -147,9 +174,68 @@ def merge_ticket(ticket_id: int, body: MergeIn, actor: ApiActor, session: DbSess
     return _ticket_out(session, merged)
 
 
-@router.post("/{ticket_id}/messages", status_code=201)
-def add_message(ticket_id: int, body: MessageCreate, actor: ApiActor, session: DbSession) -> MessageOut:
-    """A public reply (``public: true``) or an internal note by the signed-in staff member."""
+_MESSAGE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": MessageCreate.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["body"],
+                    "properties": {
+                        "body": {"type": "string"},
+                        "public": {"type": "boolean", "default": True},
+                        "status": {"type": "string"},
+                        "attachments": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+async def _message_input(request: Request, max_bytes: int) -> tuple[MessageCreate, list[attachments.Upload]]:
+    """The message from a JSON body, or from a multipart form with files in ``attachments``."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        try:
+            return MessageCreate.model_validate_json(await request.body()), []
+        except ValidationError as error:
+            raise RequestValidationError(error.errors()) from error
+    form = await request.form(max_files=attachments.MAX_FILES + 1)
+    fields = {key: value for key, value in form.multi_items() if isinstance(value, str)}
+    try:
+        message = MessageCreate.model_validate(fields)
+    except ValidationError as error:
+        raise RequestValidationError(error.errors()) from error
+    uploads: list[attachments.Upload] = []
+    for part in form.getlist("attachments"):
+        if isinstance(part, str):
+            continue
+        data = await part.read(max_bytes + 1)  # a byte over the limit is enough to refuse it
+        uploads.append(
+            attachments.Upload(
+                filename=part.filename or "attachment",
+                content_type=part.content_type or "application/octet-stream",
+                data=data,
+            )
+        )
+    return message, uploads
+
+
+@router.post("/{ticket_id}/messages", status_code=201, openapi_extra=_MESSAGE_BODY)
+async def add_message(ticket_id: int, request: Request, actor: ApiActor, session: DbSession) -> MessageOut:
+    """A public reply (``public: true``) or an internal note by the signed-in staff member.
+
+    Send JSON, or ``multipart/form-data`` with ``body``, ``public``, ``status`` and up to 10 files
+    in ``attachments``. A file over the size limit answers 413, a program or script 415; either
+    way nothing is stored. Download an attachment from ``GET /api/v1/attachments/{id}``."""
+    settings = request.app.state.settings
+    body, uploads = await _message_input(request, settings.attachment_max_bytes)
+    store = attachments.AttachmentStore(settings.attachments_dir, settings.attachment_max_bytes)
+    attachments.check_uploads(uploads, store.max_bytes)
     ticket = tickets.access_ticket(session, actor, ticket_id, for_update=True)
     message = tickets.add_message(
         session,
@@ -159,6 +245,7 @@ def add_message(ticket_id: int, body: MessageCreate, actor: ApiActor, session: D
         body_html=body.body_html,
         public=body.public,
         status=body.status,
+        attachments=attachments.store_uploads(store, uploads),
     )
     return MessageOut.of(message)
 

@@ -103,3 +103,12 @@ def audit_value(field: str | None, value: Any, names: Mapping[str, Mapping[int, 
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
+
+
+def file_size(size_bytes: int) -> str:
+    """ "812 bytes", "14 KB", "2.3 MB"."""
+    if size_bytes < 1024:
+        return f"{size_bytes} bytes"
+    if size_bytes < 1024 * 1024:
+        return f"{size_bytes / 1024:.0f} KB"
+    return f"{size_bytes / (1024 * 1024):.1f} MB"

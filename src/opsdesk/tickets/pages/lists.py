@@ -1,4 +1,5 @@
-"""The home page and the ticket list of a saved view: paginated by cursor, sortable by column."""
+"""The home page and the ticket list of a saved view: paginated by cursor, sortable by column,
+with bulk actions on the selected tickets (see :mod:`opsdesk.tickets.pages.bulk`)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from opsdesk import clock
 from opsdesk.auth.actor import Actor
 from opsdesk.errors import DomainError
+from opsdesk.tickets.pages import bulk
 from opsdesk.tickets.pages.rows import TicketRow, ViewLink, page_errors, sidebar, ticket_rows
+from opsdesk.tickets.service import bulk as bulk_service
 from opsdesk.tickets.service import views as views_service
 from opsdesk.web.auth import page_actor
 from opsdesk.web.sessions import request_session
@@ -33,6 +37,7 @@ class SortLink:
 
 @dataclass(frozen=True, slots=True)
 class ViewPage:
+    id: int
     title: str
     views: list[ViewLink]
     rows: list[TicketRow]
@@ -41,6 +46,11 @@ class ViewPage:
     next_href: str | None
     first_href: str | None
     error: str | None
+    sort: str
+    cursor: str
+    bulk_form: bulk.BulkForm | None
+    outcome: bulk.BulkOutcome | None
+    selected_ids: frozenset[int]
 
 
 def _sort_links(base: str, current: str) -> dict[str, SortLink]:
@@ -66,14 +76,17 @@ def home(
     return render(request, "tickets/no_views.html", {"views": []})
 
 
-@router.get("/views/{view_id}", response_class=HTMLResponse)
-def view_page(
+def _view_page(
     request: Request,
+    session: Session,
+    actor: Actor,
     view_id: int,
-    sort: str | None = None,
-    cursor: str | None = None,
-    actor: Actor = Depends(page_actor),
-    session: Session = Depends(request_session),
+    *,
+    sort: str | None,
+    cursor: str | None,
+    outcome: bulk.BulkOutcome | None = None,
+    typed: FormData | None = None,
+    status_code: int = 200,
 ) -> HTMLResponse:
     with page_errors():
         view = views_service.access_view(session, actor, view_id)
@@ -98,7 +111,9 @@ def view_page(
         )
         cursor = None
     sort_query = {"sort": chosen_sort} if sort in views_service.SORTS else {}
+    selectable = bulk.may_bulk(actor)
     model = ViewPage(
+        id=view.id,
         title=view.name,
         views=views,
         rows=ticket_rows(page.items, clock.now()),
@@ -109,5 +124,59 @@ def view_page(
         else None,
         first_href=f"{base}?{urlencode(sort_query)}" if cursor else None,
         error=error,
+        sort=sort if sort in views_service.SORTS else "",
+        cursor=cursor or "",
+        bulk_form=bulk.bulk_form(session, actor, typed) if selectable else None,
+        outcome=outcome,
+        selected_ids=outcome.selected_ids if outcome is not None else frozenset(),
     )
-    return render(request, "tickets/view.html", {"page": model, "views": views})
+    return render(request, "tickets/view.html", {"page": model, "views": views}, status_code=status_code)
+
+
+@router.get("/views/{view_id}", response_class=HTMLResponse)
+def view_page(
+    request: Request,
+    view_id: int,
+    sort: str | None = None,
+    cursor: str | None = None,
+    actor: Actor = Depends(page_actor),
+    session: Session = Depends(request_session),
+) -> HTMLResponse:
+    return _view_page(request, session, actor, view_id, sort=sort, cursor=cursor)
+
+
+@router.post("/views/{view_id}/bulk", response_class=HTMLResponse)
+async def bulk_change(
+    request: Request,
+    view_id: int,
+    actor: Actor = Depends(page_actor),
+    session: Session = Depends(request_session),
+) -> HTMLResponse:
+    """Apply the bulk bar's changes to the selected tickets, then show the list again with the
+    result: how many changed, and each refused ticket with the reason."""
+    form = await request.form()
+    sort = str(form.get("sort") or "") or None
+    cursor = str(form.get("cursor") or "") or None
+    with page_errors():
+        views_service.access_view(session, actor, view_id)
+    ids: list[int] = []
+    try:
+        with page_errors(), session.begin_nested():
+            ids, values = bulk.read_form(form)
+            result = bulk_service.bulk_update(session, actor, ids, values)
+    except DomainError as refused:
+        return _view_page(
+            request,
+            session,
+            actor,
+            view_id,
+            sort=sort,
+            cursor=cursor,
+            outcome=bulk.refusal(refused, ids),
+            typed=form,
+            status_code=refused.status,
+        )
+    session.expire_all()
+    return _view_page(
+        request, session, actor, view_id, sort=sort, cursor=cursor, outcome=bulk.success(result)
+    )

@@ -26,6 +26,7 @@ from opsdesk.tickets.enums import FieldType, Priority, StatusCategory, TicketTyp
 from opsdesk.tickets.models import CustomFieldDefinition, Ticket
 from opsdesk.tickets.pages import display
 from opsdesk.tickets.pages.rows import ViewLink, page_errors, sidebar
+from opsdesk.tickets.service import attachments as attachment_service
 from opsdesk.tickets.service import custom_fields as custom_fields_service
 from opsdesk.tickets.service import directory, history, statuses
 from opsdesk.tickets.service.accounts import may_see_payment
@@ -46,6 +47,14 @@ class Option:
 
 
 @dataclass(frozen=True, slots=True)
+class AttachmentLink:
+    name: str
+    href: str
+    size: str
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
 class MessageView:
     id: int
     anchor: str
@@ -57,7 +66,7 @@ class MessageView:
     created: str
     created_iso: str
     body_text: str
-    attachments: list[str]
+    attachments: list[AttachmentLink]
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +180,15 @@ def _message_view(message: Any) -> MessageView:
         created=display.instant(message.created_at),
         created_iso=display.iso(message.created_at),
         body_text=message.body_text,
-        attachments=[attachment.filename for attachment in message.attachments],
+        attachments=[
+            AttachmentLink(
+                name=attachment.filename,
+                href=f"/api/v1/attachments/{attachment.id}",
+                size=display.file_size(attachment.size_bytes),
+                content_type=attachment.content_type,
+            )
+            for attachment in message.attachments
+        ],
     )
 
 
@@ -394,6 +411,17 @@ async def reply(
         visibility="note" if submitted.get("visibility") == "note" else "public",
         reply_status=str(submitted.get("status") or ""),
     )
+    settings = request.app.state.settings
+    store = attachment_service.AttachmentStore(settings.attachments_dir, settings.attachment_max_bytes)
+    uploads = [
+        attachment_service.Upload(
+            filename=part.filename or "attachment",
+            content_type=part.content_type or "application/octet-stream",
+            data=await part.read(store.max_bytes + 1),
+        )
+        for part in submitted.getlist("attachments")
+        if not isinstance(part, str) and part.filename
+    ]
     with page_errors():
         ticket = tickets.access_ticket(session, actor, ticket_id, for_update=True)
     try:
@@ -405,6 +433,7 @@ async def reply(
                 body_text=form.body,
                 public=form.visibility == "public",
                 status=form.reply_status or None,
+                attachments=attachment_service.store_uploads(store, uploads),
             )
     except DomainError as error:
         return _refused_page(request, session, actor, ticket_id, form, error)

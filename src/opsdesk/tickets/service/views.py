@@ -460,8 +460,10 @@ def create_view(
 
 
 def update_view(session: Session, actor: Actor, view: View, values: Mapping[str, Any]) -> View:
+    """Change a view; ``shared`` moves a personal view to everyone (or back to the actor), which
+    needs the shared-view permission either way."""
     _check_manage(actor, view.owner_id is None)
-    unknown = set(values) - {"name", "filters", "sort", "position"}
+    unknown = set(values) - {"name", "filters", "sort", "position", "shared"}
     if unknown:
         raise ValidationFailedError(
             "unknown fields", fields=[FieldProblem((key,), "cannot be changed") for key in sorted(unknown)]
@@ -476,6 +478,10 @@ def update_view(session: Session, actor: Actor, view: View, values: Mapping[str,
         new_values["sort"] = _check_sort(str(values["sort"]))
     if "position" in values:
         new_values["position"] = int(values["position"])
+    shared_now = view.owner_id is None
+    if "shared" in values and values["shared"] is not None and bool(values["shared"]) != shared_now:
+        _check_manage(actor, True)
+        new_values["owner_id"] = None if values["shared"] else actor.user_id
     for key, value in new_values.items():
         if getattr(view, key) != value:
             changes[key] = (getattr(view, key), value)
@@ -493,6 +499,55 @@ def delete_view(session: Session, actor: Actor, view: View) -> None:
     )
     session.delete(view)
     session.flush()
+
+
+def _scope_views(session: Session, actor: Actor, shared: bool) -> list[View]:
+    owner = View.owner_id.is_(None) if shared else View.owner_id == (actor.user_id or -1)
+    return list(session.scalars(select(View).where(owner).order_by(View.position, View.id)))
+
+
+def reorder_views(session: Session, actor: Actor, view_ids: Sequence[int], *, shared: bool) -> list[View]:
+    """Put the shared views (or the actor's own) in the given order. ``view_ids`` must name each
+    of them exactly once; positions become 0, 1, 2 … and each move is audited."""
+    _check_manage(actor, shared)
+    current = _scope_views(session, actor, shared)
+    by_id = {view.id: view for view in current}
+    if sorted(view_ids) != sorted(by_id):
+        scope = "shared views" if shared else "your views"
+        raise ValidationFailedError(
+            "the order is not valid",
+            fields=[FieldProblem(("ids",), f"list each of {scope} exactly once: {sorted(by_id)}")],
+        )
+    ordered = [by_id[view_id] for view_id in view_ids]
+    for position, view in enumerate(ordered):
+        if view.position != position:
+            audit.record_changes(
+                session,
+                actor,
+                entity_type="view",
+                entity_id=view.id,
+                changes={"position": (view.position, position)},
+            )
+            view.position = position
+    session.flush()
+    return ordered
+
+
+def move_view(session: Session, actor: Actor, view: View, offset: int) -> list[View]:
+    """Move a view up (``-1``) or down (``+1``) among its scope's views."""
+    shared = view.owner_id is None
+    _check_manage(actor, shared)
+    ids = [item.id for item in _scope_views(session, actor, shared)]
+    index = ids.index(view.id)
+    target = min(max(index + offset, 0), len(ids) - 1)
+    ids.insert(target, ids.pop(index))
+    return reorder_views(session, actor, ids, shared=shared)
+
+
+def preview_count(session: Session, actor: Actor, filters: Mapping[str, Any]) -> tuple[TicketFilter, int]:
+    """How many tickets a filter matches for the actor now (the view editor's live count)."""
+    parsed = parse_filter(filters)
+    return parsed, count_tickets(session, actor, parsed)
 
 
 def view_page(

@@ -1,0 +1,179 @@
+"""The vectorized recompute from the database (``sla.bulk.recompute_due_times``) agrees with the
+per-ticket path, writes only rows that moved, and leaves deadlines and paused targets alone; on
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from opsdesk import clock
+from opsdesk.jobs.registry import handler_for, load_handlers
+from opsdesk.outbox import OutboxJob
+from opsdesk.sla import calendars, policies
+from opsdesk.sla.bulk import recompute_due_times
+from opsdesk.sla.calendars import RECOMPUTE_JOB
+from opsdesk.sla.clocks import _due
+from opsdesk.sla.deadlines import start_deadline_target
+from opsdesk.sla.models import SlaTarget
+from opsdesk.tickets import service as tickets
+from tests.support.factories import SYSTEM, make_ticket, make_user, staff_actor
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
+START = datetime(2026, 3, 2, 13, 7, 11, 123456, tzinfo=UTC)  # a Monday; DST starts on the 8th in NY
+
+
+def setup_policies(db: Session) -> tuple[int, int]:
+    office = calendars.save_calendar(
+        db,
+        SYSTEM,
+        name="Office",
+        time_zone="America/New_York",
+        hours={day: [["09:00", "12:30"], ["13:30", "17:00"]] for day in WEEKDAYS},
+        holiday_country="US",
+        is_default=True,
+    )
+    night = calendars.save_calendar(
+        db,
+        SYSTEM,
+        name="Night desk",
+        time_zone="Europe/Berlin",
+        hours={"fri": [["22:00", "06:00"]], "sat": [["20:00", "02:00"]], "mon": [["08:00", "18:00"]]},
+        closed_dates=["2026-03-16"],
+    )
+    policies.save_policy(
+        db,
+        SYSTEM,
+        name="Urgent",
+        conditions={"priority": ["urgent"]},
+        targets={
+            "first_reply": {"minutes": 45, "business_hours": True},
+            "periodic_update": {"minutes": 90, "business_hours": False},
+            "resolution": {"minutes": 600, "business_hours": True},
+        },
+        calendar_id=night.id,
+        position=1,
+    )
+    policies.save_policy(
+        db,
+        SYSTEM,
+        name="Others",
+        conditions={},
+        targets={
+            "first_reply": {"minutes": 240, "business_hours": True},  # the default calendar
+            "resolution": {"minutes": 3 * 24 * 60, "business_hours": False},
+        },
+        position=2,
+    )
+    return office.id, night.id
+
+
+def expected_due(db: Session, target: SlaTarget) -> datetime:
+    """The per-ticket path's due time for an active target's bookkeeping, with today's calendars."""
+    calendar = calendars.calendar_by_id(db, target.calendar_id) if target.business_hours else None
+    assert target.running_since is not None
+    return _due(calendar, target.running_since, target.target_seconds - target.elapsed_seconds)
+
+
+def make_backlog(db: Session) -> None:
+    draw = random.Random(11)
+    agent = staff_actor(make_user(db, role="agent"))
+    with clock.frozen(START) as frozen:
+        for number in range(24):
+            frozen.set(START + timedelta(seconds=draw.uniform(0, 9 * 86_400)))
+            ticket = make_ticket(db, priority="urgent" if number % 2 else "normal")
+            if number % 3 == 0:
+                frozen.advance(timedelta(seconds=draw.uniform(60, 3 * 3600)))
+                tickets.update_ticket(db, agent, ticket, {"status": "pending"})
+                frozen.advance(timedelta(seconds=draw.uniform(60, 2 * 86_400)))
+                tickets.update_ticket(db, agent, ticket, {"status": "open"})  # elapsed time is kept
+            if number % 4 == 1:
+                frozen.advance(timedelta(seconds=draw.uniform(60, 3600)))
+                tickets.add_message(db, agent, ticket, body_text="On it.")  # starts periodic update
+            if number % 5 == 2:
+                tickets.update_ticket(db, agent, ticket, {"status": "pending"})  # stays paused
+            if number == 7:
+                start_deadline_target(db, ticket, due_at=START + timedelta(days=20), reason="Dispute")
+
+
+def active_policy_targets(db: Session) -> list[SlaTarget]:
+    return list(
+        db.scalars(
+            select(SlaTarget)
+            .where(SlaTarget.status == "active", SlaTarget.kind == "policy")
+            .order_by(SlaTarget.id)
+        )
+    )
+
+
+def test_recompute_from_the_database_matches_the_per_ticket_path(db: Session) -> None:
+    _, night_id = setup_policies(db)
+    make_backlog(db)
+    db.flush()
+    targets = active_policy_targets(db)
+    truth = {target.id: target.due_at for target in targets}
+    assert len(truth) >= 20
+    assert {target.business_hours for target in targets} == {True, False}
+    assert len({target.calendar_id for target in targets if target.business_hours}) == 2
+    assert any(target.elapsed_seconds > 0 for target in targets)
+    untouched = {
+        target.id: (target.status, target.due_at)
+        for target in db.scalars(select(SlaTarget).where(SlaTarget.kind == "deadline"))
+    } | {
+        target.id: (target.status, target.due_at)
+        for target in db.scalars(select(SlaTarget).where(SlaTarget.status == "paused"))
+    }
+    assert any(status == "paused" for status, _ in untouched.values())
+
+    now = START + timedelta(days=5)
+    # Nothing moved yet: the stored due times are the per-ticket path's.
+    result = recompute_due_times(db, now=now)
+    assert (result.targets, result.changed) == (len(truth), 0)
+
+    # Scramble the stored due times (as if they were written under another calendar).
+    db.execute(update(SlaTarget).where(SlaTarget.id.in_(list(truth))).values(due_at=START))
+    db.expire_all()
+    result = recompute_due_times(db, now=now)
+    assert (result.targets, result.changed) == (len(truth), len(truth))
+    assert result.due_now == sum(1 for due in truth.values() if due is not None and due <= now)
+    assert 0 < result.due_now < len(truth)
+    db.expire_all()
+    assert {target.id: target.due_at for target in active_policy_targets(db)} == truth
+    assert {
+        target.id: (target.status, target.due_at)
+        for target in db.scalars(select(SlaTarget).where(SlaTarget.id.in_(list(untouched))))
+    } == untouched
+
+    # A calendar edit: the recompute gives what the per-ticket path gives with the new hours.
+    night = calendars.list_calendars(db, SYSTEM)
+    edited = next(row for row in night if row.id == night_id)
+    calendars.save_calendar(
+        db,
+        SYSTEM,
+        calendar_id=edited.id,
+        name=edited.name,
+        time_zone=edited.time_zone,
+        hours={"mon": [["06:00", "10:00"]], "tue": [["06:00", "10:00"], ["23:00", "01:00"]]},
+        closed_dates=["2026-03-09"],
+    )
+    # The edit queued the recompute job for that calendar; run it as the runner would.
+    job = db.scalars(select(OutboxJob).where(OutboxJob.kind == RECOMPUTE_JOB)).all()[-1]
+    assert job.payload == {"calendar_id": night_id}
+    load_handlers()
+    handler = handler_for(RECOMPUTE_JOB)
+    assert handler is not None
+    before = {target.id: target.due_at for target in active_policy_targets(db)}
+    with clock.frozen(now):
+        handler(db, job)
+    db.expire_all()
+    after = active_policy_targets(db)
+    moved = [target for target in after if target.due_at != before[target.id]]
+    assert moved
+    assert {target.calendar_id for target in moved} == {night_id}
+    assert {target.id: target.due_at for target in after} == {
+        target.id: expected_due(db, target) for target in after
+    }
+    assert recompute_due_times(db, now=now).changed == 0
