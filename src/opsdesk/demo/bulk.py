@@ -87,9 +87,8 @@ class BulkWriter:
         if self.dialect != "sqlite":
             yield
             return
-        previous = {
-            name: self.session.execute(text(f"PRAGMA {name}")).scalar_one() for name in ("cache_size", "threads")
-        }
+        names = ("cache_size", "threads")
+        previous = {name: self.session.execute(text(f"PRAGMA {name}")).scalar_one() for name in names}
         self.session.execute(text(f"PRAGMA cache_size={BULK_CACHE_KIB}"))
         self.session.execute(text("PRAGMA threads=2"))
         try:
