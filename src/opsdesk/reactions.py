@@ -50,7 +50,7 @@ def register(bus: Bus) -> None:
 
     # automation.run_triggers: after SLA clocks, so conditions and actions see the targets.
     bus.subscribe(TicketCreated, triggers.on_ticket_created)
-    bus.subscribe(TicketUpdated, triggers.on_ticket_updated)
+    bus.subscribe(TicketUpdated, triggers.on_ticket_updated, many=triggers.on_tickets_updated)
     bus.subscribe(MessageAdded, triggers.on_message_added)
     bus.subscribe(SlaBreached, triggers.on_sla_breached)
     bus.subscribe(SlaBreached, escalations.on_sla_breached)
@@ -67,4 +67,4 @@ def register(bus: Bus) -> None:
 
     # channels: last, outbound webhooks see every ticket event (queued in the outbox)
     for event_type in (TicketCreated, MessageAdded, TicketUpdated, TicketMerged):
-        bus.subscribe(event_type, channel_webhooks.queue_for_event)
+        bus.subscribe(event_type, channel_webhooks.queue_for_event, many=channel_webhooks.queue_for_events)
