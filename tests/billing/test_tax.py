@@ -21,7 +21,7 @@ from opsdesk.billing.service import invoicing, plan_changes, policy, taxes
 from tests.billing.builders import make_billed
 from tests.support.databases import BoundDatabase
 from tests.support.factories import SYSTEM, make_user, staff_actor
-from tests.support.web import app_client, bearer_headers
+from tests.support.web import app_client, bearer_headers, sign_in
 
 HALFWAY = datetime(2026, 3, 16, 12, tzinfo=UTC)
 RENEWAL = datetime(2026, 4, 1, 0, 0, 1, tzinfo=UTC)
@@ -191,6 +191,17 @@ def test_tax_api_refuses_bad_input_and_changes_nothing(db: Session, client: Test
     )
     assert bad.status_code == 422
     assert bad.headers["content-type"].startswith("application/problem+json")
+    agent = bearer_headers(db, make_user(db, role="agent"))
+    forbidden = client.post(
+        "/api/v1/billing/tax-rates",
+        json={"country": "GB", "rate_basis_points": 2_000, "tax_name": "VAT", "valid_from": "2026-01-01"},
+        headers=agent,
+    )
+    assert forbidden.status_code == 403
+    assert (
+        client.put("/api/v1/billing/settings", json={"seller_country": "IE"}, headers=agent).status_code
+        == 403
+    )
     assert db.scalar(select(func.count()).select_from(TaxRate)) == 0
     made = client.post(
         "/api/v1/billing/tax-rates",
@@ -226,3 +237,82 @@ def test_tax_api_refuses_bad_input_and_changes_nothing(db: Session, client: Test
     )
     assert saved.status_code == 200
     assert (saved.json()["tax_country"], saved.json()["tax_region"]) == ("US", "CA")
+
+
+def test_settings_tax_rate_and_customer_tax_pages(db: Session, client: TestClient) -> None:
+    password = "correct horse battery"
+    admin = make_user(db, role="admin", password=password)
+    billed = make_billed(db)
+    csrf = sign_in(client, admin.email, password)
+    overview = client.get("/billing")
+    assert overview.status_code == 200
+    assert "Tax rates" in overview.text
+    assert "Dispute ticket due" in overview.text
+    bad = client.post(
+        "/billing/tax-rates",
+        data={
+            "country": "GB",
+            "rate_percent": "twenty",
+            "tax_name": "VAT",
+            "valid_from": "2026-01-01",
+            "csrf_token": csrf,
+        },
+    )
+    assert bad.status_code == 422
+    assert db.scalar(select(func.count()).select_from(TaxRate)) == 0
+    made = client.post(
+        "/billing/tax-rates",
+        data={
+            "country": "GB",
+            "rate_percent": "17.5",
+            "tax_name": "VAT",
+            "valid_from": "2026-01-01",
+            "csrf_token": csrf,
+        },
+    )
+    assert made.status_code == 303
+    assert db.scalars(select(TaxRate.rate_basis_points)).all() == [1_750]
+    saved = client.post(
+        "/billing/settings",
+        data={
+            "proration_behavior": "always_invoice",
+            "dispute_deadline_margin_hours": "48",
+            "seller_country": "IE",
+            "csrf_token": csrf,
+        },
+    )
+    assert saved.status_code == 303
+    assert policy.billing_settings(db, staff_actor(admin)) == {
+        "proration_behavior": "always_invoice",
+        "dispute_deadline_margin_hours": 48,
+        "seller_country": "IE",
+    }
+    refused = client.post(
+        f"/billing/customers/{billed.customer.id}/tax",
+        data={
+            "subscription_id": billed.subscription.id,
+            "country": "DE",
+            "exempt": "reverse",
+            "csrf_token": csrf,
+        },
+    )
+    assert refused.status_code == 422
+    db.refresh(billed.customer)
+    assert billed.customer.tax_exempt == "none"
+    done = client.post(
+        f"/billing/customers/{billed.customer.id}/tax",
+        data={
+            "subscription_id": billed.subscription.id,
+            "country": "DE",
+            "exempt": "reverse",
+            "vat_id": "DE123456789",
+            "csrf_token": csrf,
+        },
+    )
+    assert done.status_code == 303
+    db.refresh(billed.customer)
+    assert (billed.customer.tax_country, billed.customer.tax_exempt, billed.customer.vat_id) == (
+        "DE",
+        "reverse",
+        "DE123456789",
+    )
