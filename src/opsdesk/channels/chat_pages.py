@@ -125,6 +125,10 @@ def _brands_page(
             "errors": errors,
             "notice": notice,
             "csrf_token": csrf_token(request),
+            "nav_items": [
+                {"href": "/", "label": "Tickets"},
+                {"href": "/chat", "label": "Chat"},
+            ],
         },
         status_code=status_code,
     )
@@ -270,6 +274,7 @@ def presence_from_form(
     session: Session = Depends(request_session),
 ) -> Response:
     chat_presence.set_presence(session, actor, status)
+    chat.move_waiting_to_email_if_nobody_online(session)
     return _back(next_path, "/chat")
 
 

@@ -488,6 +488,29 @@ def expire_waiting(session: Session, conversation_id: int) -> bool:
     return True
 
 
+def move_waiting_to_email_if_nobody_online(session: Session) -> int:
+    """The last agent went offline or away: every waiting conversation goes to email now rather
+    than at its accept timeout. Returns how many."""
+    if chat_presence.online_agent_count(session) > 0:
+        return 0
+    waiting = session.scalars(
+        select(ChatConversation)
+        .where(ChatConversation.status == ChatStatus.WAITING.value, ChatConversation.ticket_id.is_not(None))
+        .order_by(ChatConversation.id)
+    ).all()
+    for conversation in waiting:
+        conversation.status = ChatStatus.OFFLINE.value
+        session.flush()
+        _note(
+            session,
+            conversation,
+            "No agent is online for chat any more; the customer will be answered by email.",
+        )
+        _send_receipt(session, conversation)
+        announce_status(session, conversation)
+    return len(waiting)
+
+
 def _send_receipt(session: Session, conversation: ChatConversation) -> None:
     """Tell the visitor by email that the conversation is a ticket and will be answered there
     (once per conversation: an ``email.send`` of kind receipt for the ticket is not repeated)."""
@@ -563,7 +586,8 @@ def agent_reply(
         )
     if conversation.status == ChatStatus.WAITING.value:
         accept(session, actor, conversation.id)
-    ticket = tickets.access_ticket(session, actor, conversation.ticket_id, for_update=True)
+    # no row lock: add_message changes counters with SQL expressions (and a lock would reload it)
+    ticket = tickets.access_ticket(session, actor, conversation.ticket_id)
     message = tickets.add_message(
         session, actor, ticket, body_text=text, public=True, channel=Channel.CHAT.value, external_id=key
     )
