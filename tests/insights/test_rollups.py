@@ -23,6 +23,7 @@ from opsdesk.insights.service.series import MetricQuery, MetricSeries, compute_s
 from opsdesk.insights.sqltime import log_bin
 from opsdesk.tickets import service as tickets
 from opsdesk.tickets.models import Ticket
+from tests.insights.scenario import MONDAY, build
 from tests.support.factories import make_group
 
 NOW = datetime(2026, 11, 18, 15, 30, tzinfo=UTC)
@@ -78,11 +79,27 @@ def test_every_metric_by_every_rolled_dimension_equals_the_raw_answer(db: Sessio
                 raw = _compare(db, MetricQuery(definition.name, start, NOW, by=by, grain=grain))
                 if raw.points:
                     with_points.add(definition.name)
-    # The synthetic history has no next replies and no SLA targets (SLA attainment is compared
-    # in test_sla_metrics); every other metric was compared on real points.
+    # The synthetic history has no SLA targets (compared in test_sla_metrics) and no customer
+    # message after a staff reply, so no next replies (compared on the scenario below); every
+    # other metric was compared on real points.
     assert with_points == {
         d.name for d in rollups.rolled_metrics() if not d.name.startswith("sla_attainment")
     } - {"next_reply_time"}
+
+
+def test_the_scenario_week_from_rollups_equals_raw_including_next_replies(db: Session) -> None:
+    build(db)
+    rollups.rebuild(db, SYSTEM, now=MONDAY + timedelta(days=9))
+    week = (MONDAY.replace(hour=0), MONDAY.replace(hour=0) + timedelta(days=7))
+    for metric in ("next_reply_time", "first_reply_time", "requester_wait_time", "periodic_update", "csat"):
+        for by in (None, Dimension.GROUP, Dimension.VENDOR):
+            raw = _compare(db, MetricQuery(metric, *week, by=by, grain=Grain.WEEK))
+            assert raw.points
+    (next_reply,) = compute_series(
+        db, METRICS["next_reply_time"], MetricQuery("next_reply_time", *week)
+    ).points
+    assert next_reply.count == 2
+    assert next_reply.mean == pytest.approx((3600 + 1800) / 2)
 
 
 def test_filters_on_the_grouped_dimension_use_rollups_and_agree(db: Session) -> None:

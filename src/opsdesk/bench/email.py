@@ -9,6 +9,7 @@ tickets and replies (threaded by In-Reply-To, by the reply address, or by the su
 from __future__ import annotations
 
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -99,6 +100,7 @@ def register(bench_app: typer.Typer) -> None:
             ticket_of: dict[int, int | None] = {}
             threading_errors = 0
             started = time.perf_counter()
+            cpu_started = time.process_time()
             for index, (raw, thread_start) in enumerate(planned):
                 begin = time.perf_counter()
                 result = inbound_pipeline.ingest_email(database, raw, source="bench", settings=settings)
@@ -109,6 +111,7 @@ def register(bench_app: typer.Typer) -> None:
                 ):
                     threading_errors += 1
             elapsed = time.perf_counter() - started
+            cpu_seconds = time.process_time() - cpu_started
             with database.transaction(write=False) as session:
                 tickets = len(session.scalars(select(Ticket.id)).all())
             database.dispose()
@@ -126,6 +129,9 @@ def register(bench_app: typer.Typer) -> None:
                     "p50_ms": round(statistics.median(latencies), 2),
                     "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 2),
                     "max_ms": round(latencies[-1], 2),
+                    # CPU time per email: comparable on a shared, loaded machine (wall time is not).
+                    "cpu_ms_per_email": round(cpu_seconds * 1000 / messages, 2),
+                    "load_average_1m": round(os.getloadavg()[0], 2),
                     "threading_errors_synthetic": threading_errors,
                     "corpus_messages": corpus.messages,
                     "threading_errors_corpus": corpus.threading_errors,

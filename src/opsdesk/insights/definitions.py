@@ -174,6 +174,9 @@ _previous_answer_id = (
         _before.c.is_public.is_(True),
         _before.c.id < _answer.c.id,
     )
+    # Explicitly: inside _oldest_unanswered_at the answer is two levels up, where automatic
+    # correlation does not reach (it would put a second, uncorrelated answer in this FROM).
+    .correlate(_answer)
     .scalar_subquery()
 )
 _oldest_unanswered_at = (
@@ -185,6 +188,7 @@ _oldest_unanswered_at = (
         _asked.c.id < _answer.c.id,
         _asked.c.id > _previous_answer_id,
     )
+    .correlate(_answer)
     .scalar_subquery()
 )
 

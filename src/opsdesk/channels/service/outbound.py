@@ -10,7 +10,8 @@ name and signature; automatic mail is marked ``Auto-Submitted``.
 from __future__ import annotations
 
 import html
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,7 +26,7 @@ from opsdesk.config import Settings
 from opsdesk.tickets.enums import AuthorKind, Channel
 from opsdesk.tickets.events import MessageAdded
 from opsdesk.tickets.html import text_to_html
-from opsdesk.tickets.models import Message, Ticket
+from opsdesk.tickets.models import Message, Person, Ticket
 
 EMAIL_SEND_JOB = "email.send"
 MAX_REFERENCES = 20
@@ -60,7 +61,10 @@ def brand_of(session: Session, ticket_id: int) -> EmailBrand | None:
 
 def sender_of(session: Session, ticket_id: int, settings: Settings) -> tuple[str, str, str, str]:
     """(from name, from address, reply address, signature) for mail about a ticket."""
-    brand = brand_of(session, ticket_id)
+    return sender_for(brand_of(session, ticket_id), settings)
+
+
+def sender_for(brand: EmailBrand | None, settings: Settings) -> tuple[str, str, str, str]:
     if brand is not None:
         return (
             brand.from_name,
@@ -98,10 +102,26 @@ def thread_ids(session: Session, ticket_id: int) -> tuple[str | None, list[str]]
     return in_reply_to, references
 
 
+class TicketAddress(Protocol):
+    """What sending mail about a ticket needs of it (a Ticket, or its two columns)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def reply_token(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TicketColumns:
+    id: int
+    reply_token: str
+
+
 def queue_email(
     session: Session,
     *,
-    ticket: Ticket,
+    ticket: TicketAddress,
     kind: OutboundKind,
     to_address: str,
     subject: str,
@@ -109,9 +129,11 @@ def queue_email(
     settings: Settings,
     message_id: int | None = None,
     html_body: str | None = None,
+    sender: tuple[str, str, str, str] | None = None,
 ) -> OutboundEmail:
-    """Store the email and its Message-ID, and queue its sending in the caller's transaction."""
-    from_name, from_address, support_address, signature = sender_of(session, ticket.id, settings)
+    """Store the email and its Message-ID, and queue its sending in the caller's transaction
+    (``sender``: the :func:`sender_of` the caller already knows)."""
+    from_name, from_address, support_address, signature = sender or sender_of(session, ticket.id, settings)
     if signature:
         text = f"{text.rstrip()}\n\n-- \n{signature}"
         html_body = (html_body or text_to_html(text.split("\n\n-- \n", 1)[0])) + (
@@ -242,6 +264,35 @@ def outgoing_from_payload(payload: dict[str, Any]) -> OutgoingEmail:
         in_reply_to=payload.get("in_reply_to"),
         references=tuple(payload.get("references") or ()),
         automatic=bool(payload.get("automatic")),
+    )
+
+
+def queue_receipt_for_new_email_ticket(
+    session: Session, ticket_id: int, to_address: str, settings: Settings, brand_id: int | None
+) -> OutboundEmail:
+    """The receipt of a ticket just opened by an email, from columns (no ticket or person load):
+    it goes to whoever wrote, who is the new ticket's requester."""
+    subject, reply_token, name = session.execute(
+        select(Ticket.subject, Ticket.reply_token, Person.name)
+        .join(Person, Person.id == Ticket.requester_id)
+        .where(Ticket.id == ticket_id)
+    ).one()
+    brand = session.get(EmailBrand, brand_id) if brand_id is not None else None  # already loaded
+    text = render_receipt(
+        brand.receipt_template if brand is not None else "",
+        name=(name.split(" ", 1)[0] if name else "") or "there",
+        ticket_id=ticket_id,
+        subject=subject,
+    )
+    return queue_email(
+        session,
+        ticket=TicketColumns(ticket_id, reply_token),
+        kind=OutboundKind.RECEIPT,
+        to_address=to_address,
+        subject=f"Re: {subject}",
+        text=text,
+        settings=settings,
+        sender=sender_for(brand, settings),
     )
 
 

@@ -41,6 +41,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    case,
     cast,
     delete,
     func,
@@ -48,6 +49,7 @@ from sqlalchemy import (
     literal,
     null,
     select,
+    tuple_,
     union,
 )
 from sqlalchemy.orm import Session
@@ -177,6 +179,13 @@ def _build(session: Session, start: datetime | None, end: datetime) -> int:
             )
             units = units_table.c
             binned = definition.kind in (MetricKind.DURATION, MetricKind.SCORE)
+            if session.get_bind().dialect.name == "postgresql":
+                # One pass for every dimension: GROUPING SETS (hash aggregation).
+                result = session.execute(
+                    insert(DailyRollup).from_select(_ROLLUP_COLUMNS, _grouping_sets_rows(definition, binned))
+                )
+                written += max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
+                continue
             for dimension in (None, *ROLLED_DIMENSIONS):
                 key: Any = cast(null(), String) if dimension is None else units[f"key_{dimension.value}"]
                 keys: list[Any] = [] if dimension is None else [key]
@@ -234,6 +243,55 @@ def _binned_rows(definition: MetricDefinition, dimension: Dimension | None, key:
     ).group_by(per_bin.c.day, *([per_bin.c.key] if dimension is not None else []))
 
 
+def _grouping_sets_rows(definition: MetricDefinition, binned: bool) -> Any:
+    """PostgreSQL: the rows of every dimension from one scan of the units, GROUPING SETS per
+    (day, bin) and each dimension's key; GROUPING() tells which dimension a row belongs to."""
+    units = units_table.c
+    key_columns = [units[f"key_{dimension.value}"] for dimension in ROLLED_DIMENSIONS]
+    sets = [tuple_(units.day, units.bin)] + [tuple_(units.day, units.bin, column) for column in key_columns]
+    which = case(
+        *[
+            (func.grouping(column) == 0, literal(dimension.value, String))
+            for dimension, column in zip(ROLLED_DIMENSIONS, key_columns, strict=True)
+        ],
+        else_=literal(ALL, String),
+    )
+    key = case(
+        *[(func.grouping(column) == 0, column) for column in key_columns],
+        else_=cast(null(), String),
+    )
+    per_bin = (
+        select(
+            which.label("dimension"),
+            key.label("key"),
+            units.day,
+            func.min(units.week).label("week"),
+            func.min(units.month).label("month"),
+            units.bin,
+            func.count().label("units"),
+            func.sum(units.value).label("value_sum"),
+        )
+        .group_by(func.grouping_sets(*sets))
+        .subquery()
+    )
+    histogram: Any = (
+        concat_agg(cast(per_bin.c.bin, String) + ":" + cast(per_bin.c.units, String))
+        if binned
+        else cast(null(), Text)
+    )
+    return select(
+        literal(definition.name, String),
+        per_bin.c.dimension,
+        per_bin.c.key,
+        per_bin.c.day,
+        func.min(per_bin.c.week),
+        func.min(per_bin.c.month),
+        func.sum(per_bin.c.units),
+        func.sum(per_bin.c.value_sum),
+        histogram,
+    ).group_by(per_bin.c.dimension, per_bin.c.key, per_bin.c.day)
+
+
 def _today(now: datetime) -> datetime:
     return datetime(now.year, now.month, now.day, tzinfo=UTC)
 
@@ -243,7 +301,8 @@ def rebuild(session: Session, actor: Actor, *, now: datetime | None = None) -> R
     require(actor, Permission.REPORT_READ)
     now = now or clock.now()
     today = _today(now)
-    rows = _build(session, None, today)
+    _build(session, None, today)
+    rows = session.scalar(select(func.count()).select_from(DailyRollup)) or 0
     state = session.get(RollupState, STATE_ID)
     if state is None:
         state = RollupState(id=STATE_ID)
