@@ -334,3 +334,32 @@ def test_the_accept_timeout_job_and_the_last_agent_leaving_move_chats_to_email(
         "ana@customer.example",
         "kim@customer.example",
     ]
+
+
+def test_contractors_see_only_the_chats_of_their_groups(db: Session) -> None:
+    from opsdesk.tickets import service as tickets
+    from tests.support.factories import make_group
+
+    brand = _brand(db)
+    agent = _online_agent(db)
+    ours, theirs = make_group(db), make_group(db)
+    contractor = make_user(db, role="contractor", groups=[ours])
+    visible = _start(db, brand, email="a@customer.example").conversation
+    hidden = _start(db, brand, email="b@customer.example").conversation
+    _say(db, visible, "c-1", "In our group")
+    _say(db, hidden, "c-1", "In another group")
+    for conversation, group in ((visible, ours), (hidden, theirs)):
+        ticket = db.get_one(Ticket, conversation.ticket_id)
+        tickets.update_ticket(db, staff_actor(agent), ticket, {"group_id": group.id})
+
+    assert [item["id"] for item in chat.queue_for_agent(db, staff_actor(agent))["waiting"]] == [
+        visible.id,
+        hidden.id,
+    ]
+    queue = chat.queue_for_agent(db, staff_actor(contractor))["waiting"]
+    assert [(item["id"], item["group_id"]) for item in queue] == [(visible.id, ours.id)]
+    from opsdesk.channels.errors import ChatConversationNotFoundError
+
+    with pytest.raises(ChatConversationNotFoundError):
+        chat.accept(db, staff_actor(contractor), hidden.id)
+    assert hidden.status == "waiting"
