@@ -182,6 +182,23 @@ def on_ticket_updated(session: Session, event: TicketUpdated) -> None:
     run_triggers(session, event.ticket_id, "updated")
 
 
+def on_tickets_updated(session: Session, events: Sequence[TicketUpdated]) -> None:
+    """``on_ticket_updated`` for a bulk change: the active triggers are looked up once, and when
+    none listens to updates nothing more is read."""
+    listening = any(
+        "updated" in (rule_events or [])
+        for rule_events in session.scalars(
+            select(AutomationRule.events).where(
+                AutomationRule.kind == "trigger", AutomationRule.is_active.is_(True)
+            )
+        )
+    )
+    if not listening:
+        return
+    for event in events:
+        run_triggers(session, event.ticket_id, "updated")
+
+
 def on_message_added(session: Session, event: MessageAdded) -> None:
     if not event.is_public:
         return

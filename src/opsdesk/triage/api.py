@@ -19,6 +19,8 @@ from opsdesk.triage.schemas import (
     CategoryIn,
     CategoryOut,
     CategoryPatch,
+    CorrectionIn,
+    CorrectionOut,
     DryRunIn,
     DryRunOut,
     GroupAssignmentIn,
@@ -69,7 +71,9 @@ def patch_category(
     session: Session = Depends(request_session),
     actor: Actor = Depends(api_actor),
 ) -> CategoryOut:
-    return CategoryOut.of(taxonomy.set_category_active(session, actor, category_id, active=body.is_active))
+    return CategoryOut.of(
+        taxonomy.update_category(session, actor, category_id, label=body.label, active=body.is_active)
+    )
 
 
 @router.get("/keyword-rules", response_model=list[KeywordRuleOut])
@@ -175,6 +179,25 @@ def read_prediction(
     if prediction is None:
         raise PredictionNotFoundError(f"ticket {ticket_id} has not been classified")
     return PredictionOut.of(prediction)
+
+
+@router.post("/tickets/{ticket_id}/category", response_model=CorrectionOut)
+def correct_category(
+    ticket_id: int,
+    body: CorrectionIn,
+    session: Session = Depends(request_session),
+    actor: Actor = Depends(api_actor),
+) -> CorrectionOut:
+    """A person names (or corrects) the ticket's category: audit row, training example, and the
+    ticket leaves the needs-triage queue."""
+    ticket = classification.correct_category(session, actor, ticket_id, body.category)
+    prediction = classification.prediction_for(session, ticket.id)
+    return CorrectionOut(
+        ticket_id=ticket.id,
+        category=ticket.category or body.category,
+        predicted=prediction.category if prediction is not None else None,
+        corrected=bool(prediction is not None and prediction.corrected_category is not None),
+    )
 
 
 # ---------------------------------------------------------------- routing and assignment

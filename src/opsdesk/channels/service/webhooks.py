@@ -131,6 +131,24 @@ def queue_for_event(session: Session, event: object) -> None:
     queue_deliveries(session, event)
 
 
+def queue_for_events(session: Session, events: Sequence[object]) -> None:
+    """``queue_for_event`` for a bulk change: the subscriptions are read once, and when none wants
+    this event type nothing more is done."""
+    if not events:
+        return
+    event_type = EVENT_TYPES.get(type(events[0]))
+    wanted = event_type is not None and any(
+        "*" in (subscribed or []) or event_type in (subscribed or [])
+        for subscribed in session.scalars(
+            select(WebhookSubscription.events).where(WebhookSubscription.is_active.is_(True))
+        )
+    )
+    if not wanted:
+        return
+    for event in events:
+        queue_deliveries(session, event)
+
+
 def _queue_attempt(
     session: Session, delivery: WebhookDelivery, *, number: int, manual: bool = False, delayed: bool = False
 ) -> None:

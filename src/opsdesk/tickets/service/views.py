@@ -356,14 +356,15 @@ def count_tickets(session: Session, actor: Actor, ticket_filter: TicketFilter) -
 # ---------------------------------------------------------------- saved views
 
 
-def ensure_default_views(session: Session) -> list[View]:
-    """Create the shipped shared views that do not exist yet (idempotent)."""
+def ensure_default_views(session: Session, defaults: Sequence[DefaultView] = DEFAULT_VIEWS) -> list[View]:
+    """Create the shipped shared views that do not exist yet (idempotent). Other domains ship their
+    own default views through ``defaults`` (triage's "Needs triage")."""
     existing = {
         view.name
         for view in session.scalars(select(View).where(View.owner_id.is_(None), View.is_default.is_(True)))
     }
     created = []
-    for default in DEFAULT_VIEWS:
+    for default in defaults:
         if default.name in existing:
             continue
         view = View(

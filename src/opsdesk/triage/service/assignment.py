@@ -272,13 +272,17 @@ def assign_backlog(session: Session, actor: Actor, group_id: int, *, limit: int 
             session.add(settings)
         settings.last_assigned_user_id = last
     session.flush()
-    for item in updates:
-        bus.publish(
-            session,
+    # one event per ticket, as for any assignment; handlers that can take the batch at once look
+    # their configuration up once (triggers, webhooks)
+    bus.publish_many(
+        session,
+        [
             TicketUpdated(
                 ticket_id=item["ticket_id"], changes={"assignee_id": (None, item["assignee"])}, via=actor.via
-            ),
-        )
+            )
+            for item in updates
+        ],
+    )
     return len(updates)
 
 

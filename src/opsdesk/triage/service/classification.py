@@ -26,11 +26,13 @@ from opsdesk import bus, clock
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.models import AuditEvent
+from opsdesk.errors import FieldProblem
 from opsdesk.tickets import service as tickets
 from opsdesk.tickets.events import TicketCreated, TicketUpdated
 from opsdesk.tickets.models import Message, Ticket
 from opsdesk.triage.entities import extract_entities
 from opsdesk.triage.enums import NEEDS_TRIAGE_TAG, ModelKind, Outcome
+from opsdesk.triage.errors import InvalidTaxonomyError
 from opsdesk.triage.events import TicketClassified
 from opsdesk.triage.keyword_rules import KeywordClassifier
 from opsdesk.triage.language import detect_language
@@ -39,7 +41,7 @@ from opsdesk.triage.priority import suggest_priority
 from opsdesk.triage.sentiment import analyze_sentiment
 from opsdesk.triage.service.registry import PERSON_KINDS, active_model, ticket_text
 from opsdesk.triage.service.settings import triage_settings
-from opsdesk.triage.service.taxonomy import keyword_rules
+from opsdesk.triage.service.taxonomy import category_paths, keyword_rules
 
 TRIAGE_ACTOR = Actor.system("triage", via="triage")
 KEYWORD_THRESHOLD = 0.5
@@ -198,6 +200,24 @@ def triage_enabled(session: Session) -> bool:
 
 def prediction_for(session: Session, ticket_id: int) -> TriagePrediction | None:
     return session.scalar(select(TriagePrediction).where(TriagePrediction.ticket_id == ticket_id))
+
+
+def correct_category(session: Session, actor: Actor, ticket_id: int, category: str) -> Ticket:
+    """A person names a ticket's category (the "correct the category" control, or agreeing with
+    the model's guess on a handed-off ticket). Refused, changing nothing, unless ``category`` is an
+    active category of the taxonomy. The change goes through ``tickets.service.update_ticket`` like
+    any edit of the field (audit row by the person, ``TicketUpdated``), so :func:`record_category_change`
+    records it on the prediction and it becomes a training example."""
+    ticket = tickets.access_ticket(session, actor, ticket_id)
+    cleaned = category.strip().lower()
+    if cleaned not in category_paths(session):
+        raise InvalidTaxonomyError(
+            "the category is not in the taxonomy",
+            fields=[FieldProblem(("category",), f"{category!r} is not an active category")],
+        )
+    if ticket.category != cleaned:
+        tickets.update_ticket(session, actor, ticket, {"category": cleaned})
+    return ticket
 
 
 def record_category_change(session: Session, event: TicketUpdated) -> None:

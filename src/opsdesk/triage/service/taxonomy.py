@@ -1,14 +1,18 @@
 """The category taxonomy admins edit, and the cold-start keyword rules that vote for categories.
 
 Invariants: a path is lowercase words joined by ``/`` (at most two levels) and a sub-category's
-parent exists; a keyword rule names an active category and a pattern that compiles.
+parent exists; a keyword rule names an active category and a pattern that compiles. A path never
+changes once created (tickets, training examples and rules refer to it): renaming changes the
+label people read. Retiring keeps the row and its history but stops new predictions, keyword
+votes and corrections naming it; a parent cannot retire while a sub-category is active, nor a
+category an active routing rule or keyword rule still names (retire or edit those first).
 """
 
 from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from opsdesk import clock
@@ -54,6 +58,11 @@ def create_category(
     if session.scalar(select(TriageCategory.id).where(TriageCategory.path == path)) is not None:
         raise ConflictError(f"category {path!r} already exists")
     position = len(list_categories(session))
+    if position == 0:
+        # the first category sets triage up: hand-offs start, so their queue's view appears
+        from opsdesk.triage.seed import ensure_needs_triage_view
+
+        ensure_needs_triage_view(session)
     category = TriageCategory(
         path=path,
         label=(label or path.rsplit("/", 1)[-1].replace("_", " ").capitalize()).strip(),
@@ -70,11 +79,116 @@ def create_category(
     return category
 
 
-def set_category_active(session: Session, actor: Actor, category_id: int, *, active: bool) -> TriageCategory:
-    require(actor, Permission.FIELD_MANAGE)
+def access_category(session: Session, category_id: int) -> TriageCategory:
     category = session.get(TriageCategory, category_id)
     if category is None:
         raise CategoryNotFoundError(f"category {category_id} not found")
+    return category
+
+
+def rename_category(session: Session, actor: Actor, category_id: int, *, label: str) -> TriageCategory:
+    """Change the label people read; the path (the stable key) stays."""
+    require(actor, Permission.FIELD_MANAGE)
+    category = access_category(session, category_id)
+    cleaned = " ".join(label.split())
+    if not cleaned or len(cleaned) > 120:
+        raise InvalidTaxonomyError(
+            "the category name is not valid", fields=[FieldProblem(("label",), "must be 1 to 120 characters")]
+        )
+    taken = session.scalar(
+        select(TriageCategory.path).where(
+            func.lower(TriageCategory.label) == cleaned.lower(),
+            TriageCategory.id != category.id,
+            TriageCategory.is_active.is_(True),
+        )
+    )
+    if taken is not None and (taken.rsplit("/", 1)[0] if "/" in taken else None) == category.parent_path:
+        raise InvalidTaxonomyError(
+            "the category name is taken",
+            fields=[FieldProblem(("label",), f"{taken!r} is already called {cleaned!r}")],
+        )
+    if cleaned != category.label:
+        audit.record(
+            session,
+            actor,
+            entity_type="triage_category",
+            entity_id=category.id,
+            action="updated",
+            field="label",
+            old=category.label,
+            new=cleaned,
+        )
+        category.label = cleaned
+        session.flush()
+    return category
+
+
+def _retire_blockers(session: Session, category: TriageCategory) -> list[FieldProblem]:
+    # routing rules are read as stored rows (the rule module imports this one)
+    from opsdesk.triage.models import RoutingRule
+
+    problems: list[FieldProblem] = []
+    children = list(
+        session.scalars(
+            select(TriageCategory.path).where(
+                TriageCategory.path.like(category.path + "/%"), TriageCategory.is_active.is_(True)
+            )
+        )
+    )
+    if children:
+        problems.append(
+            FieldProblem(("is_active",), "retire its sub-categories first: " + ", ".join(sorted(children)))
+        )
+    keyword_count = len(
+        list(
+            session.scalars(
+                select(KeywordRuleRow.id).where(
+                    KeywordRuleRow.category == category.path, KeywordRuleRow.is_active.is_(True)
+                )
+            )
+        )
+    )
+    if keyword_count:
+        problems.append(
+            FieldProblem(("is_active",), f"{keyword_count} keyword rule(s) vote for it; delete them first")
+        )
+    for rule in session.scalars(select(RoutingRule).order_by(RoutingRule.position)):
+        if category.path in _categories_named(rule.conditions or []):
+            problems.append(
+                FieldProblem(("is_active",), f"routing rule {rule.name!r} names it; edit the rule first")
+            )
+    return problems
+
+
+def _categories_named(conditions: list[dict[str, object]]) -> set[str]:
+    named: set[str] = set()
+    for condition in conditions:
+        if condition.get("field") not in {"category", "predicted_category"}:
+            continue
+        value = condition.get("value")
+        values = value if isinstance(value, list) else [value]
+        named.update(str(item) for item in values)
+    return named
+
+
+def set_category_active(session: Session, actor: Actor, category_id: int, *, active: bool) -> TriageCategory:
+    """Retire (``active=False``) or bring back a category; refused with the reasons when something
+    still depends on it (see the module docstring), changing nothing."""
+    require(actor, Permission.FIELD_MANAGE)
+    category = access_category(session, category_id)
+    if not active and category.is_active:
+        problems = _retire_blockers(session, category)
+        if problems:
+            raise InvalidTaxonomyError(f"{category.path!r} cannot be retired yet", fields=problems)
+    if active and not category.is_active and category.parent_path is not None:
+        parent_active = session.scalar(
+            select(TriageCategory.is_active).where(TriageCategory.path == category.parent_path)
+        )
+        if not parent_active:
+            raise InvalidTaxonomyError(
+                f"{category.path!r} cannot come back while its parent is retired",
+                fields=[FieldProblem(("is_active",), f"bring back {category.parent_path!r} first")],
+            )
     if category.is_active != active:
         audit.record(
             session,
@@ -88,6 +202,24 @@ def set_category_active(session: Session, actor: Actor, category_id: int, *, act
         )
         category.is_active = active
         session.flush()
+    return category
+
+
+def update_category(
+    session: Session, actor: Actor, category_id: int, *, label: str | None = None, active: bool | None = None
+) -> TriageCategory:
+    """Rename and/or retire or bring back a category in one step: every check runs before anything
+    changes, so a refused edit changes nothing."""
+    require(actor, Permission.FIELD_MANAGE)
+    category = access_category(session, category_id)
+    if active is False and category.is_active:
+        problems = _retire_blockers(session, category)
+        if problems:
+            raise InvalidTaxonomyError(f"{category.path!r} cannot be retired yet", fields=problems)
+    if label is not None:
+        rename_category(session, actor, category_id, label=label)
+    if active is not None:
+        set_category_active(session, actor, category_id, active=active)
     return category
 
 
