@@ -10,6 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opsdesk import __version__
@@ -20,6 +22,7 @@ from opsdesk.errors import DomainError
 from opsdesk.web.auth import LoginRequired, login_redirect
 from opsdesk.web.idempotency import IdempotentReplay, replay_response
 from opsdesk.web.problems import problem_response, validation_problem
+from opsdesk.web.sessions import STATE_KEY as SESSION_KEY
 from opsdesk.web.transactions import TransactionMiddleware
 
 
@@ -78,6 +81,21 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         from opsdesk.web.pages import error_page
 
         return error_page(request, error.status_code, str(error.detail))
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(request: Request, error: Exception) -> Any:
+        # A number or text the database cannot hold (an id past 64 bits, say) is bad input, not a
+        # server fault: undo whatever the request had written, then answer like any refusal.
+        session = request.scope.get("state", {}).get(SESSION_KEY)
+        if session is not None:
+            await run_in_threadpool(session.rollback)
+        detail = "a value in the request is out of the range the database can store"
+        if request.url.path.startswith("/api/"):
+            return problem_response(request, 422, "Value out of range", detail, "value_out_of_range", [])
+        from opsdesk.web.pages import error_page
+
+        return error_page(request, 422, detail)
 
     @app.get("/api/v1/health", tags=["system"])
     def health() -> dict[str, str]:

@@ -18,6 +18,8 @@ def register(bus: Bus) -> None:
     """Subscribe each domain's handlers. Domains add their lines here, in pipeline order."""
     from opsdesk.automation import escalations
     from opsdesk.automation import rules as triggers
+    from opsdesk.billing.events import DisputeOpened
+    from opsdesk.billing.service import dispute_deadlines
     from opsdesk.channels.service import chat as channel_chat
     from opsdesk.channels.service import outbound as channel_outbound
     from opsdesk.channels.service import slack as channel_slack
@@ -52,6 +54,9 @@ def register(bus: Bus) -> None:
     bus.subscribe(MessageAdded, triggers.on_message_added)
     bus.subscribe(SlaBreached, triggers.on_sla_breached)
     bus.subscribe(SlaBreached, escalations.on_sla_breached)
+
+    # billing: a dispute's evidence deadline (less the admin's safety margin) is its ticket's SLA
+    bus.subscribe(DisputeOpened, dispute_deadlines.start_evidence_deadline)
 
     # channels: a staff public reply is emailed to the requester (through the outbox)
     bus.subscribe(MessageAdded, channel_outbound.send_public_reply)

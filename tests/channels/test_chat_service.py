@@ -7,6 +7,7 @@ refused and changes nothing."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,9 +27,12 @@ from opsdesk.channels.errors import (
 from opsdesk.channels.models import ChatBrand, ChatConversation, OutboundEmail, RawInbound
 from opsdesk.channels.service import chat, chat_presence
 from opsdesk.channels.service.mailboxes import add_brand
+from opsdesk.jobs.runner import run_pending
 from opsdesk.outbox import OutboxJob
 from opsdesk.tickets.models import Message, Ticket
+from tests.support.databases import BoundDatabase
 from tests.support.factories import SYSTEM, make_user, staff_actor
+from tests.support.smtp_sink import SmtpSink, smtp_sink
 
 ORIGIN = "https://shop.example"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -279,3 +283,83 @@ def test_rate_limits_refuse_floods(db: Session) -> None:
         with pytest.raises(ChatRateLimitedError):
             _start(db, brand, email="late@customer.example")
         assert _count(db, ChatConversation) == chat.STARTS_PER_TEN_MINUTES
+
+
+@pytest.fixture
+def smtp_sink_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpSink]:
+    with smtp_sink() as server:
+        monkeypatch.setenv("OPSDESK_SMTP_HOST", server.host)
+        monkeypatch.setenv("OPSDESK_SMTP_PORT", str(server.port))
+        monkeypatch.setenv("OPSDESK_SMTP_TLS", "none")
+        yield server
+
+
+def test_the_accept_timeout_job_and_the_last_agent_leaving_move_chats_to_email(
+    database: BoundDatabase, smtp_sink_fixture: SmtpSink
+) -> None:
+    sink = smtp_sink_fixture
+    with database.transaction() as session:
+        brand = _brand(session, accept_timeout_seconds=60)
+        agent = _online_agent(session)
+        agent_id = agent.id
+    with clock.frozen(T0) as frozen:
+        with database.transaction() as session:
+            first = _start(session, brand=session.get_one(ChatBrand, brand.id)).conversation
+            _say(session, first, "c-1", "Hello")
+            second = _start(
+                session, session.get_one(ChatBrand, brand.id), email="ana@customer.example"
+            ).conversation
+            first_id, second_id = first.id, second.id
+        frozen.advance(timedelta(seconds=30))
+        with database.transaction() as session:
+            chat_presence.heartbeat(session, agent_id)
+            _say(session, session.get_one(ChatConversation, second_id), "c-1", "Me too")
+        frozen.advance(timedelta(seconds=31))
+        run_pending(database)  # the first conversation's chat.accept_timeout is due, the second's not
+        with database.transaction(write=False) as session:
+            assert session.get_one(ChatConversation, first_id).status == "offline"
+            assert session.get_one(ChatConversation, second_id).status == "waiting"
+        with database.transaction() as session:
+            chat_presence.heartbeat(session, agent_id)
+            chat_presence.set_presence(session, staff_actor(session.get_one(User, agent_id)), "away")
+            assert chat.move_waiting_to_email_if_nobody_online(session) == 1
+        with database.transaction(write=False) as session:
+            assert session.get_one(ChatConversation, second_id).status == "offline"
+            receipts = session.scalars(
+                select(OutboundEmail.to_address).where(OutboundEmail.kind == "receipt")
+            )
+            assert sorted(receipts) == ["ana@customer.example", "kim@customer.example"]
+        run_pending(database)  # the receipts go out by email
+    assert sorted(recipients[0] for _, recipients, _ in sink.received) == [
+        "ana@customer.example",
+        "kim@customer.example",
+    ]
+
+
+def test_contractors_see_only_the_chats_of_their_groups(db: Session) -> None:
+    from opsdesk.tickets import service as tickets
+    from tests.support.factories import make_group
+
+    brand = _brand(db)
+    agent = _online_agent(db)
+    ours, theirs = make_group(db), make_group(db)
+    contractor = make_user(db, role="contractor", groups=[ours])
+    visible = _start(db, brand, email="a@customer.example").conversation
+    hidden = _start(db, brand, email="b@customer.example").conversation
+    _say(db, visible, "c-1", "In our group")
+    _say(db, hidden, "c-1", "In another group")
+    for conversation, group in ((visible, ours), (hidden, theirs)):
+        ticket = db.get_one(Ticket, conversation.ticket_id)
+        tickets.update_ticket(db, staff_actor(agent), ticket, {"group_id": group.id})
+
+    assert [item["id"] for item in chat.queue_for_agent(db, staff_actor(agent))["waiting"]] == [
+        visible.id,
+        hidden.id,
+    ]
+    queue = chat.queue_for_agent(db, staff_actor(contractor))["waiting"]
+    assert [(item["id"], item["group_id"]) for item in queue] == [(visible.id, ours.id)]
+    from opsdesk.channels.errors import ChatConversationNotFoundError
+
+    with pytest.raises(ChatConversationNotFoundError):
+        chat.accept(db, staff_actor(contractor), hidden.id)
+    assert hidden.status == "waiting"

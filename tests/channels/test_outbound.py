@@ -129,3 +129,44 @@ def test_smtp_down_keeps_the_email_queued_for_retry(
         assert (job.status, job.attempts) == ("pending", 1)
         assert job.last_error
         assert session.scalars(select(OutboundEmail.status)).one() == "queued"
+
+
+def test_a_brand_sends_from_its_own_address_with_its_receipt_text(
+    database: BoundDatabase, settings: Settings, sink: SmtpSink
+) -> None:
+    from opsdesk.channels.service.brands import BrandValues, create_brand
+
+    with database.transaction() as session:
+        create_brand(
+            session,
+            SYSTEM,
+            BrandValues(
+                name="Globex",
+                support_address="care@globex.example",
+                from_address="news-desk@globex.example",
+                from_name="Globex Care",
+                receipt_template="Dear {name}, #{ticket_id} ({subject}) is with us.",
+            ),
+        )
+    first = inbound_pipeline.ingest_email(
+        database,
+        simple_email(
+            sender="Kim Doe <kim@customer.example>",
+            message_id="g-1@customer.example",
+            to="care@globex.example",
+        ),
+        source="t",
+        settings=settings,
+    )
+
+    run_pending(database)
+
+    [(envelope_from, _, receipt)] = sink.received
+    with database.transaction(write=False) as session:
+        token = session.get_one(Ticket, first.ticket_id).reply_token
+    assert envelope_from == "news-desk@globex.example"
+    assert receipt["From"] == "Globex Care <news-desk@globex.example>"
+    assert receipt["Reply-To"] == f"Globex Care <care+{token}@globex.example>"
+    text = receipt.get_body(preferencelist=("plain",))
+    assert text is not None
+    assert text.get_content().strip() == f"Dear Kim, #{first.ticket_id} (Printer on fire) is with us."

@@ -223,6 +223,24 @@ def test_contractor_sees_only_own_groups(db: Session) -> None:
         tickets.access_ticket(db, contractor, theirs.id)
 
 
+def test_a_contractor_is_assigned_only_tickets_of_their_groups(db: Session) -> None:
+    own, other = make_group(db), make_group(db)
+    contractor = make_user(db, role="contractor", groups=[own])
+    lead = staff_actor(make_user(db, role="lead"))
+    theirs = make_ticket(db, group_id=other.id)
+    # Only the assignee changes: the ticket keeps a group the contractor is not in.
+    with pytest.raises(ValidationFailedError, match="assignment is not valid"):
+        tickets.update_ticket(db, lead, theirs, {"assignee_id": contractor.id})
+    db.refresh(theirs)
+    assert theirs.assignee_id is None
+    mine = make_ticket(db, group_id=own.id)
+    tickets.update_ticket(db, lead, mine, {"assignee_id": contractor.id})
+    assert mine.assignee_id == contractor.id
+    # Moving a ticket into the contractor's group together with the assignment is fine.
+    tickets.update_ticket(db, lead, theirs, {"group_id": own.id, "assignee_id": contractor.id})
+    assert (theirs.group_id, theirs.assignee_id) == (own.id, contractor.id)
+
+
 def test_viewer_cannot_reply(db: Session) -> None:
     viewer = staff_actor(make_user(db, role="viewer"))
     ticket = make_ticket(db)

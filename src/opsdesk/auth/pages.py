@@ -67,7 +67,7 @@ def login_submit(
 ) -> Response:
     next_path = safe_next(next)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not expected or not secrets.compare_digest(expected, csrf_token):
+    if not expected or not secrets.compare_digest(expected.encode(), csrf_token.encode()):
         return _login_page(
             request,
             next_path=next_path,

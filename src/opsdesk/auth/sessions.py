@@ -100,4 +100,5 @@ def revoke_sessions_of(session: Session, user_id: int) -> int:
 
 
 def csrf_matches(web_session: WebSession, presented: str | None) -> bool:
-    return bool(presented) and secrets.compare_digest(web_session.csrf_token, presented or "")
+    expected = web_session.csrf_token.encode()
+    return bool(presented) and secrets.compare_digest(expected, (presented or "").encode())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,12 +126,25 @@ def save_macro(
     return macro
 
 
-def preview_macro(session: Session, actor: Actor, ticket: Ticket, macro: Macro) -> MacroPreview:
-    """Exactly what applying the macro would send and change, without changing anything."""
+def preview_macro(
+    session: Session,
+    actor: Actor,
+    ticket: Ticket,
+    macro: Macro,
+    *,
+    extra_context: Mapping[str, Any] | None = None,
+) -> MacroPreview:
+    """Exactly what applying the macro would send and change, without changing anything.
+
+    ``extra_context`` adds plain data a calling domain offers the template (billing passes
+    ``billing`` with the amount, currency, invoice number, plan) beside ticket, account, agent."""
     del session
     require(actor, Permission.TICKET_REPLY)
+    context = template_context(ticket, actor.user)
+    if extra_context:
+        context.update(extra_context)
     try:
-        body = render(macro.body_template, template_context(ticket, actor.user))
+        body = render(macro.body_template, context)
     except TemplateProblem as error:
         raise InvalidMacroError(f"the macro cannot be rendered: {error}") from error
     return MacroPreview(body=body, public_reply=macro.public_reply, changes=field_changes(macro.actions))
@@ -153,8 +166,15 @@ def apply_macro(
     return apply_macro_as(session, Actor.macro(macro.name, macro.id, actor.user), ticket, macro)
 
 
-def apply_macro_as(session: Session, actor: Actor, ticket: Ticket, macro: Macro) -> Message | None:
-    preview = preview_macro(session, actor, ticket, macro)
+def apply_macro_as(
+    session: Session,
+    actor: Actor,
+    ticket: Ticket,
+    macro: Macro,
+    *,
+    extra_context: Mapping[str, Any] | None = None,
+) -> Message | None:
+    preview = preview_macro(session, actor, ticket, macro, extra_context=extra_context)
     message = None
     if preview.body.strip():
         message = add_message(session, actor, ticket, body_text=preview.body, public=preview.public_reply)

@@ -8,9 +8,10 @@ nothing else. Undefined names render empty; syntax errors are refused when the t
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import TemplateSyntaxError
+from jinja2 import Template, TemplateSyntaxError
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -35,9 +36,15 @@ def check_template(source: str) -> None:
         raise TemplateProblem(f"line {error.lineno}: {error.message}") from error
 
 
+@lru_cache(maxsize=512)
+def _compiled(source: str) -> Template:
+    """Compiled once per distinct source (bulk notices render one macro thousands of times)."""
+    return _environment.from_string(source)
+
+
 def render(source: str, context: dict[str, Any]) -> str:
     try:
-        return _environment.from_string(source).render(context)
+        return _compiled(source).render(context)
     except TemplateSyntaxError as error:
         raise TemplateProblem(f"line {error.lineno}: {error.message}") from error
     except (SecurityError, UndefinedError, TypeError, ValueError) as error:

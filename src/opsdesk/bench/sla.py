@@ -7,9 +7,12 @@
   targets spread over the last two weeks, a mix of business-hours (two calendars) and calendar
   time, vectorized with numpy (:mod:`opsdesk.sla.bulk`);
 - the real path (``--database-tickets``, a million by default): that many open tickets and their
-  active targets seeded in a fresh SQLite file (or the empty database ``--database-url``), a
-  calendar edited, then :func:`opsdesk.sla.bulk.recompute_due_times` timed whole: load from the
-  database, compute, write back the due times that moved (wall and CPU seconds).
+  targets seeded in a fresh SQLite file (or the empty database ``--database-url``); targets
+  already past due are seeded breached, as the minute sweep would have left them. Then the New
+  York calendar is edited three times and :func:`opsdesk.sla.bulk.recompute_due_times` is timed
+  whole each time (load from the database, compute, write back the due times that moved; wall
+  and CPU seconds): a closed day, new opening hours (both over every active target), and another
+  closed day recomputed only for that calendar's targets (what the job after an edit does).
 Prints one JSON object.
 """
 
@@ -200,14 +203,15 @@ def _seed(database: Database, tickets: int, now: datetime) -> tuple[int, int]:
                             true if key >= 0 else false,
                             false,
                             seconds,
-                            "active",
+                            "breached" if late else "active",
                             since,
                             since,
                             used,
                             due,
+                            due if late else None,
                             stamp,
                         )
-                        for offset, (ticket_id, name, key, seconds, since, used, due) in enumerate(
+                        for offset, (ticket_id, name, key, seconds, since, used, due, late) in enumerate(
                             zip(
                                 target_ticket.tolist(),
                                 metric,
@@ -216,6 +220,7 @@ def _seed(database: Database, tickets: int, now: datetime) -> tuple[int, int]:
                                 since_text,
                                 elapsed.tolist(),
                                 due_text,
+                                (due_us <= now_us).tolist(),
                                 strict=True,
                             )
                         )
@@ -261,6 +266,7 @@ TARGET_COLUMNS = (
     "running_since",
     "elapsed_seconds",
     "due_at",
+    "breached_at",
     "updated_at",
 )
 
@@ -296,12 +302,14 @@ def database_recompute(tickets: int, database_url: str | None) -> dict[str, obje
             seed_seconds = time.perf_counter() - began
             # A calendar edit: New York closes next Thursday (an office move). Then its hours change
             # (opening an hour earlier), which moves nearly every New York target.
-            edits: dict[str, dict[str, object]] = {
-                "holiday": {"closed_dates": ["2026-06-18"]},
-                "hours": {"hours": {day: [["08:00", "17:00"]] for day in WEEKDAYS}},
+            # Last, what the job queued by a calendar edit does: only that calendar's targets.
+            edits: dict[str, tuple[dict[str, object], list[int] | None]] = {
+                "holiday": ({"closed_dates": ["2026-06-18"]}, None),
+                "hours": ({"hours": {day: [["08:00", "17:00"]] for day in WEEKDAYS}}, None),
+                "scoped": ({"closed_dates": ["2026-06-18", "2026-06-26"]}, [calendar_ids[0]]),
             }
             timings: dict[str, tuple[RecomputeResult, float, float]] = {}
-            for edit, values in edits.items():
+            for edit, (values, scope) in edits.items():
                 with database.transaction() as session:
                     row = session.get_one(BusinessCalendarRow, calendar_ids[0])
                     for key, value in values.items():
@@ -309,7 +317,7 @@ def database_recompute(tickets: int, database_url: str | None) -> dict[str, obje
                 began = time.perf_counter()
                 cpu = time.process_time()
                 with database.transaction() as session:
-                    result = recompute_due_times(session, now=now)
+                    result = recompute_due_times(session, now=now, calendar_ids=scope)
                 timings[edit] = (result, time.perf_counter() - began, time.process_time() - cpu)
         finally:
             database.dispose()
@@ -319,7 +327,11 @@ def database_recompute(tickets: int, database_url: str | None) -> dict[str, obje
         "database_seed_seconds": round(seed_seconds, 1),
     }
     for edit, (result, seconds, cpu_seconds) in timings.items():
-        prefix = "database_recompute" if edit == "holiday" else f"database_recompute_{edit}_edit"
+        prefix = {
+            "holiday": "database_recompute",
+            "hours": "database_recompute_hours_edit",
+            "scoped": "database_recompute_one_calendar",
+        }[edit]
         output |= {
             f"{prefix}_targets": result.targets,
             f"{prefix}_changed": result.changed,

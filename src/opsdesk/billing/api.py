@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.permissions import Permission, require
-from opsdesk.billing import schemas
+from opsdesk.billing import schemas, tax
 from opsdesk.billing.errors import InvalidBillingRequestError
 from opsdesk.billing.models import Discrepancy, ReconciliationRun
 from opsdesk.billing.providers import configure
@@ -30,6 +30,7 @@ from opsdesk.billing.service import (
     policy,
     reconciliation,
     refunds,
+    taxes,
     ticket_panel,
     webhooks,
 )
@@ -99,12 +100,18 @@ def _preview_out(change: PlanChange) -> schemas.ChangePreviewOut:
                 price_id=line.price_id,
                 period_start=line.period_start,
                 period_end=line.period_end,
+                tax_amount_minor=line.tax_amount_minor,
             )
             for line in change.lines
         ],
         net_amount_minor=change.net_amount_minor,
         amount_due_now_minor=change.amount_due_now_minor,
         proration_behavior=change.proration_behavior,
+        resets_period=change.resets_period,
+        new_period_end=change.new_period_end,
+        tax_amount_minor=change.tax_amount_minor,
+        total_amount_minor=change.total_amount_minor,
+        tax_note=change.tax_note,
     )
 
 
@@ -126,11 +133,12 @@ def preview_change(
 
 @router.post("/subscriptions/{subscription_id}/change")
 def change_subscription(
-    subscription_id: int, body: schemas.ChangePreviewRequest, session: SessionDep, actor: ActorDep
+    subscription_id: int, body: schemas.ChangeRequest, session: SessionDep, actor: ActorDep
 ) -> schemas.ChangePreviewOut:
     subscription = access.access_subscription(session, actor, subscription_id, for_update=True)
+    ticket = access_ticket(session, actor, body.ticket_id) if body.ticket_id else None
     change = plan_changes.change_subscription(
-        session, actor, subscription, price_id=body.price_id, seats=body.seats
+        session, actor, subscription, price_id=body.price_id, seats=body.seats, ticket=ticket
     )
     return _preview_out(change)
 
@@ -251,6 +259,70 @@ def set_refund_limit(
         session, actor, role=body.role, currency=body.currency, limit_amount_minor=body.limit_amount_minor
     )
     return {"role": row.role, "currency": row.currency, "limit_amount_minor": row.limit_amount_minor}
+
+
+@router.get("/settings")
+def get_settings(session: SessionDep, actor: ActorDep) -> schemas.SettingsOut:
+    return schemas.SettingsOut(**policy.billing_settings(session, actor))
+
+
+@router.put("/settings")
+def put_settings(body: schemas.SettingsRequest, session: SessionDep, actor: ActorDep) -> schemas.SettingsOut:
+    """Admins: the proration behaviour and the dispute deadline's safety margin (hours)."""
+    policy.update_settings(
+        session,
+        actor,
+        proration_behavior=body.proration_behavior,
+        dispute_deadline_margin_hours=body.dispute_deadline_margin_hours,
+        seller_country=body.seller_country,
+    )
+    return schemas.SettingsOut(**policy.billing_settings(session, actor))
+
+
+def _tax_rate_out(rate: tax.Rate) -> schemas.TaxRateOut:
+    return schemas.TaxRateOut(
+        id=rate.id,
+        country=rate.country,
+        region=rate.region,
+        rate_basis_points=rate.basis_points,
+        inclusive=rate.inclusive,
+        tax_name=rate.name,
+        valid_from=rate.valid_from,
+        valid_until=rate.valid_until,
+    )
+
+
+@router.get("/tax-rates")
+def list_tax_rates(session: SessionDep, actor: ActorDep) -> schemas.TaxRateList:
+    return schemas.TaxRateList(items=[_tax_rate_out(rate) for rate in taxes.list_rates(session, actor)])
+
+
+@router.post("/tax-rates", status_code=201)
+def add_tax_rate(body: schemas.TaxRateIn, session: SessionDep, actor: ActorDep) -> schemas.TaxRateOut:
+    return _tax_rate_out(taxes.rate_of(taxes.add_tax_rate(session, actor, **body.model_dump())))
+
+
+@router.put("/customers/{customer_id}/tax")
+def set_customer_tax(
+    customer_id: int, body: schemas.CustomerTaxIn, session: SessionDep, actor: ActorDep
+) -> schemas.CustomerTaxOut:
+    customer = access.access_customer(session, actor, customer_id)
+    taxes.set_customer_tax(
+        session,
+        actor,
+        customer,
+        country=body.country,
+        region=body.region,
+        exempt=body.exempt,
+        vat_id=body.vat_id,
+    )
+    return schemas.CustomerTaxOut(
+        customer_id=customer.id,
+        tax_country=customer.tax_country,
+        tax_region=customer.tax_region,
+        tax_exempt=customer.tax_exempt,
+        vat_id=customer.vat_id,
+    )
 
 
 # ---------------------------------------------------------------- disputes

@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from opsdesk import clock
+from opsdesk.automation.models import Macro
 from opsdesk.db import Base, BigId
 from opsdesk.tickets.models import Account, Person
 
@@ -94,6 +95,12 @@ class BillingCustomer(Base):
     tos_version: Mapped[str | None] = mapped_column(String(40))
     tos_accepted_at: Mapped[datetime | None] = mapped_column()
     tos_accepted_ip: Mapped[str | None] = mapped_column(String(64))
+    # Where the customer is taxed (ISO 3166 country, optional region such as a US state), and
+    # Stripe's tax_exempt: "none", "exempt", or "reverse" (reverse charge, EU B2B with a VAT id).
+    tax_country: Mapped[str | None] = mapped_column(String(2))
+    tax_region: Mapped[str | None] = mapped_column(String(10))
+    tax_exempt: Mapped[str] = mapped_column(String(10), default="none", server_default="none")
+    vat_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     account: Mapped[Account] = relationship(lazy="joined")
@@ -163,6 +170,8 @@ class Invoice(Base):
     next_payment_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
     last_failure_code: Mapped[str | None] = mapped_column(String(60))
     reminders_sent: Mapped[list[str]] = mapped_column(default=list)
+    # What the invoice says about its tax ("VAT 20%", "Reverse charge: ...", "Tax exempt customer").
+    tax_note: Mapped[str | None] = mapped_column(String(200))
     stripe_invoice_id: Mapped[str | None] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
@@ -192,12 +201,33 @@ class InvoiceLine(Base):
     price_id: Mapped[int | None] = mapped_column(ForeignKey("billing_prices.id"))
     quantity: Mapped[int] = mapped_column(Integer, default=1)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
+    # The line's tax, rounded on its own; an inclusive rate's line is stored at its net amount.
+    tax_amount_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    tax_rate_id: Mapped[int | None] = mapped_column(ForeignKey("billing_tax_rates.id", ondelete="SET NULL"))
     currency: Mapped[str] = mapped_column(String(3))
     period_start: Mapped[datetime | None] = mapped_column()
     period_end: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     invoice: Mapped[Invoice | None] = relationship(back_populates="lines")
+
+
+class TaxRate(Base):
+    """A tax rate an admin keeps: country (and optionally region), basis points (2000 = 20 %),
+    inclusive or exclusive, its name ("VAT", "Sales tax"), and the days it is in force."""
+
+    __tablename__ = "billing_tax_rates"
+    __table_args__ = (Index("ix_billing_tax_rates_country_region", "country", "region"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    country: Mapped[str] = mapped_column(String(2))
+    region: Mapped[str | None] = mapped_column(String(10))
+    rate_basis_points: Mapped[int] = mapped_column(Integer)
+    inclusive: Mapped[bool] = mapped_column(Boolean, default=False)
+    tax_name: Mapped[str] = mapped_column(String(40))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class Payment(Base):
@@ -392,3 +422,19 @@ class Discrepancy(Base):
     ledger_value: Mapped[str | None] = mapped_column(String(200))
     provider_value: Mapped[str | None] = mapped_column(String(200))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+
+
+class NoticeMacroLink(Base):
+    """Which shared macro tells customers about a billing notice (``refund_issued``, ...).
+
+    Installed once per notice; ``macro_id`` becomes null when a person deletes the macro, and
+    opsdesk then falls back to its built-in text (and says so in the audit trail)."""
+
+    __tablename__ = "billing_notice_macros"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    notice: Mapped[str] = mapped_column(String(60), unique=True)
+    macro_id: Mapped[int | None] = mapped_column(ForeignKey("macros.id", ondelete="SET NULL"))
+    installed_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    macro: Mapped[Macro | None] = relationship(lazy="joined")

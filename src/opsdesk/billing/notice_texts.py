@@ -1,5 +1,6 @@
 """What opsdesk tells a customer about billing, as plain-language templates (the fallback for
-macros: a team's own macros replace these once it has them). Pure: ``str.format`` over fields."""
+macros: used only when a person deleted the notice's macro, see
+:mod:`opsdesk.billing.service.notices`). Pure: ``str.format_map`` over fields."""
 
 from __future__ import annotations
 
@@ -41,9 +42,20 @@ TEMPLATES: dict[str, str] = {
         "open. Please arrange payment or tell us if something is wrong with it."
     ),
     "plan_changed": ("Hi {first_name},\n\nYour subscription is now {plan} with {seats} seat(s). {proration}"),
-    "subscription_canceled": "Hi {first_name},\n\nYour subscription {when}. {money}",
+    "subscription_canceled": "Hi {first_name},\n\nYour {plan} subscription {when}. {money}",
+    "dispute_opened": (
+        "Hi {first_name},\n\nYour bank told us you disputed a charge of {amount} from {charged_on}. If "
+        "this was a mistake, or if we can fix the problem directly, reply to this message: it is "
+        "usually faster than waiting for the bank."
+    ),
 }
 
 
+class _Fields(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
 def render_notice(key: str, **fields: object) -> str:
-    return TEMPLATES[key].format(**{name: str(value) for name, value in fields.items()})
+    """The built-in text of ``key``; a field the caller did not give renders empty."""
+    return TEMPLATES[key].format_map(_Fields({name: str(value) for name, value in fields.items()}))

@@ -5,6 +5,8 @@ of a ticket with its refund form. Parse, call a service, build a view model, ren
 from __future__ import annotations
 
 import io
+from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -14,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.permissions import Permission, has_permission, require
-from opsdesk.billing.enums import CancelMode, RefundReason
+from opsdesk.billing.enums import CancelMode
+from opsdesk.billing.errors import BillingNotFoundError
 from opsdesk.billing.models import BillingPrice, Subscription
 from opsdesk.billing.providers import configure
 from opsdesk.billing.service import (
@@ -25,9 +28,11 @@ from opsdesk.billing.service import (
     policy,
     reconciliation,
     refunds,
+    taxes,
     ticket_panel,
 )
 from opsdesk.billing.service.plan_changes import PlanChange
+from opsdesk.billing.ticket_panels import panel_view
 from opsdesk.errors import DomainError
 from opsdesk.money import Money
 from opsdesk.tickets.service import access_ticket
@@ -115,8 +120,160 @@ def overview(request: Request, actor: ActorDep, session: SessionDep) -> HTMLResp
                 for run in reconciliation.latest_runs(session, actor, limit=5)
             ],
             "done": request.query_params.get("done"),
+            "settings": _settings_view(session, actor),
+            "settings_error": None,
         },
     )
+
+
+def _settings_view(session: Session, actor: Actor) -> dict[str, Any] | None:
+    if not has_permission(actor, Permission.USER_MANAGE):
+        return None
+    return {
+        **policy.billing_settings(session, actor),
+        "tax_rates": [
+            {
+                "country": rate.country,
+                "region": rate.region or "-",
+                "rate": rate.label,
+                "inclusive": "inclusive" if rate.inclusive else "exclusive",
+                "valid": f"{rate.valid_from} to {rate.valid_until or 'open'}",
+            }
+            for rate in taxes.list_rates(session, actor)
+        ],
+        "behaviors": [
+            ("create_prorations", "on the next invoice"),
+            ("always_invoice", "invoiced at once"),
+        ],
+    }
+
+
+@router.post("/billing/settings", response_model=None)
+def save_settings(
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    proration_behavior: Annotated[str, Form()],
+    dispute_deadline_margin_hours: Annotated[str, Form()],
+    seller_country: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        hours = int(dispute_deadline_margin_hours)
+    except ValueError:
+        hours = -1
+    try:
+        with session.begin_nested():
+            policy.update_settings(
+                session,
+                actor,
+                proration_behavior=proration_behavior,
+                dispute_deadline_margin_hours=hours,
+                seller_country=seller_country.strip() or None,
+            )
+    except DomainError as error:
+        return _page(
+            request,
+            "billing/overview.html",
+            {
+                "approvals": [],
+                "disputes": [],
+                "dunning": [],
+                "runs": [],
+                "settings": _settings_view(session, actor),
+                "settings_error": _explain(error),
+            },
+            status_code=422,
+        )
+    return RedirectResponse("/billing?done=settings", status_code=303)
+
+
+@router.post("/billing/tax-rates", response_model=None)
+def add_tax_rate(
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    country: Annotated[str, Form()],
+    rate_percent: Annotated[str, Form()],
+    tax_name: Annotated[str, Form()],
+    valid_from: Annotated[str, Form()],
+    region: Annotated[str, Form()] = "",
+    inclusive: Annotated[str, Form()] = "",
+    valid_until: Annotated[str, Form()] = "",
+) -> Response:
+    """An admin adds a rate: the percentage is read exactly (20, 7.25) into basis points."""
+    try:
+        basis_points = int((Decimal(rate_percent.strip()) * 100).to_integral_exact())
+        starts = date.fromisoformat(valid_from.strip())
+        ends = date.fromisoformat(valid_until.strip()) if valid_until.strip() else None
+    except (ArithmeticError, ValueError):
+        return _settings_error(request, session, actor, "the rate is a percentage and the dates YYYY-MM-DD")
+    try:
+        with session.begin_nested():
+            taxes.add_tax_rate(
+                session,
+                actor,
+                country=country,
+                region=region or None,
+                rate_basis_points=basis_points,
+                inclusive=bool(inclusive),
+                tax_name=tax_name,
+                valid_from=starts,
+                valid_until=ends,
+            )
+    except DomainError as error:
+        return _settings_error(request, session, actor, _explain(error))
+    return RedirectResponse("/billing?done=tax-rate", status_code=303)
+
+
+def _settings_error(request: Request, session: Session, actor: Actor, message: str) -> HTMLResponse:
+    return _page(
+        request,
+        "billing/overview.html",
+        {
+            "approvals": [],
+            "disputes": [],
+            "dunning": [],
+            "runs": [],
+            "settings": _settings_view(session, actor),
+            "settings_error": message,
+        },
+        status_code=422,
+    )
+
+
+@router.post("/billing/customers/{customer_id}/tax", response_model=None)
+def customer_tax(
+    customer_id: int,
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    subscription_id: Annotated[int, Form()],
+    country: Annotated[str, Form()] = "",
+    region: Annotated[str, Form()] = "",
+    exempt: Annotated[str, Form()] = "none",
+    vat_id: Annotated[str, Form()] = "",
+) -> Response:
+    customer = access.access_customer(session, actor, customer_id)
+    try:
+        with session.begin_nested():
+            taxes.set_customer_tax(
+                session,
+                actor,
+                customer,
+                country=country or None,
+                region=region or None,
+                exempt=exempt,
+                vat_id=vat_id,
+            )
+    except DomainError as error:
+        subscription = access.access_subscription(session, actor, subscription_id)
+        return _page(
+            request,
+            "billing/subscription.html",
+            _subscription_view(session, actor, subscription, error=_explain(error)),
+            status_code=422,
+        )
+    return RedirectResponse(f"/billing/subscriptions/{subscription_id}?done=tax", status_code=303)
 
 
 def _dispute_row(item: Any) -> dict[str, Any]:
@@ -157,10 +314,9 @@ def _subscription_view(
         select(BillingPrice)
         .where(
             BillingPrice.currency == subscription.price.currency,
-            BillingPrice.interval == subscription.price.interval,
             BillingPrice.is_active.is_(True),
         )
-        .order_by(BillingPrice.unit_amount_minor)
+        .order_by(BillingPrice.interval, BillingPrice.unit_amount_minor)
     ).all()
     return {
         "subscription": {
@@ -190,6 +346,13 @@ def _subscription_view(
             for price in prices
         ],
         "cancel_modes": [mode.value for mode in CancelMode],
+        "tax": {
+            "customer_id": subscription.customer_id,
+            "country": subscription.customer.tax_country or "",
+            "region": subscription.customer.tax_region or "",
+            "exempt": subscription.customer.tax_exempt,
+            "vat_id": subscription.customer.vat_id or "",
+        },
         "can_change": has_permission(actor, Permission.BILLING_WRITE),
         "preview": None,
         "error": None,
@@ -200,14 +363,23 @@ def _subscription_view(
 def _preview_view(change: PlanChange) -> dict[str, Any]:
     return {
         "lines": [
-            {"description": line.description, "amount": _money(line.amount_minor, change.currency)}
+            {
+                "description": line.description,
+                "amount": _money(line.amount_minor, change.currency),
+                "tax": _money(line.tax_amount_minor, change.currency),
+            }
             for line in change.lines
         ],
         "net": _money(change.net_amount_minor, change.currency),
+        "tax": _money(change.tax_amount_minor, change.currency),
+        "total": _money(change.total_amount_minor, change.currency),
+        "tax_note": change.tax_note,
         "due_now": _money(change.amount_due_now_minor, change.currency),
         "price_id": change.new_price.id,
         "seats": change.new_seats,
-        "behavior": "invoiced now"
+        "behavior": f"a new period starts now, to {change.new_period_end:%Y-%m-%d}; invoiced now"
+        if change.resets_period and change.new_period_end is not None
+        else "invoiced now"
         if change.proration_behavior == "always_invoice"
         else "on the next invoice",
     }
@@ -409,6 +581,22 @@ def discrepancy_ticket(discrepancy_id: int, actor: ActorDep, session: SessionDep
 
 @router.get("/billing/tickets/{ticket_id}", response_class=HTMLResponse)
 def ticket_billing(ticket_id: int, request: Request, actor: ActorDep, session: SessionDep) -> HTMLResponse:
+    return _ticket_page(request, session, actor, ticket_id)
+
+
+def _ticket_page(
+    request: Request,
+    session: Session,
+    actor: Actor,
+    ticket_id: int,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+    preview: dict[str, Any] | None = None,
+    subscription: Subscription | None = None,
+) -> HTMLResponse:
+    """The billing page of a ticket: where a refused action explains itself, and where a plan
+    change is previewed before it is confirmed (the ticket page's panel links here)."""
     ticket = access_ticket(session, actor, ticket_id)
     panel = ticket_panel.panel_for_ticket(session, actor, ticket)
     return _page(
@@ -416,12 +604,33 @@ def ticket_billing(ticket_id: int, request: Request, actor: ActorDep, session: S
         "billing/ticket_panel.html",
         {
             "ticket": {"id": ticket.id, "subject": ticket.subject},
-            "panel": panel,
-            "reasons": [reason.value for reason in RefundReason],
-            "error": request.query_params.get("error"),
-            "done": request.query_params.get("done"),
+            "has_customer": panel.customer_id is not None,
+            "panel": {"context": {"billing": panel_view(panel, ticket.id)}},
+            "error": error,
+            "preview": preview,
+            "change_subscription": {
+                "id": subscription.id,
+                "plan": subscription.price.product.name,
+                "seats": subscription.seats,
+            }
+            if subscription is not None
+            else None,
         },
+        status_code=status_code,
     )
+
+
+def _ticket_subscription(session: Session, actor: Actor, ticket: Any, subscription_id: int) -> Subscription:
+    """A subscription of the ticket's billing customer (any other is not found from here)."""
+    customer = ticket_panel.customer_for_ticket(session, ticket)
+    subscription = access.access_subscription(session, actor, subscription_id, for_update=True)
+    if customer is None or subscription.customer_id != customer.id:
+        raise BillingNotFoundError(f"subscription {subscription_id} is not this ticket's customer's")
+    return subscription
+
+
+def _back_to_ticket(ticket_id: int) -> RedirectResponse:
+    return RedirectResponse(f"/tickets/{ticket_id}#panel-billing", status_code=303)
 
 
 @router.post("/billing/tickets/{ticket_id}/refund", response_model=None)
@@ -430,37 +639,119 @@ def ticket_refund(
     request: Request,
     actor: ActorDep,
     session: SessionDep,
-    amount: Annotated[str, Form()],
     reason: Annotated[str, Form()],
+    amount: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
+    payment_id: Annotated[int | None, Form()] = None,
 ) -> Response:
+    """Refund a charge of the ticket's customer (all that is left when no amount is given):
+    within the actor's limit at once, above it into the lead's approval queue."""
     ticket = access_ticket(session, actor, ticket_id)
-    payment = refunds.latest_refundable_payment(session, ticket.account_id)
-    error: str | None = None
+    customer = ticket_panel.customer_for_ticket(session, ticket)
+    payment = None
+    if payment_id is not None:
+        payment = access.access_payment(session, actor, payment_id)
+        if customer is None or payment.customer_id != customer.id:
+            raise BillingNotFoundError(f"payment {payment_id} is not this ticket's customer's")
+    elif customer is not None:
+        payment = refunds.latest_refundable_payment(session, customer.account_id)
     if payment is None:
-        error = "This ticket's account has no charge left to refund."
-    else:
-        try:
-            amount_minor = Money.from_decimal(amount.strip() or "0", payment.currency).amount_minor
-            refund = refunds.issue_refund(
+        return _ticket_page(
+            request,
+            session,
+            actor,
+            ticket_id,
+            error="This ticket's account has no charge left to refund.",
+            status_code=422,
+        )
+    try:
+        amount_minor = (
+            Money.from_decimal(amount.strip(), payment.currency).amount_minor
+            if amount.strip()
+            else payment.refundable_amount_minor
+        )
+    except ArithmeticError:
+        return _ticket_page(
+            request, session, actor, ticket_id, error=f"{amount!r} is not an amount", status_code=422
+        )
+    try:
+        with session.begin_nested():
+            refunds.issue_refund(
                 session, actor, payment, amount_minor=amount_minor, reason=reason, note=note, ticket=ticket
             )
-            return RedirectResponse(f"/billing/tickets/{ticket_id}?done={refund.status}", status_code=303)
-        except DomainError as failure:
-            session.rollback()
-            error = _explain(failure)
-        except ArithmeticError:
-            error = f"{amount!r} is not an amount"
+    except DomainError as failure:
+        return _ticket_page(request, session, actor, ticket_id, error=_explain(failure), status_code=422)
+    return _back_to_ticket(ticket_id)
+
+
+@router.get(
+    "/billing/tickets/{ticket_id}/subscriptions/{subscription_id}/change", response_class=HTMLResponse
+)
+def ticket_change_preview(
+    ticket_id: int,
+    subscription_id: int,
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    price_id: int | None = None,
+    seats: int | None = None,
+) -> HTMLResponse:
+    """The proration preview of a plan or seat change, with the button that confirms it."""
     ticket = access_ticket(session, actor, ticket_id)
-    return _page(
-        request,
-        "billing/ticket_panel.html",
-        {
-            "ticket": {"id": ticket.id, "subject": ticket.subject},
-            "panel": ticket_panel.panel_for_ticket(session, actor, ticket),
-            "reasons": [item.value for item in RefundReason],
-            "error": error,
-            "done": None,
-        },
-        status_code=422,
+    subscription = _ticket_subscription(session, actor, ticket, subscription_id)
+    try:
+        change = plan_changes.preview_change(session, actor, subscription, price_id=price_id, seats=seats)
+    except DomainError as error:
+        return _ticket_page(
+            request,
+            session,
+            actor,
+            ticket_id,
+            error=_explain(error),
+            status_code=422,
+            subscription=subscription,
+        )
+    return _ticket_page(
+        request, session, actor, ticket_id, preview=_preview_view(change), subscription=subscription
     )
+
+
+@router.post("/billing/tickets/{ticket_id}/subscriptions/{subscription_id}/change", response_model=None)
+def ticket_change(
+    ticket_id: int,
+    subscription_id: int,
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    price_id: Annotated[int, Form()],
+    seats: Annotated[int, Form()],
+) -> Response:
+    ticket = access_ticket(session, actor, ticket_id)
+    subscription = _ticket_subscription(session, actor, ticket, subscription_id)
+    try:
+        with session.begin_nested():
+            plan_changes.change_subscription(
+                session, actor, subscription, price_id=price_id, seats=seats, ticket=ticket
+            )
+    except DomainError as error:
+        return _ticket_page(request, session, actor, ticket_id, error=_explain(error), status_code=422)
+    return _back_to_ticket(ticket_id)
+
+
+@router.post("/billing/tickets/{ticket_id}/subscriptions/{subscription_id}/cancel", response_model=None)
+def ticket_cancel(
+    ticket_id: int,
+    subscription_id: int,
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    mode: Annotated[str, Form()],
+) -> Response:
+    ticket = access_ticket(session, actor, ticket_id)
+    subscription = _ticket_subscription(session, actor, ticket, subscription_id)
+    try:
+        with session.begin_nested():
+            cancellations.cancel_subscription(session, actor, subscription, mode=mode, ticket=ticket)
+    except DomainError as error:
+        return _ticket_page(request, session, actor, ticket_id, error=_explain(error), status_code=422)
+    return _back_to_ticket(ticket_id)

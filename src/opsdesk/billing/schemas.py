@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,6 +19,10 @@ class ChangePreviewRequest(StrictModel):
     seats: int | None = Field(default=None, ge=1)
 
 
+class ChangeRequest(ChangePreviewRequest):
+    ticket_id: int | None = None
+
+
 class ProrationLineOut(BaseModel):
     description: str
     amount_minor: int
@@ -28,6 +32,7 @@ class ProrationLineOut(BaseModel):
     price_id: int
     period_start: datetime
     period_end: datetime
+    tax_amount_minor: int = 0
 
 
 class ChangePreviewOut(BaseModel):
@@ -39,6 +44,12 @@ class ChangePreviewOut(BaseModel):
     net_amount_minor: int
     amount_due_now_minor: int
     proration_behavior: str
+    # Monthly <-> annual: a new period from now to new_period_end, invoiced at once.
+    resets_period: bool = False
+    new_period_end: datetime | None = None
+    tax_amount_minor: int = 0
+    total_amount_minor: int = 0
+    tax_note: str | None = None
 
 
 class SubscriptionOut(BaseModel):
@@ -227,7 +238,7 @@ class InvoiceLineIn(StrictModel):
 
 class InvoiceRequest(StrictModel):
     lines: list[InvoiceLineIn]
-    tax_amount_minor: int = 0
+    tax_amount_minor: int | None = None  # None: computed per line from the tax location
     po_number: str | None = None
     payment_terms: str | None = None
 
@@ -293,6 +304,58 @@ class RefundLimitRequest(StrictModel):
     role: str
     currency: str
     limit_amount_minor: int
+
+
+class SettingsRequest(StrictModel):
+    proration_behavior: str | None = None
+    dispute_deadline_margin_hours: int | None = None
+    seller_country: str | None = None
+
+
+class SettingsOut(BaseModel):
+    proration_behavior: str
+    dispute_deadline_margin_hours: int
+    seller_country: str | None = None
+
+
+class TaxRateIn(StrictModel):
+    country: str
+    region: str | None = None
+    rate_basis_points: int
+    inclusive: bool = False
+    tax_name: str
+    valid_from: date
+    valid_until: date | None = None
+
+
+class TaxRateOut(BaseModel):
+    id: int
+    country: str
+    region: str | None
+    rate_basis_points: int
+    inclusive: bool
+    tax_name: str
+    valid_from: date
+    valid_until: date | None
+
+
+class TaxRateList(BaseModel):
+    items: list[TaxRateOut]
+
+
+class CustomerTaxIn(StrictModel):
+    country: str | None = None
+    region: str | None = None
+    exempt: str = "none"
+    vat_id: str | None = None
+
+
+class CustomerTaxOut(BaseModel):
+    customer_id: int
+    tax_country: str | None
+    tax_region: str | None
+    tax_exempt: str
+    vat_id: str | None
 
 
 class ReconciliationOut(BaseModel):

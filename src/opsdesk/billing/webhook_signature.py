@@ -37,7 +37,7 @@ def verify(payload: bytes, header: str | None, secret: str, now_seconds: int) ->
     if timestamp is None or not signatures:
         raise SignatureError("the Stripe-Signature header has no timestamp or no v1 signature")
     expected = hmac.new(secret.encode(), str(timestamp).encode() + b"." + payload, hashlib.sha256).hexdigest()
-    if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
+    if not any(hmac.compare_digest(expected.encode(), candidate.encode()) for candidate in signatures):
         raise SignatureError("no signature matches the payload")
     if abs(now_seconds - timestamp) > TOLERANCE_SECONDS:
         raise SignatureError("the signature timestamp is outside the 5-minute tolerance")

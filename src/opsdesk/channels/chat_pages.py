@@ -125,6 +125,10 @@ def _brands_page(
             "errors": errors,
             "notice": notice,
             "csrf_token": csrf_token(request),
+            "nav_items": [
+                {"href": "/", "label": "Tickets"},
+                {"href": "/chat", "label": "Chat"},
+            ],
         },
         status_code=status_code,
     )
@@ -270,6 +274,7 @@ def presence_from_form(
     session: Session = Depends(request_session),
 ) -> Response:
     chat_presence.set_presence(session, actor, status)
+    chat.move_waiting_to_email_if_nobody_online(session)
     return _back(next_path, "/chat")
 
 
@@ -301,17 +306,18 @@ async def agent_socket(websocket: WebSocket) -> None:
                 CLOSE_POLICY,
             )
             return
-        user_id = await socket.run_db(
+        agent = await socket.run_db(
             chat_pipeline.agent_for_cookie, socket.database, websocket.cookies.get(SESSION_COOKIE)
         )
-        if user_id is None:
+        if agent is None:
             error = DomainError("sign in to answer chats")
             error.code = "not_signed_in"
             error.status = 401
             await socket.refuse(error, CLOSE_UNAUTHENTICATED)
             return
+        user_id = agent.user_id
         _local_connections[user_id] = _local_connections.get(user_id, 0) + 1
-        await _serve_agent(socket, user_id)
+        await _serve_agent(socket, user_id, agent.group_ids)
     finally:
         if user_id is not None and user_id in _local_connections:
             _local_connections[user_id] -= 1
@@ -323,13 +329,20 @@ async def agent_socket(websocket: WebSocket) -> None:
         await socket.close()
 
 
-async def _serve_agent(socket: ChatSocket, user_id: int) -> None:
+async def _serve_agent(socket: ChatSocket, user_id: int, group_ids: frozenset[int] | None) -> None:
     database = socket.database
     socket.follow(agents_topic(socket.namespace))
     opened: set[int] = set()
 
     def visible(item: dict[str, Any]) -> dict[str, Any] | None:
         if item.get("type") == "typing" and item.get("from") == "agent":
+            return None
+        # a contractor hears only of chats in their groups (opening others is refused anyway)
+        if (
+            group_ids is not None
+            and item.get("type") == "status"
+            and item["conversation"].get("group_id") not in group_ids
+        ):
             return None
         return item
 

@@ -170,7 +170,13 @@ def visitor_end(database: Database, conversation_id: int) -> dict[str, Any]:
 # ---------------------------------------------------------------- agents
 
 
-def agent_for_cookie(database: Database, secret: str | None) -> int | None:
+@dataclass(frozen=True, slots=True)
+class ChatAgent:
+    user_id: int
+    group_ids: frozenset[int] | None  # a contractor's groups: only their chats reach them
+
+
+def agent_for_cookie(database: Database, secret: str | None) -> ChatAgent | None:
     """The staff user behind a session cookie who may answer chats, or None."""
     if not secret:
         return None
@@ -181,7 +187,10 @@ def agent_for_cookie(database: Database, secret: str | None) -> int | None:
         actor = Actor.for_user(web_session.user, via="chat")
         from opsdesk.auth.permissions import Permission, has_permission
 
-        return web_session.user_id if has_permission(actor, Permission.TICKET_REPLY) else None
+        if not has_permission(actor, Permission.TICKET_REPLY):
+            return None
+        scope = chat.visible_group_ids(actor)
+        return ChatAgent(web_session.user_id, frozenset(scope) if scope is not None else None)
 
 
 def _actor(session: Any, user_id: int) -> Actor:
@@ -259,6 +268,7 @@ def agent_end(database: Database, user_id: int, conversation_id: int) -> dict[st
 def agent_presence(database: Database, user_id: int, status: object) -> dict[str, Any]:
     with database.transaction() as session:
         chat_presence.set_presence(session, _actor(session, user_id), str(status))
+        chat.move_waiting_to_email_if_nobody_online(session)
         return {
             "type": "presence",
             "status": str(status),
@@ -274,3 +284,4 @@ def agent_heartbeat(database: Database, user_id: int) -> None:
 def agent_gone(database: Database, user_id: int) -> None:
     with database.transaction() as session:
         chat_presence.went_offline(session, user_id)
+        chat.move_waiting_to_email_if_nobody_online(session)

@@ -15,4 +15,5 @@ def inbound_email_key(secret_key: str) -> str:
 
 
 def is_valid_inbound_key(secret_key: str, presented: str) -> bool:
-    return hmac.compare_digest(inbound_email_key(secret_key), presented)
+    # Bytes: compare_digest refuses str with non-ASCII characters, and any input must be answerable.
+    return hmac.compare_digest(inbound_email_key(secret_key).encode(), presented.encode())

@@ -71,7 +71,9 @@ def _process_in(session: Session, raw_inbound_id: int, settings: Settings) -> In
     outcome = inbound.process_raw_email(session, raw_inbound_id, settings)
     if outcome.send_receipt and outcome.ticket_id is not None:
         if outcome.sender:
-            queue_receipt_for_new_email_ticket(session, outcome.ticket_id, outcome.sender, settings)
+            queue_receipt_for_new_email_ticket(
+                session, outcome.ticket_id, outcome.sender, settings, outcome.brand_id
+            )
         else:
             queue_receipt(session, session.get_one(Ticket, outcome.ticket_id), settings)
     return IngestResult(raw_inbound_id, False, outcome.status, outcome.ticket_id)

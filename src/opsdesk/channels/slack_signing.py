@@ -30,6 +30,6 @@ def check_slack_signature(
         return "X-Slack-Request-Timestamp is not a number"
     if abs(now - sent_at) > REPLAY_WINDOW_SECONDS:
         return "the request is older than five minutes (possible replay)"
-    if not hmac.compare_digest(slack_signature(secret, timestamp, body), signature):
+    if not hmac.compare_digest(slack_signature(secret, timestamp, body).encode(), signature.encode()):
         return "the signature does not match"
     return None

@@ -31,4 +31,4 @@ def verify(
     if abs(now - timestamp) > tolerance_seconds:
         return False
     expected = sign(secret, timestamp, body).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, fields.get("v1", ""))
+    return hmac.compare_digest(expected.encode(), fields.get("v1", "").encode())

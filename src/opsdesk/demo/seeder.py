@@ -175,7 +175,7 @@ def seed_company(
     rnd = generator.random
     loaded_tables = ("tickets", "messages", "ticket_tags", "audit_events")
     # The keyword search index is rebuilt once from the loaded rows instead of row by row.
-    with search.suspended_index(session), writer.without_indexes(loaded_tables):
+    with writer.bulk_load_tuning(), search.suspended_index(session), writer.without_indexes(loaded_tables):
         for batch_start in range(0, len(times), options.batch_size):
             rows = Rows()
             batch_first_ticket, batch_first_message = ticket_id, message_id

@@ -23,9 +23,11 @@ from opsdesk.billing.events import SubscriptionCanceled, SubscriptionChanged
 from opsdesk.billing.models import CreditNote, Invoice, Payment, Refund, Subscription
 from opsdesk.billing.proration import PricedQuantity, unused_amount_minor
 from opsdesk.billing.providers import BillingProvider, provider_for
+from opsdesk.billing.service import notices
 from opsdesk.billing.service.invoicing import issue_credit
 from opsdesk.billing.service.refunds import issue_refund
 from opsdesk.errors import FieldProblem
+from opsdesk.money import Money
 from opsdesk.tickets.models import Ticket
 
 
@@ -88,8 +90,10 @@ def cancel_subscription(
             entity_type="subscription",
             entity_id=subscription.id,
             changes={"cancel_at_period_end": (False, True)},
+            ticket_id=ticket.id if ticket is not None else None,
         )
         bus.publish(session, SubscriptionCanceled(subscription.id, at_period_end=True))
+        _tell(session, actor, ticket, subscription, at_period_end=True, unused=0, refund=None, credit=None)
         return Cancellation(subscription, 0)
     unused = unused_value(subscription) if subscription.status != SubscriptionStatus.TRIALING else 0
     refund: Refund | None = None
@@ -131,10 +135,60 @@ def cancel_subscription(
         entity_type="subscription",
         entity_id=subscription.id,
         changes={"status": (old, SubscriptionStatus.CANCELED.value)},
+        ticket_id=ticket.id if ticket is not None else None,
         reason=f"{mode}; unused {unused}",
     )
     bus.publish(session, SubscriptionCanceled(subscription.id, at_period_end=False))
+    _tell(
+        session, actor, ticket, subscription, at_period_end=False, unused=unused, refund=refund, credit=credit
+    )
     return Cancellation(subscription, unused, refund, credit)
+
+
+def _tell(
+    session: Session,
+    actor: Actor,
+    ticket: Ticket | None,
+    subscription: Subscription,
+    *,
+    at_period_end: bool,
+    unused: int,
+    refund: Refund | None,
+    credit: CreditNote | None,
+) -> None:
+    """The cancellation macro on the ticket the cancellation came from (nothing without one)."""
+    if ticket is None:
+        return
+    currency = subscription.price.currency
+    if at_period_end:
+        when = f"ends on {subscription.current_period_end:%Y-%m-%d}, at the end of the period you paid for"
+        money = "You keep full access until then and will not be charged again."
+    else:
+        when = "is canceled as of today"
+        if refund is not None:
+            money = f"We are refunding {Money(refund.amount_minor, currency).format()} for the unused time."
+        elif credit is not None:
+            credited = Money(credit.amount_minor, currency).format()
+            money = f"The unused time, {credited}, is credited to your account."
+        else:
+            money = "No further charges will be made."
+    amount_minor = (
+        refund.amount_minor if refund is not None else credit.amount_minor if credit is not None else 0
+    )
+    notices.reply_on_ticket(
+        session,
+        actor,
+        ticket,
+        "subscription_canceled",
+        customer=subscription.customer,
+        plan=f"{subscription.price.product.name} ({subscription.price.nickname})",
+        when=when,
+        money=money,
+        amount=Money(amount_minor, currency).format(),
+        amount_minor=amount_minor,
+        currency=currency,
+        unused=Money(unused, currency).format(),
+    )
 
 
 def _current_period_payment(session: Session, subscription: Subscription) -> Payment | None:

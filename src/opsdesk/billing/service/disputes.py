@@ -30,6 +30,7 @@ from opsdesk.billing.errors import DisputeRefusedError, InvalidBillingRequestErr
 from opsdesk.billing.events import DisputeClosed, DisputeOpened
 from opsdesk.billing.models import BillingCustomer, Dispute, Invoice, Payment, Refund, Subscription
 from opsdesk.billing.providers import BillingProvider, provider_for
+from opsdesk.billing.service import notices
 from opsdesk.errors import FieldProblem
 from opsdesk.money import Money
 from opsdesk.tickets import service as tickets
@@ -107,11 +108,9 @@ def open_dispute(
     )
     session.add(dispute)
     session.flush()
-    dispute.ticket_id = (
-        ticket.id
-        if ticket is not None
-        else _open_ticket(session, actor, dispute, customer, fully_refunded).id
-    )
+    opened = ticket is None
+    ticket = ticket if ticket is not None else _open_ticket(session, actor, dispute, customer, fully_refunded)
+    dispute.ticket_id = ticket.id
     session.flush()
     audit.record(
         session,
@@ -129,6 +128,20 @@ def open_dispute(
         ticket_id=dispute.ticket_id,
     )
     bus.publish(session, DisputeOpened(dispute.id, dispute.ticket_id, dispute.evidence_due_at))
+    if opened and customer is not None:
+        # The ticket opsdesk opened is addressed to the customer: tell them (dispute macro).
+        notices.reply_on_ticket(
+            session,
+            actor,
+            ticket,
+            "dispute_opened",
+            customer=customer,
+            amount=Money(dispute.amount_minor, dispute.currency).format(),
+            amount_minor=dispute.amount_minor,
+            currency=dispute.currency,
+            reason=dispute.reason.replace("_", " "),
+            charged_on=f"{payment.created_at:%Y-%m-%d}" if payment is not None else "",
+        )
     return dispute
 
 

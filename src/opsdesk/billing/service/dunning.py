@@ -17,6 +17,7 @@ from opsdesk import bus, clock
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.models import AuditEvent
+from opsdesk.automation.models import Macro
 from opsdesk.billing import dunning_schedule
 from opsdesk.billing.bulk import table_of
 from opsdesk.billing.enums import InvoiceStatus, ProviderName, SubscriptionStatus
@@ -79,6 +80,8 @@ def record_failed_attempt(
         subject=f"Payment for invoice {invoice.number} failed",
         first_name=notices.first_name(customer),
         amount=amount,
+        amount_minor=invoice.amount_due_minor,
+        currency=invoice.currency,
         invoice=invoice.number,
         reason=reason,
         retry_on=f"{step.retry_at:%Y-%m-%d}" if step.retry_at else "-",
@@ -143,6 +146,7 @@ def notify_failures(
         )
     }
     audit_rows: list[dict[str, object]] = []
+    macros: dict[str, Macro | None] = {}
     for item in failures:
         invoice_id = invoice_ids[item.invoice_number]
         customer = customers[item.customer_id]
@@ -187,8 +191,11 @@ def notify_failures(
             step.email_template,
             idempotency_key=f"dunning:{invoice_id}:1",
             subject=f"Payment for invoice {item.invoice_number} failed",
+            macros=macros,
             first_name=notices.first_name(customer),
             amount=amount,
+            amount_minor=item.amount_due_minor,
+            currency=item.currency,
             invoice=item.invoice_number,
             reason=reason,
             retry_on=f"{step.retry_at:%Y-%m-%d}" if step.retry_at else "-",

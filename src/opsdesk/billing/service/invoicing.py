@@ -23,8 +23,8 @@ from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.models import AuditEvent
 from opsdesk.auth.permissions import Permission, require
-from opsdesk.billing import dunning_schedule, invoice_math, invoice_reminders
-from opsdesk.billing.bulk import table_of
+from opsdesk.billing import dunning_schedule, invoice_math, invoice_reminders, tax
+from opsdesk.billing.bulk import insert_rows, table_of, update_rows
 from opsdesk.billing.enums import (
     BILLABLE_STATUSES,
     InvoiceLineKind,
@@ -52,6 +52,7 @@ from opsdesk.billing.periods import add_interval
 from opsdesk.billing.providers import BillingProvider, provider_for
 from opsdesk.billing.service import notices
 from opsdesk.billing.service.dunning import FailedCharge, notify_failures
+from opsdesk.billing.service.taxes import TaxContext, location_of
 from opsdesk.errors import FieldProblem
 from opsdesk.money import Money
 
@@ -105,6 +106,10 @@ def run_invoicing(
             BillingCustomer.card_brand,
             BillingCustomer.card_last4,
             Subscription.past_due_since,
+            BillingCustomer.tax_country,
+            BillingCustomer.tax_region,
+            BillingCustomer.tax_exempt,
+            BillingCustomer.vat_id,
         )
         .join(BillingPrice, BillingPrice.id == Subscription.price_id)
         .join(BillingProduct, BillingProduct.id == BillingPrice.product_id)
@@ -123,8 +128,9 @@ def run_invoicing(
     totals: dict[str, int] = defaultdict(int)
     result = RunResult(0, 0, 0, 0, totals)
     chosen = provider or provider_for(ProviderName.LOCAL.value)
+    taxes = TaxContext.load(session)
     for start in range(0, len(rows), BATCH):
-        result = _run_batch(session, actor, rows[start : start + BATCH], now, chosen, result)
+        result = _run_batch(session, actor, rows[start : start + BATCH], now, chosen, result, taxes)
     return result
 
 
@@ -135,6 +141,7 @@ def _run_batch(
     now: datetime,
     provider: BillingProvider,
     so_far: RunResult,
+    taxes: TaxContext,
 ) -> RunResult:
     """One batch: compose invoices in memory, charge cards, then write everything with Core
     executemany (no per-row ORM work: 100,000 subscriptions must invoice in seconds)."""
@@ -163,16 +170,19 @@ def _run_batch(
     failures: list[FailedCharge] = []
     canceled = paid = 0
     first_retry = dunning_schedule.after_failed_attempt(1, now)
+    decisions: dict[tuple[Any, ...], tuple[tax.Rate | None, str | None]] = {}
+    pending_taxed: dict[int, tuple[int, int, int | None]] = {}
     for row in rows:
         if row.cancel_at_period_end:
             subscription_updates.append(
                 {
-                    "b_id": row.id,
+                    "id": row.id,
                     "status": SubscriptionStatus.CANCELED.value,
                     "canceled_at": now,
                     "current_period_start": row.current_period_start,
                     "current_period_end": row.current_period_end,
                     "past_due_since": None,
+                    "updated_at": now,
                 }
             )
             canceled += 1
@@ -182,8 +192,21 @@ def _run_batch(
         quantity = row.seats if row.pricing_model == PricingModel.PER_SEAT else 1
         amount = row.unit_amount_minor * quantity
         description = f"{row.seats} x {row.name} ({row.nickname})"
-        amounts = [amount] + [pending_amount for _, pending_amount in pending.get(row.id, [])]
-        money = invoice_math.totals(amounts, tax=0, credit_balance=balances[row.customer_id])
+        location = (row.tax_country, row.tax_region, row.tax_exempt, row.vat_id)
+        decision = decisions.get(location)
+        if decision is None:
+            decision = decisions[location] = taxes.decide(tax.TaxLocation(*location), now.date())
+        rate, tax_note = decision
+        rate_id = rate.id if rate is not None else None
+        taxed = tax.tax_line(amount, rate)
+        line_amounts = [taxed.amount]
+        tax_total = taxed.tax
+        for line_id, pending_amount in pending.get(row.id, []):
+            taxed_pending = tax.tax_line(pending_amount, rate)
+            pending_taxed[line_id] = (taxed_pending.amount, taxed_pending.tax, rate_id)
+            line_amounts.append(taxed_pending.amount)
+            tax_total += taxed_pending.tax
+        money = invoice_math.totals(line_amounts, tax=tax_total, credit_balance=balances[row.customer_id])
         balances[row.customer_id] += money.balance_change
         number = f"OD-{row.id}-{period_start:%Y%m%d}"
         status = InvoiceStatus.OPEN.value if money.amount_due > 0 else InvoiceStatus.PAID.value
@@ -210,6 +233,7 @@ def _run_batch(
             "next_payment_attempt_at": None,
             "last_failure_code": None,
             "reminders_sent": [],
+            "tax_note": tax_note,
             "created_at": now,
         }
         subscription_status = (
@@ -280,7 +304,9 @@ def _run_batch(
                 "description": description,
                 "price_id": row.price_id,
                 "quantity": quantity,
-                "amount_minor": amount,
+                "amount_minor": taxed.amount,
+                "tax_amount_minor": taxed.tax,
+                "tax_rate_id": rate_id,
                 "currency": row.currency,
                 "period_start": period_start,
                 "period_end": period_end,
@@ -289,18 +315,19 @@ def _run_batch(
         )
         subscription_updates.append(
             {
-                "b_id": row.id,
+                "id": row.id,
                 "status": subscription_status,
                 "canceled_at": None,
                 "current_period_start": period_start,
                 "current_period_end": period_end,
                 "past_due_since": past_due_since,
+                "updated_at": now,
             }
         )
     connection = session.connection()
     invoice_ids: dict[str, int] = {}
     if invoice_rows:
-        connection.execute(table_of(Invoice).insert(), invoice_rows)
+        insert_rows(connection, Invoice, invoice_rows)
         numbers = [invoice["number"] for invoice in invoice_rows]
         for start in range(0, len(numbers), 500):
             for invoice_id, number in session.execute(
@@ -309,16 +336,22 @@ def _run_batch(
                 invoice_ids[number] = invoice_id
         for line in line_rows:
             line["invoice_id"] = invoice_ids[line.pop("number")]
-        connection.execute(table_of(InvoiceLine).insert(), line_rows)
+        insert_rows(connection, InvoiceLine, line_rows)
         for payment in payment_rows:
             payment["invoice_id"] = invoice_ids[payment.pop("number")]
         if payment_rows:
-            connection.execute(table_of(Payment).insert(), payment_rows)
+            insert_rows(connection, Payment, payment_rows)
         by_subscription = {
             invoice["subscription_id"]: invoice_ids[invoice["number"]] for invoice in invoice_rows
         }
         pending_updates = [
-            {"b_id": line_id, "invoice_id": by_subscription[subscription_id]}
+            {
+                "b_id": line_id,
+                "invoice_id": by_subscription[subscription_id],
+                "b_amount": pending_taxed[line_id][0],
+                "b_tax": pending_taxed[line_id][1],
+                "b_rate": pending_taxed[line_id][2],
+            }
             for subscription_id, entries in pending.items()
             if subscription_id in by_subscription
             for line_id, _ in entries
@@ -328,24 +361,15 @@ def _run_batch(
             connection.execute(
                 lines_table.update()
                 .where(lines_table.c.id == bindparam("b_id"))
-                .values(invoice_id=bindparam("invoice_id")),
+                .values(
+                    invoice_id=bindparam("invoice_id"),
+                    amount_minor=bindparam("b_amount"),
+                    tax_amount_minor=bindparam("b_tax"),
+                    tax_rate_id=bindparam("b_rate"),
+                ),
                 pending_updates,
             )
-    if subscription_updates:
-        table = table_of(Subscription)
-        connection.execute(
-            table.update()
-            .where(table.c.id == bindparam("b_id"))
-            .values(
-                status=bindparam("status"),
-                canceled_at=bindparam("canceled_at"),
-                current_period_start=bindparam("current_period_start"),
-                current_period_end=bindparam("current_period_end"),
-                past_due_since=bindparam("past_due_since"),
-                updated_at=now,
-            ),
-            subscription_updates,
-        )
+    update_rows(connection, Subscription, subscription_updates)
     changed_balances = [
         {"b_id": customer_id, "credit_balance_minor": balance}
         for customer_id, balance in balances.items()
@@ -381,8 +405,9 @@ def _audit_bulk(session: Session, actor: Actor, entity_type: str, ids: list[int]
     if not ids:
         return
     now = clock.now()
-    session.connection().execute(
-        table_of(AuditEvent).insert(),
+    insert_rows(
+        session.connection(),
+        AuditEvent,
         [
             {
                 "entity_type": entity_type,
@@ -545,13 +570,15 @@ def create_invoice(
     customer: BillingCustomer,
     *,
     lines: list[ManualLine],
-    tax_amount_minor: int = 0,
+    tax_amount_minor: int | None = None,
     po_number: str | None = None,
     payment_terms: str | None = None,
     include_pending_for: Subscription | None = None,
 ) -> Invoice:
     """An invoice now: enterprise seats on net terms with a PO, one-off charges, or pending
-    proration lines invoiced immediately. Card-terms invoices are collected right away."""
+    proration lines invoiced immediately. Card-terms invoices are collected right away.
+    Tax is computed per line from the customer's tax location (``tax_amount_minor=None``), or
+    given by hand for the whole invoice."""
     require(actor, Permission.BILLING_WRITE)
     terms = payment_terms or customer.payment_terms
     problems: list[FieldProblem] = []
@@ -564,7 +591,7 @@ def create_invoice(
         problems.append(FieldProblem(("payment_terms",), "unknown payment terms"))
     elif terms != PaymentTerms.CARD and not (po_number or customer.po_number):
         problems.append(FieldProblem(("po_number",), "net terms need a purchase order number"))
-    if tax_amount_minor < 0:
+    if tax_amount_minor is not None and tax_amount_minor < 0:
         problems.append(FieldProblem(("tax_amount_minor",), "must not be negative"))
     for index, line in enumerate(lines):
         if line.quantity < 1:
@@ -585,10 +612,17 @@ def create_invoice(
     if problems:
         raise InvalidBillingRequestError("the invoice is not valid", fields=problems)
     now = clock.now()
-    amounts = [line.quantity * line.unit_amount_minor for line in lines] + [
-        line.amount_minor for line in pending
-    ]
-    money = invoice_math.totals(amounts, tax=tax_amount_minor, credit_balance=customer.credit_balance_minor)
+    raw = [line.quantity * line.unit_amount_minor for line in lines] + [line.amount_minor for line in pending]
+    rate: tax.Rate | None = None
+    tax_note: str | None = None
+    if tax_amount_minor is None:
+        rate, tax_note = TaxContext.load(session).decide(location_of(customer), now.date())
+    taxed = [tax.tax_line(amount, rate) for amount in raw]
+    money = invoice_math.totals(
+        [item.amount for item in taxed],
+        tax=sum(item.tax for item in taxed) if tax_amount_minor is None else tax_amount_minor,
+        credit_balance=customer.credit_balance_minor,
+    )
     invoice = Invoice(
         number=f"OD-C{customer.id}-{now:%Y%m%d}-{secrets.token_hex(3)}",
         customer_id=customer.id,
@@ -607,10 +641,12 @@ def create_invoice(
         due_at=_due_at(now, terms),
         paid_at=now if money.amount_due == 0 else None,
         reminders_sent=[],
+        tax_note=tax_note,
     )
     session.add(invoice)
     session.flush()
-    for line in lines:
+    rate_id = rate.id if rate is not None else None
+    for line, taxed_line in zip(lines, taxed, strict=False):
         session.add(
             InvoiceLine(
                 invoice_id=invoice.id,
@@ -618,12 +654,17 @@ def create_invoice(
                 kind=InvoiceLineKind.ONE_OFF.value,
                 description=line.description.strip(),
                 quantity=line.quantity,
-                amount_minor=line.quantity * line.unit_amount_minor,
+                amount_minor=taxed_line.amount,
+                tax_amount_minor=taxed_line.tax,
+                tax_rate_id=rate_id,
                 currency=customer.currency,
             )
         )
-    for pending_line in pending:
+    for pending_line, taxed_line in zip(pending, taxed[len(lines) :], strict=True):
         pending_line.invoice_id = invoice.id
+        pending_line.amount_minor = taxed_line.amount
+        pending_line.tax_amount_minor = taxed_line.tax
+        pending_line.tax_rate_id = rate_id
     session.execute(
         update(BillingCustomer)
         .where(BillingCustomer.id == customer.id)
@@ -793,7 +834,7 @@ def invoice_pdf(session: Session, actor: Actor, invoice: Invoice) -> bytes:
     lines = [[line.description, str(line.quantity), money(line.amount_minor)] for line in invoice.lines]
     totals = [
         ("Subtotal", money(invoice.subtotal_amount_minor)),
-        ("Tax", money(invoice.tax_amount_minor)),
+        (f"Tax ({invoice.tax_note})" if invoice.tax_note else "Tax", money(invoice.tax_amount_minor)),
         ("Total", money(invoice.total_amount_minor)),
         ("Credit applied", money(invoice.credit_applied_amount_minor)),
         ("Paid", money(invoice.amount_paid_minor)),

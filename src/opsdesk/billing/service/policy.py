@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,6 +29,9 @@ REFUND_ROLES: frozenset[str] = frozenset({"agent", "contractor", "billing", "lea
 APPROVER_ROLES: frozenset[str] = frozenset({"lead", "admin"})
 LIMITED_ROLES: frozenset[str] = frozenset({"agent", "contractor", "billing"})
 PRORATION_SETTING = "proration_behavior"
+DISPUTE_MARGIN_SETTING = "dispute_deadline_margin_hours"
+DEFAULT_DISPUTE_MARGIN_HOURS = 24
+MAX_DISPUTE_MARGIN_HOURS = 24 * 14
 
 
 def set_refund_limit(
@@ -112,6 +116,90 @@ def set_proration_behavior(session: Session, actor: Actor, value: str) -> None:
         old=old,
         new=value,
     )
+
+
+def dispute_deadline_margin_hours(session: Session) -> int:
+    """How long before the bank's evidence deadline a dispute ticket is due (admin-set, 24 h)."""
+    value = session.scalar(select(BillingSetting.value).where(BillingSetting.key == DISPUTE_MARGIN_SETTING))
+    return int(value) if value is not None else DEFAULT_DISPUTE_MARGIN_HOURS
+
+
+def set_dispute_deadline_margin_hours(session: Session, actor: Actor, hours: int) -> None:
+    """Admins only: 0 to 336 hours (two weeks; Stripe gives 7 to 21 days to respond)."""
+    require(actor, Permission.USER_MANAGE)
+    if not 0 <= hours <= MAX_DISPUTE_MARGIN_HOURS:
+        raise InvalidBillingRequestError(
+            "the safety margin is not valid",
+            fields=[
+                FieldProblem(
+                    ("dispute_deadline_margin_hours",), f"must be 0 to {MAX_DISPUTE_MARGIN_HOURS} hours"
+                )
+            ],
+        )
+    row = session.scalars(select(BillingSetting).where(BillingSetting.key == DISPUTE_MARGIN_SETTING)).first()
+    old = int(row.value) if row is not None else None
+    if row is None:
+        session.add(BillingSetting(key=DISPUTE_MARGIN_SETTING, value=str(hours)))
+    else:
+        row.value = str(hours)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        entity_type="billing_setting",
+        entity_id=None,
+        action="updated",
+        field=DISPUTE_MARGIN_SETTING,
+        old=old,
+        new=hours,
+    )
+
+
+def billing_settings(session: Session, actor: Actor) -> dict[str, Any]:
+    require(actor, Permission.PAYMENT_READ)
+    return {
+        "proration_behavior": proration_behavior(session),
+        "dispute_deadline_margin_hours": dispute_deadline_margin_hours(session),
+        "seller_country": session.scalar(
+            select(BillingSetting.value).where(BillingSetting.key == "seller_country")
+        ),
+    }
+
+
+def update_settings(
+    session: Session,
+    actor: Actor,
+    *,
+    proration_behavior: str | None = None,
+    dispute_deadline_margin_hours: int | None = None,
+    seller_country: str | None = None,
+) -> None:
+    """Change the given settings; all are validated before any is written."""
+    require(actor, Permission.USER_MANAGE)
+    problems: list[FieldProblem] = []
+    allowed = {member.value for member in ProrationBehavior}
+    if proration_behavior is not None and proration_behavior not in allowed:
+        problems.append(FieldProblem(("proration_behavior",), "must be one of " + ", ".join(sorted(allowed))))
+    if dispute_deadline_margin_hours is not None and not (
+        0 <= dispute_deadline_margin_hours <= MAX_DISPUTE_MARGIN_HOURS
+    ):
+        problems.append(
+            FieldProblem(("dispute_deadline_margin_hours",), f"must be 0 to {MAX_DISPUTE_MARGIN_HOURS} hours")
+        )
+    if seller_country is not None and not (
+        len(seller_country.strip()) == 2 and seller_country.strip().isalpha()
+    ):
+        problems.append(FieldProblem(("seller_country",), "a two-letter ISO 3166 country code"))
+    if problems:
+        raise InvalidBillingRequestError("the billing settings are not valid", fields=problems)
+    if proration_behavior is not None:
+        set_proration_behavior(session, actor, proration_behavior)
+    if dispute_deadline_margin_hours is not None:
+        set_dispute_deadline_margin_hours(session, actor, dispute_deadline_margin_hours)
+    if seller_country is not None:
+        from opsdesk.billing.service.taxes import set_seller_country
+
+        set_seller_country(session, actor, seller_country)
 
 
 def record_fx_rate(

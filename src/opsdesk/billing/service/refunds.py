@@ -35,6 +35,12 @@ def _check_role(actor: Actor) -> None:
         raise PermissionDeniedError(f"{actor.name} ({actor.role}) may not refund payments")
 
 
+def _card(payment: Payment) -> str:
+    if payment.card_last4:
+        return f"{(payment.card_brand or 'card').title()} card ending {payment.card_last4}"
+    return "original payment method"
+
+
 def dispute_statuses(session: Session, payment_id: int) -> list[str]:
     return list(session.scalars(select(Dispute.status).where(Dispute.payment_id == payment_id)))
 
@@ -124,8 +130,11 @@ def issue_refund(
                 actor,
                 ticket,
                 "refund_pending_approval",
-                first_name=notices.first_name(payment.customer),
+                customer=payment.customer,
                 amount=amount.format(),
+                amount_minor=amount_minor,
+                currency=payment.currency,
+                reason=reason,
             )
         return refund
     if not _guarded_add(session, payment.id, refunded=amount_minor):
@@ -137,9 +146,12 @@ def issue_refund(
             actor,
             ticket,
             "refund_issued",
-            first_name=notices.first_name(payment.customer),
+            customer=payment.customer,
             amount=amount.format(),
-            card="original payment method",
+            amount_minor=amount_minor,
+            currency=payment.currency,
+            reason=reason,
+            card=_card(payment),
         )
     return refund
 
@@ -202,9 +214,12 @@ def approve_refund(
             actor,
             ticket,
             "refund_issued",
-            first_name=notices.first_name(payment.customer),
+            customer=payment.customer,
             amount=Money(refund.amount_minor, refund.currency).format(),
-            card="original payment method",
+            amount_minor=refund.amount_minor,
+            currency=refund.currency,
+            reason=refund.reason,
+            card=_card(payment),
         )
     return refund
 
@@ -241,8 +256,10 @@ def reject_refund(session: Session, actor: Actor, refund: Refund, *, reason: str
             actor,
             ticket,
             "refund_rejected",
-            first_name=notices.first_name(refund.payment.customer),
+            customer=refund.payment.customer,
             amount=Money(refund.amount_minor, refund.currency).format(),
+            amount_minor=refund.amount_minor,
+            currency=refund.currency,
             reason=reason.strip(),
         )
     return refund

@@ -36,7 +36,7 @@ from opsdesk import clock, outbox
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.models import User
-from opsdesk.auth.permissions import Permission, require
+from opsdesk.auth.permissions import Permission, is_group_scoped, require
 from opsdesk.channels.chat_fanout import (
     agents_topic,
     conversation_topic,
@@ -488,6 +488,29 @@ def expire_waiting(session: Session, conversation_id: int) -> bool:
     return True
 
 
+def move_waiting_to_email_if_nobody_online(session: Session) -> int:
+    """The last agent went offline or away: every waiting conversation goes to email now rather
+    than at its accept timeout. Returns how many."""
+    if chat_presence.online_agent_count(session) > 0:
+        return 0
+    waiting = session.scalars(
+        select(ChatConversation)
+        .where(ChatConversation.status == ChatStatus.WAITING.value, ChatConversation.ticket_id.is_not(None))
+        .order_by(ChatConversation.id)
+    ).all()
+    for conversation in waiting:
+        conversation.status = ChatStatus.OFFLINE.value
+        session.flush()
+        _note(
+            session,
+            conversation,
+            "No agent is online for chat any more; the customer will be answered by email.",
+        )
+        _send_receipt(session, conversation)
+        announce_status(session, conversation)
+    return len(waiting)
+
+
 def _send_receipt(session: Session, conversation: ChatConversation) -> None:
     """Tell the visitor by email that the conversation is a ticket and will be answered there
     (once per conversation: an ``email.send`` of kind receipt for the ticket is not repeated)."""
@@ -563,7 +586,8 @@ def agent_reply(
         )
     if conversation.status == ChatStatus.WAITING.value:
         accept(session, actor, conversation.id)
-    ticket = tickets.access_ticket(session, actor, conversation.ticket_id, for_update=True)
+    # no row lock: add_message changes counters with SQL expressions (and a lock would reload it)
+    ticket = tickets.access_ticket(session, actor, conversation.ticket_id)
     message = tickets.add_message(
         session, actor, ticket, body_text=text, public=True, channel=Channel.CHAT.value, external_id=key
     )
@@ -660,6 +684,9 @@ def conversation_view(session: Session, conversation: ChatConversation) -> dict[
         "id": conversation.id,
         "status": conversation.status,
         "ticket_id": conversation.ticket_id,
+        "group_id": session.scalar(select(Ticket.group_id).where(Ticket.id == conversation.ticket_id))
+        if conversation.ticket_id is not None
+        else None,
         "visitor_name": conversation.visitor_name,
         "visitor_email": conversation.visitor_email,
         "agent_id": conversation.agent_user_id,
@@ -704,15 +731,26 @@ def announce_message(session: Session, ticket_id: int, message_id: int) -> None:
     publish_after_commit(session, agents_topic(namespace), status_event(session, conversation))
 
 
+def visible_group_ids(actor: Actor) -> list[int] | None:
+    """The groups whose chats a group-scoped actor (a contractor) may see; None = every chat."""
+    if is_group_scoped(actor) and actor.user is not None:
+        return list(actor.user.group_ids)
+    return None
+
+
 def queue_for_agent(session: Session, actor: Actor) -> dict[str, list[dict[str, Any]]]:
     """The agent's chat queue: waiting conversations (oldest first) and their own active ones."""
     require(actor, Permission.TICKET_READ)
-    waiting = session.scalars(
+    query = (
         select(ChatConversation)
         .where(ChatConversation.status == ChatStatus.WAITING.value, ChatConversation.ticket_id.is_not(None))
         .order_by(ChatConversation.waiting_since, ChatConversation.id)
         .limit(200)
-    ).all()
+    )
+    scope = visible_group_ids(actor)
+    if scope is not None:  # contractors: only chats whose ticket is in one of their groups
+        query = query.join(Ticket, Ticket.id == ChatConversation.ticket_id).where(Ticket.group_id.in_(scope))
+    waiting = session.scalars(query).all()
     mine = session.scalars(
         select(ChatConversation)
         .where(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
+from email.message import Message as EmailHeaders
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
@@ -60,6 +61,7 @@ class ProcessedEmail:
     noise_kind: str
     send_receipt: bool  # a new ticket from a person (not noise, not throttled): acknowledge it
     sender: str = ""
+    brand_id: int | None = None
 
 
 def email_dedupe_key(raw: bytes) -> tuple[str, str]:
@@ -80,11 +82,13 @@ def store_raw_email(
         raise MessageTooLargeError(
             f"the message is {len(raw)} bytes; the limit is {max_bytes} bytes",
         )
-    key, _ = email_dedupe_key(raw)
+    headers = _HEADER_PARSER.parsebytes(raw)
+    ids = message_ids_in(str(headers.get("Message-ID", "") or ""))
+    key = (f"email:{ids[0]}" if ids else f"email-sha256:{hashlib.sha256(raw).hexdigest()}")[:600]
     existing = session.scalars(select(RawInbound).where(RawInbound.dedupe_key == key)).first()
     if existing is not None:
         return StoredInbound(existing.id, duplicate=True, status=existing.status)
-    parsed_sender = parse_sender(raw)
+    parsed_sender = _sender_in(headers)
     row = RawInbound(
         channel=Channel.EMAIL.value,
         source=source[:120],
@@ -147,7 +151,10 @@ def tell_sender_refused(session: Session, raw_inbound_id: int, settings: Setting
 
 
 def parse_sender(raw: bytes) -> str:
-    headers = _HEADER_PARSER.parsebytes(raw)
+    return _sender_in(_HEADER_PARSER.parsebytes(raw))
+
+
+def _sender_in(headers: EmailHeaders) -> str:
     for name in ("From", "Reply-To", "Sender", "Return-Path"):
         values = [str(value) for value in headers.get_all(name, [])]
         found = addresses_in(values)
@@ -231,6 +238,7 @@ def process_raw_email(session: Session, raw_inbound_id: int, settings: Settings)
     )
     row.ticket_id = received.ticket.id
     row.message_id = received.message.id
+    brand = None
     if received.created:
         brand = brand_for_recipients(session, parsed.recipients)
         if brand is not None:
@@ -245,6 +253,7 @@ def process_raw_email(session: Session, raw_inbound_id: int, settings: Settings)
         noise.value,
         send_receipt=received.created and not received.duplicate and noise is NoiseKind.NONE,
         sender=parsed.from_address,
+        brand_id=brand.id if brand is not None else None,
     )
 
 

@@ -61,7 +61,10 @@ def brand_of(session: Session, ticket_id: int) -> EmailBrand | None:
 
 def sender_of(session: Session, ticket_id: int, settings: Settings) -> tuple[str, str, str, str]:
     """(from name, from address, reply address, signature) for mail about a ticket."""
-    brand = brand_of(session, ticket_id)
+    return sender_for(brand_of(session, ticket_id), settings)
+
+
+def sender_for(brand: EmailBrand | None, settings: Settings) -> tuple[str, str, str, str]:
     if brand is not None:
         return (
             brand.from_name,
@@ -126,9 +129,11 @@ def queue_email(
     settings: Settings,
     message_id: int | None = None,
     html_body: str | None = None,
+    sender: tuple[str, str, str, str] | None = None,
 ) -> OutboundEmail:
-    """Store the email and its Message-ID, and queue its sending in the caller's transaction."""
-    from_name, from_address, support_address, signature = sender_of(session, ticket.id, settings)
+    """Store the email and its Message-ID, and queue its sending in the caller's transaction
+    (``sender``: the :func:`sender_of` the caller already knows)."""
+    from_name, from_address, support_address, signature = sender or sender_of(session, ticket.id, settings)
     if signature:
         text = f"{text.rstrip()}\n\n-- \n{signature}"
         html_body = (html_body or text_to_html(text.split("\n\n-- \n", 1)[0])) + (
@@ -263,7 +268,7 @@ def outgoing_from_payload(payload: dict[str, Any]) -> OutgoingEmail:
 
 
 def queue_receipt_for_new_email_ticket(
-    session: Session, ticket_id: int, to_address: str, settings: Settings
+    session: Session, ticket_id: int, to_address: str, settings: Settings, brand_id: int | None
 ) -> OutboundEmail:
     """The receipt of a ticket just opened by an email, from columns (no ticket or person load):
     it goes to whoever wrote, who is the new ticket's requester."""
@@ -272,7 +277,7 @@ def queue_receipt_for_new_email_ticket(
         .join(Person, Person.id == Ticket.requester_id)
         .where(Ticket.id == ticket_id)
     ).one()
-    brand = brand_of(session, ticket_id)
+    brand = session.get(EmailBrand, brand_id) if brand_id is not None else None  # already loaded
     text = render_receipt(
         brand.receipt_template if brand is not None else "",
         name=(name.split(" ", 1)[0] if name else "") or "there",
@@ -287,6 +292,7 @@ def queue_receipt_for_new_email_ticket(
         subject=f"Re: {subject}",
         text=text,
         settings=settings,
+        sender=sender_for(brand, settings),
     )
 
 
@@ -344,4 +350,6 @@ def queue_public_reply(session: Session, event: MessageAdded, settings: Settings
 
 def send_public_reply(session: Session, event: MessageAdded) -> None:
     """Reaction to MessageAdded: queue the email of a staff public reply."""
+    if event.author_kind != AuthorKind.STAFF.value or not event.is_public:
+        return  # most messages: decided before paying for Settings() (it reads the environment)
     queue_public_reply(session, event, Settings())

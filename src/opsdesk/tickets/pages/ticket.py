@@ -196,6 +196,9 @@ def _event_view(event: Any, names: Mapping[str, Mapping[int, str]]) -> EventView
     action = display.ACTION_LABELS.get(event.action, event.action.replace("_", " "))
     if event.field:
         action = f"{action} {display.FIELD_LABELS.get(event.field, event.field.replace('_', ' ')).lower()}"
+    if event.entity_type not in ("ticket", "message"):
+        # Another domain's row linked to the ticket (a refund, a subscription change): say what.
+        action = f"{event.entity_type.replace('_', ' ')} {event.entity_id or ''}: {action}".replace(" :", ":")
     has_values = event.action in ("updated", "rated")
     return EventView(
         created=display.instant(event.created_at),

@@ -264,9 +264,20 @@ def receive(session: Session, actor: Actor, incoming: IncomingMessage) -> Receiv
 
 
 def _check_group_and_assignee(
-    session: Session, actor: Actor, group_id: int | None, assignee_id: int | None
+    session: Session,
+    actor: Actor,
+    group_id: int | None,
+    assignee_id: int | None,
+    *,
+    ticket_group_id: int | None = None,
 ) -> None:
+    """A group the actor may use and an assignee who may take the ticket.
+
+    ``group_id`` is a group being set (checked against the actor's own scope); ``ticket_group_id``
+    is the group the ticket keeps when only the assignee changes: a contractor must belong to it.
+    """
     problems: list[FieldProblem] = []
+    assignee_group_id = group_id if group_id is not None else ticket_group_id
     if group_id is not None:
         if session.get(Group, group_id) is None:
             problems.append(FieldProblem(("group_id",), f"group {group_id} does not exist"))
@@ -280,7 +291,11 @@ def _check_group_and_assignee(
             )
         elif assignee.role == "viewer":
             problems.append(FieldProblem(("assignee_id",), "viewers cannot be assigned tickets"))
-        elif group_id is not None and assignee.role == "contractor" and group_id not in assignee.group_ids:
+        elif (
+            assignee_group_id is not None
+            and assignee.role == "contractor"
+            and assignee_group_id not in assignee.group_ids
+        ):
             problems.append(
                 FieldProblem(("assignee_id",), "a contractor can only take tickets of their groups")
             )
@@ -508,14 +523,8 @@ def update_ticket(
             actor,
             group_id if "group_id" in values else None,
             assignee_id if "assignee_id" in values else None,
+            ticket_group_id=group_id,
         )
-        if (
-            "assignee_id" in values
-            and assignee_id is not None
-            and group_id is not None
-            and "group_id" not in values
-        ):
-            _check_group_and_assignee(session, actor, None, assignee_id)
     status_target: tuple[str, int | None] | None = None
     if "status" in values:
         status_target = resolve_status(session, str(values["status"]))
