@@ -100,7 +100,7 @@ def test_macro_panel_previews_exactly_and_applies_through_the_service(
     assert "Hi Jo,\nplease send the logs. Ada Agent" in text
     assert "Public reply to Jo Park <jo@crash.example>" in text
     assert "<td>Status</td><td>new</td><td>pending</td>" in text
-    assert "<td>Add tags</td><td>—</td><td>logs-asked</td>" in text
+    assert "<td>Tags</td><td>—</td><td>logs-asked</td>" in text
     assert db.scalar(select(func.count()).select_from(Message).where(Message.ticket_id == ticket.id)) == 1
     digest = text.split('name="preview_digest" value="')[1].split('"')[0]
 

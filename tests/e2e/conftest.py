@@ -40,7 +40,7 @@ CHROMIUM_ARGS = [
 ]
 AGENT_EMAIL = "e2e.agent@example.com"
 AGENT_PASSWORD = "e2e-password-123"
-STARTUP_SECONDS = 60
+STARTUP_SECONDS = 180  # the shared machine can take minutes to import the app under load
 
 
 @dataclass(frozen=True, slots=True)

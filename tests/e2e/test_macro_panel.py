@@ -5,6 +5,7 @@ audited under its name."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -72,13 +73,16 @@ def test_agent_picks_previews_and_applies_a_macro(server: RunningServer, page: P
     expect(page.locator("pre.macro-body")).to_have_text(expected)
     changes = page.locator("table.macro-changes")
     expect(changes.locator("tr").filter(has_text="Status")).to_contain_text("pending")
-    expect(changes.locator("tr").filter(has_text="Add tags")).to_contain_text("e2e-screenshot")
+    expect(changes.locator("tr").filter(has_text="Tags")).to_contain_text("e2e-screenshot")
+    page.screenshot(path=str(Path(server.data_dir) / "macro-preview.png"), full_page=True)
     page.get_by_role("button", name="Apply macro").click()
 
     expect(page).to_have_url(re.compile(rf"/tickets/{ticket_id}$"))
     expect(page.locator(".message-reply").filter(has_text=expected)).to_have_count(1)
     expect(page.locator(".ticket-header .status")).to_have_text("Pending")
     expect(page.locator("#panel-sla")).to_be_visible()
+    expect(page.locator("#panel-sla .sla-target").first).to_contain_text("Policy:")
+    page.screenshot(path=str(Path(server.data_dir) / "ticket-after-macro.png"), full_page=True)
 
     database = Database(server.database_url)
     try:

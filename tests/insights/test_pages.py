@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 
 from opsdesk import clock
 from opsdesk.insights.models import Experiment
+from opsdesk.sla import policies
 from tests.insights.scenario import MONDAY, build
 from tests.support.databases import BoundDatabase
-from tests.support.factories import make_user
+from tests.support.factories import SYSTEM, make_ticket, make_user
 from tests.support.web import app_client, sign_in
 
 PASSWORD = "correct horse battery staple"
@@ -81,6 +82,29 @@ def test_weekly_live_trends_agent_pages_render(lead_client: tuple[TestClient, st
     assert scenario.agent.name in agent.text
     team = client.get(f"/insights/teams/{scenario.group_a.id}")
     assert team.status_code == 200
+
+
+def test_live_floor_shows_breaching_soon_and_explorer_lists_unavailable_metrics(
+    lead_client: tuple[TestClient, str], session: Session
+) -> None:
+    client, _ = lead_client
+    policies.save_policy(
+        session, SYSTEM, name="Everyone", conditions={}, targets={"first_reply": {"minutes": 60}}, position=1
+    )
+    # The app runs in the client's own thread, on the real clock: a ticket created now is due
+    # within the hour.
+    ticket = make_ticket(session, subject="Printer on fire")
+    session.commit()
+    live = client.get("/insights/live")
+    assert live.status_code == 200
+    section = live.text[live.text.index("breach-heading") :][:600]
+    assert "Breaching soon: 1 SLA target due within the hour" in section, section
+    assert f'href="/tickets/{ticket.id}">#{ticket.id} Printer on fire</a>' in live.text
+    explorer = client.get(
+        "/insights/metrics", params={"metric": "csat", "from": "2026-11-02", "to": "2026-11-09"}
+    )
+    assert explorer.status_code == 200
+    assert "NPS</strong>: NPS is not available until the success domain exists" in explorer.text
 
 
 def test_bad_input_gets_a_readable_page(lead_client: tuple[TestClient, str]) -> None:

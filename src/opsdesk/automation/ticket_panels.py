@@ -28,8 +28,6 @@ FIELD_LABELS = {
     "assignee_id": "Assignee",
     "category": "Category",
     "subject": "Subject",
-    "add_tags": "Add tags",
-    "remove_tags": "Remove tags",
 }
 
 
@@ -50,10 +48,21 @@ def _shown(session: Session, field: str, value: Any) -> str:
 def change_rows(session: Session, ticket: Ticket, preview: MacroPreview) -> list[dict[str, str]]:
     """Each field change of the preview with the ticket's current value beside the new one."""
     rows = []
+    added = preview.changes.get("add_tags") or []
+    removed = preview.changes.get("remove_tags") or []
+    if added or removed:
+        after = sorted((set(ticket.tags) | set(added)) - set(removed))
+        rows.append(
+            {
+                "field": "Tags",
+                "current": ", ".join(sorted(ticket.tags)) or "—",
+                "new": ", ".join(after) or "—",
+            }
+        )
     for field, value in preview.changes.items():
         if field in ("add_tags", "remove_tags"):
-            current = ", ".join(ticket.tags) or "—"
-        elif field.startswith("custom_fields.") or field not in FIELD_LABELS:
+            continue
+        if field.startswith("custom_fields.") or field not in FIELD_LABELS:
             name = field.removeprefix("custom_fields.")
             current = _shown(
                 session, field, (ticket.custom_fields or {}).get(name, getattr(ticket, field, None))

@@ -238,6 +238,9 @@ def metrics_page(request: Request, actor: PageActor, session: DbSession) -> HTML
         {
             "query": query,
             "metrics": [definition for definition in METRICS.values() if definition.unavailable is None],
+            "unavailable": [
+                definition for definition in METRICS.values() if definition.unavailable is not None
+            ],
             "dimensions": list(DIMENSIONS.values()),
             "grains": list(Grain),
             **_series_view(series),

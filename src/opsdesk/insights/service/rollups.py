@@ -51,6 +51,7 @@ from sqlalchemy import (
     select,
     tuple_,
     union,
+    update,
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -147,11 +148,9 @@ def _build(session: Session, start: datetime | None, end: datetime) -> int:
             where = [definition.anchor < end, not_merged(), definition.population]
             if start is not None:
                 where.append(definition.anchor >= start)
-            if definition.kind in (MetricKind.DURATION, MetricKind.SCORE):
-                where.append(value.is_not(None))
             source = base_from(definition, {"assignee", "account"})
-            # The value goes through a subquery so its expression (correlated subqueries for
-            # requester wait, periodic update, next reply) runs once per unit, bin included.
+            # The value's expression (correlated subqueries for requester wait, periodic update,
+            # next reply) is evaluated once per unit, into the temporary table.
             unit_rows = (
                 select(
                     time_bucket(Grain.DAY, definition.anchor).label("day"),
@@ -172,13 +171,20 @@ def _build(session: Session, start: datetime | None, end: datetime) -> int:
                         unit_rows.c.week,
                         unit_rows.c.month,
                         unit_rows.c.value,
-                        bin_of(definition, unit_rows.c.value),
+                        literal(0, Integer),
                         *(unit_rows.c[f"key_{d.value}"] for d in ROLLED_DIMENSIONS),
                     ),
                 )
             )
             units = units_table.c
             binned = definition.kind in (MetricKind.DURATION, MetricKind.SCORE)
+            if binned:
+                # Units without a value do not count (as in the raw series). Dropped here rather
+                # than in the WHERE above, which would evaluate the value expression twice.
+                session.execute(delete(units_table).where(units.value.is_(None)))
+                # Binned from the stored value: in the INSERT the bin expression would repeat the
+                # value's expression (its correlated subqueries) once per mention.
+                session.execute(update(units_table).values(bin=bin_of(definition, units.value)))
             if session.get_bind().dialect.name == "postgresql":
                 # One pass for every dimension: GROUPING SETS (hash aggregation).
                 result = session.execute(
