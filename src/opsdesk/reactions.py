@@ -18,7 +18,7 @@ def register(bus: Bus) -> None:
     """Subscribe each domain's handlers. Domains add their lines here, in pipeline order."""
     from opsdesk.automation import escalations
     from opsdesk.automation import rules as triggers
-    from opsdesk.billing.events import DisputeOpened
+    from opsdesk.billing.events import DisputeClosed, DisputeOpened
     from opsdesk.billing.service import dispute_deadlines
     from opsdesk.channels.service import chat as channel_chat
     from opsdesk.channels.service import outbound as channel_outbound
@@ -57,6 +57,7 @@ def register(bus: Bus) -> None:
 
     # billing: a dispute's evidence deadline (less the admin's safety margin) is its ticket's SLA
     bus.subscribe(DisputeOpened, dispute_deadlines.start_evidence_deadline)
+    bus.subscribe(DisputeClosed, dispute_deadlines.on_dispute_closed)
 
     # channels: a staff public reply is emailed to the requester (through the outbox)
     bus.subscribe(MessageAdded, channel_outbound.send_public_reply)

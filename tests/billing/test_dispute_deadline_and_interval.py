@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from opsdesk import clock
+from opsdesk.auth.models import AuditEvent
 from opsdesk.billing.errors import SubscriptionChangeRefusedError
 from opsdesk.billing.models import BillingPrice, BillingSetting, Invoice, InvoiceLine, Subscription
 from opsdesk.billing.service import catalog, disputes, invoicing, plan_changes
@@ -201,3 +202,40 @@ def test_a_trial_cannot_switch_interval(db: Session) -> None:
         plan_changes.change_subscription(db, billing, billed.subscription, price_id=annual.id, seats=None)
     db.refresh(billed.subscription)
     assert billed.subscription.price_id == billed.monthly.id
+
+
+def test_the_deadline_is_met_when_the_dispute_closes_first(db: Session) -> None:
+    billed = make_billed(db)
+    payment = make_paid_charge(db, billed.customer, 2_500, charge_id="ch_decided")
+    with clock.frozen(OPENED):
+        dispute = disputes.open_dispute(
+            db,
+            SYSTEM,
+            DisputeFacts(
+                "dp_decided", "ch_decided", 2_500, "USD", "fraudulent", "needs_response", EVIDENCE_DUE
+            ),
+            payment=payment,
+        )
+    assert dispute.ticket_id is not None
+    deadline = db.scalars(
+        select(SlaTarget).where(SlaTarget.ticket_id == dispute.ticket_id, SlaTarget.kind == "deadline")
+    ).one()
+    assert deadline.status == "active"
+
+    # The bank decides before any evidence went in: the deadline has nothing left to guard.
+    with clock.frozen(HALFWAY):
+        disputes.record_outcome(
+            db, staff_actor(make_user(db, role="billing")), dispute, status="lost", fee_amount_minor=1_500
+        )
+    db.refresh(deadline)
+    assert (deadline.status, deadline.achieved_at) == ("achieved", HALFWAY)
+    with clock.frozen(EVIDENCE_DUE + timedelta(days=1)):
+        sweep_breaches(db)
+    db.refresh(deadline)
+    assert deadline.status == "achieved"
+    trail = db.scalars(
+        select(AuditEvent.action).where(
+            AuditEvent.ticket_id == dispute.ticket_id, AuditEvent.action.like("sla_deadline_%")
+        )
+    ).all()
+    assert list(trail) == ["sla_deadline_started", "sla_deadline_met"]

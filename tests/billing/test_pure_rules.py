@@ -3,6 +3,7 @@ webhook signatures and reconciliation matching: pure logic, exact values and pro
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from opsdesk.billing import dunning_schedule, invoice_math, invoice_reminders, refund_rules, webhook_signature
 from opsdesk.billing.enums import DiscrepancyKind
 from opsdesk.billing.failure_reasons import DEFAULT_REASON, explain_failure
-from opsdesk.billing.periods import add_interval
+from opsdesk.billing.periods import add_interval, next_period_end
 from opsdesk.billing.reconciliation_compare import LedgerCharge, ProviderCharge, compare_charges
 from opsdesk.billing.stripe_csv import CsvFormatError, read_export, to_minor
 
@@ -211,3 +212,31 @@ def test_reconciliation_finds_each_kind_of_difference() -> None:
         (DiscrepancyKind.MISSING_IN_LEDGER, "ch_twice"),
         (DiscrepancyKind.DUPLICATE_CHARGE, "ch_twice"),
     }
+
+
+@given(
+    anchor=st.datetimes(
+        min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC)
+    ),
+    interval=st.sampled_from(["month", "year"]),
+    renewals=st.integers(min_value=1, max_value=30),
+)
+def test_periods_count_from_the_anchor_and_keep_its_day(
+    anchor: datetime, interval: str, renewals: int
+) -> None:
+    step = 12 if interval == "year" else 1
+    start = anchor
+    for number in range(1, renewals + 1):
+        end = next_period_end(anchor, start, interval)
+        assert end == add_interval(anchor, interval, number)
+        month_days = calendar.monthrange(end.year, end.month)[1]
+        assert end.day == min(anchor.day, month_days)
+        assert (end.year - anchor.year) * 12 + end.month - anchor.month == number * step
+        start = end
+
+
+def test_a_month_end_anchor_comes_back_after_february() -> None:
+    anchor = datetime(2027, 1, 31, 9, tzinfo=UTC)
+    february = next_period_end(anchor, anchor, "month")
+    assert february == datetime(2027, 2, 28, 9, tzinfo=UTC)
+    assert next_period_end(anchor, february, "month") == datetime(2027, 3, 31, 9, tzinfo=UTC)

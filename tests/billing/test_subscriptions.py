@@ -230,3 +230,18 @@ def test_stripe_customers_are_invoiced_in_stripe_not_here(db: Session) -> None:
         invoicing.create_invoice(db, SYSTEM, billed.customer, lines=[invoicing.ManualLine("Seats", 1, 100)])
     assert refused.value.fields[0].location == ("customer_id",)
     assert db.scalar(select(func.count()).select_from(Invoice)) == 0
+
+
+def test_renewals_keep_the_anchor_day_after_a_short_month(db: Session) -> None:
+    anchor = datetime(2027, 1, 31, 10, tzinfo=UTC)
+    billed = make_billed(db, start=anchor)
+    subscription = billed.subscription
+    assert subscription.billing_cycle_anchor == anchor
+    ends = []
+    for renewal_day in (datetime(2027, 2, 28, 11, tzinfo=UTC), datetime(2027, 3, 31, 11, tzinfo=UTC)):
+        with clock.frozen(renewal_day):
+            assert invoicing.run_invoicing(db, SYSTEM, subscription_ids=[subscription.id]).invoices == 1
+        db.refresh(subscription)
+        ends.append(subscription.current_period_end)
+    # Jan 31 -> Feb 28 -> Mar 31 -> Apr 30, as Stripe counts from the anchor (not Mar 28, Apr 28).
+    assert ends == [datetime(2027, 3, 31, 10, tzinfo=UTC), datetime(2027, 4, 30, 10, tzinfo=UTC)]

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -127,7 +128,7 @@ def test_messages_cross_between_servers_through_redis(two_servers: tuple[str, st
         desk.send(
             json.dumps({"type": "reply", "conversation_id": waiting["id"], "client_id": "a-1", "body": "Hi!"})
         )
-        reply = _next(visitor, "message")  # heard on server A through Redis
+        reply = _next(visitor, "message", client_id="a-1")  # heard on server A through Redis
         assert (reply["from"], reply["author"], reply["body"]) == ("agent", "Dana Agent", "Hi!")
 
         visitor.send(json.dumps({"type": "message", "client_id": "c-2", "body": "Thanks"}))
@@ -153,7 +154,13 @@ def _collect(hub: ChatHub, publisher: ChatHub, topic: str, other: str) -> list[d
         assert hub.subscriber_count(topic) == 0
         return received
 
-    return asyncio.run(scenario())
+    # in a thread of its own: a test run may already have an event loop in this one (Playwright)
+    result: list[list[dict[str, Any]]] = []
+    runner = threading.Thread(target=lambda: result.append(asyncio.run(scenario())))
+    runner.start()
+    runner.join(timeout=60)
+    assert result, "the hub scenario did not finish"
+    return result[0]
 
 
 def test_hubs_deliver_to_the_topic_subscribers_only() -> None:

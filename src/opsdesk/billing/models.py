@@ -120,6 +120,9 @@ class Subscription(Base):
     seats: Mapped[int] = mapped_column(Integer, default=1)
     current_period_start: Mapped[datetime] = mapped_column()
     current_period_end: Mapped[datetime] = mapped_column()
+    # Periods are counted from here (Stripe's billing_cycle_anchor); reset by an interval switch.
+    # Empty on rows from before it existed: their current period start stands in.
+    billing_cycle_anchor: Mapped[datetime | None] = mapped_column()
     trial_end: Mapped[datetime | None] = mapped_column()
     cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
     canceled_at: Mapped[datetime | None] = mapped_column()

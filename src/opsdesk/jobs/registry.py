@@ -89,6 +89,7 @@ def load_handlers() -> None:
     from opsdesk.domains import domain_modules
 
     importlib.import_module("opsdesk.jobs.builtin")
+    importlib.import_module("opsdesk.jobs.retention")
     domain_modules("jobs")
     _loaded = True
 

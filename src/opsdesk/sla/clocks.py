@@ -109,6 +109,11 @@ def _achieve(session: Session, target: SlaTarget, at: datetime) -> None:
     target.achieved_at = at
 
 
+def achieve_target(session: Session, target: SlaTarget, at: datetime) -> None:
+    """Mark ``target`` met at ``at`` (a breach already recorded stands; met late past due breaches)."""
+    _achieve(session, target, at)
+
+
 def _breach(session: Session, target: SlaTarget) -> None:
     due = target.due_at or clock.now()
     target.status = BREACHED

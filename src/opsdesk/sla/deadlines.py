@@ -22,6 +22,7 @@ from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.permissions import Permission, require
 from opsdesk.errors import FieldProblem
+from opsdesk.sla.clocks import achieve_target
 from opsdesk.sla.enums import Metric, TargetKind, TargetStatus
 from opsdesk.sla.errors import InvalidDeadlineError
 from opsdesk.sla.models import SlaTarget
@@ -98,6 +99,37 @@ def start_deadline_target(
         ticket_id=ticket.id,
     )
     return target
+
+
+def meet_deadline_targets(session: Session, ticket_id: int, *, reason_prefix: str, actor: Actor) -> int:
+    """Mark the ticket's open deadline targets whose reason starts with ``reason_prefix`` as met,
+    now: the thing the deadline was for has happened (a dispute's evidence went in, or the bank
+    decided the dispute first). A deadline already breached stays breached. Returns how many."""
+    open_statuses = (TargetStatus.ACTIVE.value, TargetStatus.PAUSED.value)
+    targets = session.scalars(
+        select(SlaTarget).where(
+            SlaTarget.ticket_id == ticket_id,
+            SlaTarget.kind == TargetKind.DEADLINE.value,
+            SlaTarget.status.in_(open_statuses),
+        )
+    ).all()
+    now = clock.now()
+    met = 0
+    for target in targets:
+        if not (target.reason or "").startswith(reason_prefix):
+            continue
+        achieve_target(session, target, now)
+        audit.record(
+            session,
+            actor,
+            entity_type="sla_target",
+            entity_id=target.id,
+            action="sla_deadline_met",
+            new={"metric": target.metric, "status": target.status, "reason": target.reason},
+            ticket_id=ticket_id,
+        )
+        met += 1
+    return met
 
 
 def add_deadline(

@@ -198,6 +198,7 @@ def create_subscription(
         seats=seats,
         current_period_start=begin,
         current_period_end=add_interval(begin, price.interval),
+        billing_cycle_anchor=begin,
         stripe_subscription_id=stripe_subscription_id,
     )
     session.add(subscription)

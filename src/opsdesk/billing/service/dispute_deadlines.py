@@ -4,7 +4,8 @@ resolution target is due at the bank's evidence due time minus the safety margin
 
 Handler of :class:`~opsdesk.billing.events.DisputeOpened` (registered in ``opsdesk.reactions``),
 run in the transaction that opened the dispute. A dispute without a due time, without a ticket,
-or whose ticket is closed starts nothing.
+or whose ticket is closed starts nothing. The deadline is met when the evidence is submitted, or
+when the dispute closes before that (the bank decided, or the inquiry was withdrawn).
 """
 
 from __future__ import annotations
@@ -14,12 +15,32 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from opsdesk.auth.actor import Actor
-from opsdesk.billing.events import DisputeOpened
+from opsdesk.billing.events import DisputeClosed, DisputeOpened
+from opsdesk.billing.models import Dispute
 from opsdesk.billing.service.policy import dispute_deadline_margin_hours
-from opsdesk.sla.deadlines import start_deadline_target
+from opsdesk.sla.deadlines import meet_deadline_targets, start_deadline_target
 from opsdesk.tickets.models import Ticket
 
 DEADLINE_ACTOR = Actor.system("billing", via="dispute")
+
+
+def deadline_reason_prefix(dispute_id: int) -> str:
+    return f"Dispute {dispute_id}:"
+
+
+def meet_evidence_deadline(session: Session, dispute: Dispute, actor: Actor) -> None:
+    """The evidence went in (or the dispute closed first): the ticket's deadline is met."""
+    if dispute.ticket_id is not None:
+        meet_deadline_targets(
+            session, dispute.ticket_id, reason_prefix=deadline_reason_prefix(dispute.id), actor=actor
+        )
+
+
+def on_dispute_closed(session: Session, event: DisputeClosed) -> None:
+    """Handler of DisputeClosed: a decided dispute needs no evidence any more."""
+    dispute = session.get(Dispute, event.dispute_id)
+    if dispute is not None:
+        meet_evidence_deadline(session, dispute, DEADLINE_ACTOR)
 
 
 def start_evidence_deadline(session: Session, event: DisputeOpened) -> None:
@@ -34,7 +55,7 @@ def start_evidence_deadline(session: Session, event: DisputeOpened) -> None:
         ticket,
         metric="resolution",
         due_at=event.evidence_due_at - timedelta(hours=margin),
-        reason=f"Dispute {event.dispute_id}: evidence due {event.evidence_due_at:%Y-%m-%d %H:%M} UTC"
-        f" (less a {margin} h safety margin)",
+        reason=f"{deadline_reason_prefix(event.dispute_id)} evidence due"
+        f" {event.evidence_due_at:%Y-%m-%d %H:%M} UTC (less a {margin} h safety margin)",
         actor=DEADLINE_ACTOR,
     )

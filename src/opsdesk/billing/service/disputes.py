@@ -30,7 +30,7 @@ from opsdesk.billing.errors import DisputeRefusedError, InvalidBillingRequestErr
 from opsdesk.billing.events import DisputeClosed, DisputeOpened
 from opsdesk.billing.models import BillingCustomer, Dispute, Invoice, Payment, Refund, Subscription
 from opsdesk.billing.providers import BillingProvider, provider_for
-from opsdesk.billing.service import notices
+from opsdesk.billing.service import dispute_deadlines, notices
 from opsdesk.errors import FieldProblem
 from opsdesk.money import Money
 from opsdesk.tickets import service as tickets
@@ -461,6 +461,7 @@ def submit_evidence(
         },
         ticket_id=dispute.ticket_id,
     )
+    dispute_deadlines.meet_evidence_deadline(session, dispute, actor)
     ticket = session.get(Ticket, dispute.ticket_id) if dispute.ticket_id else None
     if ticket is not None and ticket.status != "closed":
         tickets.add_message(

@@ -48,7 +48,7 @@ from opsdesk.billing.models import (
     Payment,
     Subscription,
 )
-from opsdesk.billing.periods import add_interval
+from opsdesk.billing.periods import next_period_end
 from opsdesk.billing.providers import BillingProvider, provider_for
 from opsdesk.billing.service import notices
 from opsdesk.billing.service.dunning import FailedCharge, notify_failures
@@ -106,6 +106,7 @@ def run_invoicing(
             BillingCustomer.card_brand,
             BillingCustomer.card_last4,
             Subscription.past_due_since,
+            Subscription.billing_cycle_anchor,
             BillingCustomer.tax_country,
             BillingCustomer.tax_region,
             BillingCustomer.tax_exempt,
@@ -188,7 +189,8 @@ def _run_batch(
             canceled += 1
             continue
         period_start = row.current_period_end
-        period_end = add_interval(period_start, row.interval)
+        anchor = row.billing_cycle_anchor or row.current_period_start
+        period_end = next_period_end(anchor, period_start, row.interval)
         quantity = row.seats if row.pricing_model == PricingModel.PER_SEAT else 1
         amount = row.unit_amount_minor * quantity
         description = f"{row.seats} x {row.name} ({row.nickname})"

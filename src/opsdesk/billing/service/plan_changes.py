@@ -320,6 +320,7 @@ def change_subscription(
     if change.resets_period and change.new_period_end is not None:
         changes["current_period_end"] = (subscription.current_period_end, change.new_period_end)
         subscription.current_period_start = change.at
+        subscription.billing_cycle_anchor = change.at
         subscription.current_period_end = change.new_period_end
     session.flush()
     audit.record_changes(
