@@ -14,7 +14,7 @@ from opsdesk.insights.service.report_delivery import (
     enqueue_weekly_reports,
     weekly_report_email,
 )
-from opsdesk.jobs import OutboxJob, job_handler, scheduled
+from opsdesk.jobs import OutboxJob, job_handler, runner_database, scheduled
 
 
 @scheduled("insights.weekly_reports", every=timedelta(hours=1))
@@ -24,8 +24,9 @@ def queue_weekly_reports(session: Session) -> None:
 
 @scheduled("insights.rollups", every=timedelta(hours=1))
 def refresh_rollups(session: Session) -> None:
-    """Roll up the closed days not rolled up yet and re-roll the days changed tickets touched."""
-    rollups.refresh(session)
+    """Roll up the closed days not rolled up yet and re-roll the days changed tickets touched, in
+    short transactions of the job's own (the job's session stays untouched)."""
+    rollups.refresh_in_steps(runner_database(session))
 
 
 @job_handler(WEEKLY_REPORT_JOB)

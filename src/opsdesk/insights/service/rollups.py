@@ -60,6 +60,7 @@ from opsdesk import clock
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.models import AuditEvent
 from opsdesk.auth.permissions import Permission, require
+from opsdesk.db import Database
 from opsdesk.insights.definitions import DIMENSIONS, METRICS, MetricDefinition, base_from, not_merged
 from opsdesk.insights.enums import Dimension, Grain, MetricKind
 from opsdesk.insights.models import DailyRollup, RollupState
@@ -376,6 +377,38 @@ def refresh(session: Session, *, now: datetime | None = None) -> RollupReport:
     state.rows = session.scalar(select(func.count()).select_from(DailyRollup)) or 0
     session.flush()
     return RollupReport(state.built_through, days, rows, len(rolled_metrics()))
+
+
+def refresh_in_steps(database: Database, *, now: datetime | None = None) -> RollupReport:
+    """The scheduled refresh, in short transactions of its own.
+
+    On SQLite a write transaction stops every other writer, ticket creation included, so the
+    first build over a long history (minutes at a million tickets) goes one day per transaction;
+    the state row that makes the metric layer use the rollups is written after the last day.
+    Later refreshes are incremental and short.
+    """
+    now = now or clock.now()
+    today = _today(now)
+    with database.transaction(write=False) as session:
+        has_state = session.get(RollupState, STATE_ID) is not None
+        first = session.scalar(select(func.min(Ticket.created_at)))
+    if has_state or first is None:
+        with database.transaction() as session:
+            return refresh(session, now=now)
+    day = _day(first.date())
+    while day < today:
+        with database.transaction() as session:
+            _build(session, day, day + timedelta(days=1))
+        day += timedelta(days=1)
+    with database.transaction() as session:
+        rows = session.scalar(select(func.count()).select_from(DailyRollup)) or 0
+        state = session.get(RollupState, STATE_ID) or RollupState(id=STATE_ID)
+        session.add(state)
+        state.built_through = day_text(today.date())
+        state.refreshed_at = now
+        state.rebuilt_at = now
+        state.rows = rows
+        return RollupReport(state.built_through, -1, rows, len(rolled_metrics()))
 
 
 def _day(day: date) -> datetime:
