@@ -128,12 +128,14 @@ class BusinessCalendar:
             raise CalendarError("a business calendar needs opening hours on at least one day")
         self._country_holidays: holidays_package.HolidayBase | None = None
         if holiday_country:
-            try:
-                self._country_holidays = holidays_package.country_holidays(
-                    holiday_country, subdiv=holiday_subdivision
-                )
-            except NotImplementedError as error:
-                raise CalendarError(f"no holidays are known for country {holiday_country!r}") from error
+            # Checked against the package's own list rather than by catching the exception it
+            # raises for an unknown country or subdivision.
+            subdivisions = holidays_package.list_supported_countries().get(holiday_country)
+            if subdivisions is None or (holiday_subdivision and holiday_subdivision not in subdivisions):
+                raise CalendarError(f"no holidays are known for country {holiday_country!r}")
+            self._country_holidays = holidays_package.country_holidays(
+                holiday_country, subdiv=holiday_subdivision
+            )
         self.holiday_country = holiday_country
         self.holiday_subdivision = holiday_subdivision
         self.closed_dates = frozenset(closed_dates)

@@ -309,6 +309,11 @@ def rebuild(session: Session, actor: Actor, *, now: datetime | None = None) -> R
     now = now or clock.now()
     today = _today(now)
     _build(session, None, today)
+    return _record_full_build(session, now, today)
+
+
+def _record_full_build(session: Session, now: datetime, today: datetime) -> RollupReport:
+    """The state row after every closed day was rolled up: from here the metric layer uses them."""
     rows = session.scalar(select(func.count()).select_from(DailyRollup)) or 0
     state = session.get(RollupState, STATE_ID)
     if state is None:
@@ -401,14 +406,7 @@ def refresh_in_steps(database: Database, *, now: datetime | None = None) -> Roll
             _build(session, day, day + timedelta(days=1))
         day += timedelta(days=1)
     with database.transaction() as session:
-        rows = session.scalar(select(func.count()).select_from(DailyRollup)) or 0
-        state = session.get(RollupState, STATE_ID) or RollupState(id=STATE_ID)
-        session.add(state)
-        state.built_through = day_text(today.date())
-        state.refreshed_at = now
-        state.rebuilt_at = now
-        state.rows = rows
-        return RollupReport(state.built_through, -1, rows, len(rolled_metrics()))
+        return _record_full_build(session, now, today)
 
 
 def _day(day: date) -> datetime:
