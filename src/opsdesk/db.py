@@ -21,6 +21,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from opsdesk import config_cache
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -88,10 +90,12 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 20) -> Engine:
             max_overflow=20,
         )
         _configure_sqlite(engine)
-        return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    else:
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    config_cache.watch(engine)
+    return engine
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -20,8 +20,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from opsdesk import bus, clock
+from opsdesk.direct_insert import insert_as_loaded
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.models import Group, GroupMembership, User
@@ -149,45 +151,58 @@ def create_ticket(session: Session, actor: Actor, new: NewTicket) -> Ticket:
         session, actor, new.requester_email, new.requester_name, language=new.language
     )
     now = clock.now()
-    ticket = Ticket(
-        subject=subject,
-        status=StatusCategory.NEW.value,
-        priority=new.priority,
-        type=new.type,
-        channel=new.channel,
-        category=new.category,
-        language=new.language or requester.language,
-        requester_id=requester.id,
+    # Direct inserts (opsdesk.direct_insert): every channel's every new ticket comes through
+    # here, and the unit of work costs several times these three INSERTs.
+    ticket = insert_as_loaded(
+        session,
+        Ticket,
+        {
+            "subject": subject,
+            "status": StatusCategory.NEW.value,
+            "priority": new.priority,
+            "type": new.type,
+            "channel": new.channel,
+            "category": new.category,
+            "language": new.language or requester.language,
+            "requester_id": requester.id,
+            "account_id": requester.primary_account_id,
+            "group_id": new.group_id,
+            "assignee_id": new.assignee_id,
+            "custom_fields": custom_values,
+            "follow_up_of_id": new.follow_up_of_id,
+            "reply_token": secrets.token_hex(8),
+            "created_at": now,
+            "updated_at": now,
+            "status_changed_at": now,
+            "last_customer_message_at": now,
+            "customer_message_count": 1,
+        },
         requester=requester,  # keeps the loaded person: the answer needs it, no second query
-        account_id=requester.primary_account_id,
-        group_id=new.group_id,
-        assignee_id=new.assignee_id,
-        custom_fields=custom_values,
-        follow_up_of_id=new.follow_up_of_id,
-        reply_token=secrets.token_hex(8),
-        created_at=now,
-        updated_at=now,
-        status_changed_at=now,
-        last_customer_message_at=now,
-        customer_message_count=1,
     )
-    ticket.tag_rows = [TicketTag(tag=tag) for tag in tags]
-    session.add(ticket)
-    session.flush()
-    message = Message(
-        ticket_id=ticket.id,
-        author_kind=AuthorKind.CUSTOMER.value,
-        author_person_id=requester.id,
-        is_public=True,
-        body_text=body_text,
-        body_html=body_html,
-        channel=new.channel,
-        external_id=new.external_message_id,
-        created_at=now,
+    set_committed_value(
+        ticket,
+        "tag_rows",
+        [insert_as_loaded(session, TicketTag, {"ticket_id": ticket.id, "tag": tag}) for tag in tags],
     )
-    message.attachments = list(new.attachments)
-    session.add(message)
-    session.flush()
+    message_values = {
+        "ticket_id": ticket.id,
+        "author_kind": AuthorKind.CUSTOMER.value,
+        "author_person_id": requester.id,
+        "is_public": True,
+        "body_text": body_text,
+        "body_html": body_html,
+        "channel": new.channel,
+        "external_id": new.external_message_id,
+        "created_at": now,
+    }
+    if new.attachments:
+        message = Message(**message_values)
+        message.attachments = list(new.attachments)
+        session.add(message)
+        session.flush()
+    else:
+        message = insert_as_loaded(session, Message, message_values)
+        set_committed_value(message, "attachments", [])
     audit.record(
         session,
         actor,

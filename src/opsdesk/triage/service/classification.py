@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from opsdesk import bus, clock
+from opsdesk import bus, clock, config_cache
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.models import AuditEvent
@@ -40,7 +40,7 @@ from opsdesk.triage.models import TriageCategory, TriagePrediction
 from opsdesk.triage.priority import suggest_priority
 from opsdesk.triage.sentiment import analyze_sentiment
 from opsdesk.triage.service.registry import PERSON_KINDS, active_model, ticket_text
-from opsdesk.triage.service.settings import triage_settings
+from opsdesk.triage.service.settings import settings_view
 from opsdesk.triage.service.taxonomy import category_paths, keyword_rules
 
 TRIAGE_ACTOR = Actor.system("triage", via="triage")
@@ -70,7 +70,7 @@ def predict_text(
             [[word, weight] for word, weight in prediction.top_words],
             prediction.out_of_scope,
         )
-    rules = KeywordClassifier(keyword_rules(session))
+    rules = config_cache.cached(session, "triage.keyword_classifier", _keyword_classifier)
     guess = rules.predict(text)
     return (
         ModelKind.KEYWORD_RULES.value,
@@ -83,9 +83,13 @@ def predict_text(
     )
 
 
+def _keyword_classifier(session: Session) -> KeywordClassifier:
+    return KeywordClassifier(keyword_rules(session))
+
+
 def classify_ticket(session: Session, ticket: Ticket) -> TriagePrediction:
     """Classify one ticket and act on the result (see the module docstring)."""
-    settings = triage_settings(session)
+    settings = settings_view(session)
     body = _first_message_text(session, ticket.id)
     text = ticket_text(ticket.subject, body)
     source, version, category, confidence, threshold, top_words, out_of_scope = predict_text(session, text)
@@ -189,13 +193,17 @@ def classify_new_ticket(session: Session, event: TicketCreated) -> None:
     classify_ticket(session, ticket)
 
 
-def triage_enabled(session: Session) -> bool:
-    """Triage works once the team has a taxonomy (``opsdesk seed`` creates the default one);
-    before that, tickets are left exactly as they came."""
+def _has_active_category(session: Session) -> bool:
     return (
         session.scalar(select(TriageCategory.id).where(TriageCategory.is_active.is_(True)).limit(1))
         is not None
     )
+
+
+def triage_enabled(session: Session) -> bool:
+    """Triage works once the team has a taxonomy (``opsdesk seed`` creates the default one);
+    before that, tickets are left exactly as they came."""
+    return config_cache.cached(session, "triage.enabled", _has_active_category)
 
 
 def prediction_for(session: Session, ticket_id: int) -> TriagePrediction | None:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from opsdesk import bus, clock
+from opsdesk import bus, clock, config_cache
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.models import Group
@@ -31,7 +31,7 @@ from opsdesk.triage.events import TicketRouted
 from opsdesk.triage.models import RoutingRule, TriagePrediction
 from opsdesk.triage.routing_rules import Evaluation, Rule, first_match, rule_from_mapping, validate_rule_set
 from opsdesk.triage.service.assignment import assign_in_group
-from opsdesk.triage.service.settings import triage_settings
+from opsdesk.triage.service.settings import settings_view
 from opsdesk.triage.service.taxonomy import category_paths
 
 ROUTING_ACTOR = Actor.system("routing", via="triage")
@@ -41,15 +41,20 @@ def list_rules(session: Session) -> list[RoutingRule]:
     return list(session.scalars(select(RoutingRule).order_by(RoutingRule.position)))
 
 
-def active_rules(session: Session) -> list[Rule]:
-    return [
+def _load_active_rules(session: Session) -> tuple[Rule, ...]:
+    return tuple(
         rule_from_mapping(
             {"name": row.name, "match": row.match, "conditions": row.conditions, "actions": row.actions},
             row.id,
         )
         for row in list_rules(session)
         if row.is_active
-    ]
+    )
+
+
+def active_rules(session: Session) -> list[Rule]:
+    """The active rules in order, parsed once per configuration change (cached per process)."""
+    return list(config_cache.cached(session, "triage.routing_rules", _load_active_rules))
 
 
 def validate_rules(session: Session, submitted: Sequence[Mapping[str, Any]]) -> list[Rule]:
@@ -165,7 +170,7 @@ def dry_run(
 def route_ticket(session: Session, ticket: Ticket, *, after_handoff: bool = False) -> Evaluation | None:
     """Apply the first matching rule to ``ticket`` and assign it inside its group."""
     prediction = session.scalar(select(TriagePrediction).where(TriagePrediction.ticket_id == ticket.id))
-    settings = triage_settings(session)
+    settings = settings_view(session)
     if (
         not after_handoff
         and prediction is not None
