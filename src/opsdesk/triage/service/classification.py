@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from opsdesk import bus, clock, config_cache
@@ -44,6 +44,7 @@ from opsdesk.triage.service.settings import settings_view
 from opsdesk.triage.service.taxonomy import category_paths, keyword_rules
 
 TRIAGE_ACTOR = Actor.system("triage", via="triage")
+_PREDICTION_ID_OF_TICKET = select(TriagePrediction.id).where(TriagePrediction.ticket_id == bindparam("ticket_id"))
 KEYWORD_THRESHOLD = 0.5
 
 
@@ -182,13 +183,13 @@ def _describe(source: str, version: int | None) -> str:
 
 def classify_new_ticket(session: Session, event: TicketCreated) -> None:
     """``triage.classify``: the reaction to TicketCreated."""
+    if not triage_enabled(session):  # cached: no query while triage is not set up
+        return
     ticket = session.get(Ticket, event.ticket_id)
     if ticket is None:
         return
-    existing = session.scalar(select(TriagePrediction.id).where(TriagePrediction.ticket_id == ticket.id))
+    existing = session.scalar(_PREDICTION_ID_OF_TICKET, {"ticket_id": ticket.id})
     if existing is not None:  # handlers may run again; a ticket is classified once
-        return
-    if not triage_enabled(session):
         return
     classify_ticket(session, ticket)
 
