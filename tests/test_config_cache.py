@@ -25,7 +25,8 @@ def test_every_configuration_table_has_its_triggers(db: Session) -> None:
         rows = connection.exec_driver_sql("SELECT tbl_name FROM sqlite_master WHERE type = 'trigger'")
     else:
         rows = connection.exec_driver_sql(
-            "SELECT event_object_table FROM information_schema.triggers WHERE trigger_name LIKE 'config_generation_%%'"
+            "SELECT event_object_table FROM information_schema.triggers "
+            "WHERE trigger_name LIKE 'config_generation_%%'"
         )
     with_triggers = {row[0] for row in rows}
     assert set(inspect(connection).get_table_names()) >= set(config_cache.CONFIGURATION_TABLES)
@@ -38,8 +39,11 @@ def test_a_change_is_seen_in_its_transaction_and_a_rolled_back_one_is_forgotten(
     db.flush()
     assert routing.active_rules(db) == []
     before = _generation(db)
-    rule = {"name": "Refunds", "conditions": [{"field": "subject", "op": "contains", "value": "refund"}],
-            "actions": {"group_id": group.id}}
+    rule = {
+        "name": "Refunds",
+        "conditions": [{"field": "subject", "op": "contains", "value": "refund"}],
+        "actions": {"group_id": group.id},
+    }
     with db.begin_nested() as savepoint:
         routing.save_rule_set(db, ADMIN, [rule])
         assert _generation(db) != before
@@ -53,14 +57,30 @@ def test_a_change_is_seen_in_its_transaction_and_a_rolled_back_one_is_forgotten(
 
 def test_unflushed_configuration_counts(db: Session) -> None:
     assert triggers.active_triggers(db) == ()
-    db.add(AutomationRule(name="Tag urgent", kind="trigger", events=["created"], conditions={}, actions=[],
-                          position=0, is_active=True))
+    db.add(
+        AutomationRule(
+            name="Tag urgent",
+            kind="trigger",
+            events=["created"],
+            conditions={},
+            actions=[],
+            position=0,
+            is_active=True,
+        )
+    )
     assert [found.name for found in triggers.active_triggers(db)] == ["Tag urgent"]
 
 
 def test_counters_on_configuration_rows_do_not_change_the_generation(db: Session) -> None:
-    rule = AutomationRule(name="Count me", kind="trigger", events=["created"], conditions={}, actions=[],
-                          position=0, is_active=True)
+    rule = AutomationRule(
+        name="Count me",
+        kind="trigger",
+        events=["created"],
+        conditions={},
+        actions=[],
+        position=0,
+        is_active=True,
+    )
     db.add(rule)
     db.flush()
     before = _generation(db)

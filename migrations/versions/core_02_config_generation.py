@@ -51,10 +51,8 @@ NOT_CONFIGURATION = {
     "group_assignment_settings": ("last_assigned_user_id", "updated_at"),
 }
 # A fresh random value, not value + 1: see opsdesk.config_cache on rollbacks.
-BUMP_SQLITE = f"UPDATE {GENERATION_TABLE} SET value = abs(random()) WHERE id = 1"  # noqa: S608
-BUMP_POSTGRESQL = (
-    f"UPDATE {GENERATION_TABLE} SET value = floor(random() * 9.0e18)::bigint WHERE id = 1"  # noqa: S608
-)
+BUMP_SQLITE = f"UPDATE {GENERATION_TABLE} SET value = abs(random()) WHERE id = 1"
+BUMP_POSTGRESQL = f"UPDATE {GENERATION_TABLE} SET value = floor(random() * 9.0e18)::bigint WHERE id = 1"
 
 
 def _update_of(table: str) -> str:
@@ -96,7 +94,7 @@ def upgrade() -> None:
         sa.Column("value", sa.BigInteger(), nullable=False),
     )
     op.execute(
-        sa.text(f"INSERT INTO {GENERATION_TABLE} (id, epoch, value) VALUES (1, :epoch, 0)").bindparams(  # noqa: S608
+        sa.text(f"INSERT INTO {GENERATION_TABLE} (id, epoch, value) VALUES (1, :epoch, 0)").bindparams(
             epoch=uuid.uuid4().hex
         )
     )

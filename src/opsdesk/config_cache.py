@@ -58,7 +58,7 @@ _MEMO_KEY = "opsdesk_config_generation"
 # A write names its table in its first words: INSERT INTO t, UPDATE t, DELETE FROM t (and an
 # SQLite trigger writes config_generation only from such a statement).
 _WRITES_CONFIGURATION = re.compile(r"\b(" + "|".join(CONFIGURATION_TABLES) + r")\b")
-_READ_GENERATION = f"SELECT epoch, value FROM {GENERATION_TABLE} WHERE id = 1"  # noqa: S608 - constant
+_READ_GENERATION = f"SELECT epoch, value FROM {GENERATION_TABLE} WHERE id = 1"
 
 _entries: dict[str, tuple[tuple[str, int], Any]] = {}
 _lock = threading.Lock()

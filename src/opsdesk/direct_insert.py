@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Insert, Table, inspect
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
 
 ModelT = TypeVar("ModelT")
 
@@ -40,7 +40,7 @@ def _shape(model: type) -> _Shape:
     shape = _shapes.get(model)
     if shape is not None:
         return shape
-    mapper = inspect(model)
+    mapper: Mapper[Any] = inspect(model)
     table: Table = mapper.local_table  # type: ignore[assignment]
     primary = mapper.primary_key[0]
     columns: list[tuple[str, str, Any, bool]] = []

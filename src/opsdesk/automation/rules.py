@@ -125,7 +125,9 @@ class TriggerView:
 
 def _load_triggers(session: Session) -> tuple[TriggerView, ...]:
     return tuple(
-        TriggerView(rule.id, rule.name, frozenset(rule.events or ()), rule.conditions or {}, tuple(rule.actions or ()))
+        TriggerView(
+            rule.id, rule.name, frozenset(rule.events or ()), rule.conditions or {}, tuple(rule.actions or ())
+        )
         for rule in session.scalars(
             select(AutomationRule)
             .where(AutomationRule.kind == "trigger", AutomationRule.is_active.is_(True))

@@ -30,7 +30,9 @@ class KeepAliveConnection:
     def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
         self.host = host
         self.port = port
-        self._fixed = "".join(f"{name}: {value}\r\n" for name, value in {"Host": f"{host}:{port}", **headers}.items())
+        self._fixed = "".join(
+            f"{name}: {value}\r\n" for name, value in {"Host": f"{host}:{port}", **headers}.items()
+        )
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -39,7 +41,9 @@ class KeepAliveConnection:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         return self._reader, self._writer
 
-    async def request(self, method: str, path: str, body: bytes = b"", content_type: str = "application/json") -> Answer:
+    async def request(
+        self, method: str, path: str, body: bytes = b"", content_type: str = "application/json"
+    ) -> Answer:
         reader, writer = await self._open()
         head = f"{method} {path} HTTP/1.1\r\n{self._fixed}"
         if body or method in ("POST", "PUT", "PATCH"):

@@ -228,7 +228,9 @@ def arm_for(session: Session, experiment_key: str, ticket_id: int) -> str | None
 def _running_experiment_ids(session: Session) -> tuple[int, ...]:
     return tuple(
         session.scalars(
-            select(Experiment.id).where(Experiment.status == ExperimentStatus.RUNNING.value).order_by(Experiment.id)
+            select(Experiment.id)
+            .where(Experiment.status == ExperimentStatus.RUNNING.value)
+            .order_by(Experiment.id)
         )
     )
 
@@ -238,7 +240,9 @@ def assign_new_ticket(session: Session, ticket_id: int) -> None:
 
     Which experiments run is configuration, cached per process: most tickets arrive while none
     runs, and then this costs no query."""
-    for experiment_id in config_cache.cached(session, "insights.running_experiments", _running_experiment_ids):
+    for experiment_id in config_cache.cached(
+        session, "insights.running_experiments", _running_experiment_ids
+    ):
         experiment = session.get(Experiment, experiment_id)
         if experiment is not None and experiment.status == ExperimentStatus.RUNNING.value:
             _assign(session, experiment, ticket_id)

@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from opsdesk import bus, clock
-from opsdesk.direct_insert import insert_as_loaded
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.models import Group, GroupMembership, User
 from opsdesk.auth.permissions import Permission, is_group_scoped, require
+from opsdesk.direct_insert import insert_as_loaded
 from opsdesk.errors import FieldProblem, ValidationFailedError
 from opsdesk.tickets.enums import UNSOLVED_STATUSES, AuthorKind, Channel, Priority, StatusCategory, TicketType
 from opsdesk.tickets.errors import InvalidTicketError, MergeRefusedError, TicketClosedError

@@ -44,7 +44,9 @@ from opsdesk.triage.service.settings import settings_view
 from opsdesk.triage.service.taxonomy import category_paths, keyword_rules
 
 TRIAGE_ACTOR = Actor.system("triage", via="triage")
-_PREDICTION_ID_OF_TICKET = select(TriagePrediction.id).where(TriagePrediction.ticket_id == bindparam("ticket_id"))
+_PREDICTION_ID_OF_TICKET = select(TriagePrediction.id).where(
+    TriagePrediction.ticket_id == bindparam("ticket_id")
+)
 KEYWORD_THRESHOLD = 0.5
 
 
