@@ -21,6 +21,7 @@ Aggregation: per metric and dimension one ``bincount`` over (day, key[, bin]) co
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ from opsdesk.tickets.models import Message, Ticket
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
+Objects = npt.NDArray[np.object_]
 FETCH = 100_000
 DENSE_PAIRS = 20_000_000  # (day, key, bin) cells counted densely up to this many
 JULIAN_UNIX_EPOCH_DAY = 2_440_588  # the Julian day number of 1970-01-01
@@ -94,27 +96,40 @@ def _one_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return case((condition, 1), else_=0)
 
 
-def _fetch(session: Session, statement: Any, numeric: int) -> tuple[list[Floats], list[list[Any]]]:
+def _fetch(session: Session, statement: Any, numeric: int) -> tuple[list[Floats], list[Objects]]:
     """Run ``statement``; its first ``numeric`` columns as float arrays (NULL = NaN), the rest as
-    lists. Fetched in chunks through the driver's cursor (no ORM rows)."""
-    result = session.connection().execute(statement)
-    width = len(result.keys())
-    numbers: list[list[Floats]] = [[] for _ in range(numeric)]
-    texts: list[list[Any]] = [[] for _ in range(width - numeric)]
-    while True:
-        rows = result.fetchmany(FETCH)
-        if not rows:
-            break
-        columns = list(zip(*rows, strict=True))
-        for index in range(numeric):
-            numbers[index].append(np.array(columns[index], dtype=np.float64))
-        for index in range(numeric, width):
-            texts[index - numeric].extend(columns[index])
-    result.close()
+    object arrays. Through the driver's own cursor, in chunks (no SQLAlchemy rows)."""
+    connection = session.connection()
+    sql = str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    raw: Any = connection.connection.driver_connection
+    cursor = raw.cursor()
+    parts: list[Objects] = []
+    try:
+        cursor.execute(sql)
+        width = len(cursor.description)
+        while rows := cursor.fetchmany(FETCH):
+            parts.append(np.array(rows, dtype=object).reshape(len(rows), width))
+    finally:
+        cursor.close()
+    table = np.concatenate(parts) if parts else np.empty((0, width), dtype=object)
     return (
-        [np.concatenate(parts) if parts else np.empty(0) for parts in numbers],
-        texts,
+        [table[:, index].astype(np.float64) for index in range(numeric)],
+        [table[:, index] for index in range(numeric, width)],
     )
+
+
+def _codes(values: Objects) -> tuple[Ints, list[str | None]]:
+    """Factorize text keys (None included): a code per value and the keys by code."""
+    missing = np.array([value is None for value in values.tolist()], dtype=bool)
+    texts = values.copy()
+    texts[missing] = ""
+    keys, inverse = np.unique(texts.astype(str), return_inverse=True)
+    codes: Ints = inverse.reshape(-1).astype(np.int64)
+    found: list[str | None] = [str(key) for key in keys.tolist()]
+    if missing.any():
+        codes = np.where(missing, len(found), codes)
+        found.append(None)
+    return codes, found
 
 
 @dataclass(slots=True)
@@ -173,16 +188,8 @@ def _load_tickets(
     ids = numbers[0]
     codes: dict[Dimension, Ints] = {}
     keys: dict[Dimension, list[str | None]] = {}
-    order_list = order.tolist()
     for dimension, values in zip(dimensions, texts, strict=True):
-        index: dict[Any, int] = {}
-        coded = np.fromiter(
-            (index.setdefault(None if value is None else str(value), len(index)) for value in values),
-            dtype=np.int64,
-            count=len(values),
-        )
-        codes[dimension] = coded[order] if order_list else coded
-        keys[dimension] = list(index)
+        codes[dimension], keys[dimension] = _codes(values[order])
     follow_ups = select(Ticket.follow_up_of_id).where(Ticket.follow_up_of_id.is_not(None)).distinct()
     (followed,), _ = _fetch(session, follow_ups, 1)
     return _Tickets(
@@ -251,7 +258,7 @@ class _Sources:
         self.instants = instants
         self.tickets = tickets
         self._messages: tuple[Floats, Floats, Bools] | None = None
-        self._targets: tuple[Floats, Floats, list[str], list[str]] | None = None
+        self._targets: tuple[Floats, Floats, Bools, Objects] | None = None
 
     def messages(self) -> tuple[Floats, Floats, Bools]:
         """Public staff and customer messages in (ticket, id) order: ticket id, instant, staff."""
@@ -267,18 +274,18 @@ class _Sources:
             self._messages = (ticket[order], at[order], staff[order] == 1)
         return self._messages
 
-    def targets(self) -> tuple[Floats, Floats, list[str], list[str]]:
-        """SLA targets settled (achieved or breached): ticket id, anchor instant, status, metric."""
+    def targets(self) -> tuple[Floats, Floats, Bools, Objects]:
+        """SLA targets settled (achieved or breached): ticket id, anchor instant, achieved, metric."""
         if self._targets is None:
             target = SlaTarget.__table__
             statement = select(
                 target.c.ticket_id,
                 self.instants.column(func.coalesce(target.c.breached_at, target.c.achieved_at)),
-                target.c.status,
+                _one_if(target.c.status == TargetStatus.ACHIEVED.value),
                 target.c.metric,
             ).where(target.c.status.in_((TargetStatus.ACHIEVED.value, TargetStatus.BREACHED.value)))
-            (ticket, anchor), (status, metric) = _fetch(self.session, statement, 2)
-            self._targets = (ticket, anchor, status, metric)
+            (ticket, anchor, achieved), (metric,) = _fetch(self.session, statement, 3)
+            self._targets = (ticket, anchor, achieved == 1, metric)
         return self._targets
 
     def units(self, anchor: Floats, population: Bools, value: Floats, ticket: Ints | None = None) -> Units:
@@ -382,11 +389,8 @@ def _next_replies(sources: _Sources) -> Units:
 
 def _sla(metric: SlaMetric | None) -> Callable[[_Sources], Units]:
     def compute(sources: _Sources) -> Units:
-        ticket, anchor, status, metrics = sources.targets()
-        achieved = np.array([value == TargetStatus.ACHIEVED.value for value in status], dtype=bool)
-        population = np.ones(ticket.size, bool)
-        if metric is not None:
-            population = np.array([value == metric.value for value in metrics], dtype=bool)
+        ticket, anchor, achieved, metrics = sources.targets()
+        population = np.ones(ticket.size, bool) if metric is None else np.equal(metrics, metric.value)
         position, exists = sources.tickets.positions(ticket)
         return sources.units(anchor, population & exists, _flag(achieved), position)
 
@@ -498,6 +502,7 @@ def aggregate(
     first_day = int(day.min())
     day_index = day - first_day
     day_count = int(day_index.max()) + 1
+    day_texts = [days(first_day + offset) for offset in range(day_count)]
     bins = _bins(definition, value) if binned else np.zeros(day.size, np.int64)
     bin_count = int(bins.max()) + 1 if binned else 1
     for dimension in (None, *dimensions):
@@ -512,7 +517,7 @@ def aggregate(
         units_per_cell = np.bincount(cell, minlength=cells)
         sums = np.bincount(cell, weights=value, minlength=cells)
         occupied = np.flatnonzero(units_per_cell)
-        histograms: dict[int, str] = {}
+        histograms: list[str | None] | itertools.repeat[None] = itertools.repeat(None)
         if binned:
             pair = cell * bin_count + bins
             if cells * bin_count <= DENSE_PAIRS:
@@ -521,29 +526,23 @@ def aggregate(
                 counts = dense[pairs]
             else:
                 pairs, counts = np.unique(pair, return_counts=True)
-            pair_cell = (pairs // bin_count).tolist()
             texts = [f"{b}:{n}" for b, n in zip((pairs % bin_count).tolist(), counts.tolist(), strict=True)]
-            boundaries = np.flatnonzero(np.diff(pairs // bin_count)) + 1
-            starts = [0, *boundaries.tolist()]
-            ends = [*boundaries.tolist(), len(texts)]
-            for begin, end in zip(starts, ends, strict=True):
-                histograms[pair_cell[begin]] = ",".join(texts[begin:end])
+            # pairs are sorted by cell, and every occupied cell has at least one: aligned.
+            bounds = [0, *(np.flatnonzero(np.diff(pairs // bin_count)) + 1).tolist(), len(texts)]
+            histograms = [",".join(texts[begin:end]) for begin, end in itertools.pairwise(bounds)]
         name = all_key if dimension is None else dimension.value
-        for cell_number, count, total in zip(
-            occupied.tolist(), units_per_cell[occupied].tolist(), sums[occupied].tolist(), strict=True
-        ):
-            day_text, week_text, month_text = days(first_day + cell_number // key_count)
-            yield (
-                definition.name,
-                name,
-                keys[cell_number % key_count],
-                day_text,
-                week_text,
-                month_text,
-                count,
-                total,
-                histograms.get(cell_number),
-            )
+        cell_day = (occupied // key_count).tolist()
+        yield from zip(
+            itertools.repeat(definition.name),
+            itertools.repeat(name),
+            [keys[k] for k in (occupied % key_count).tolist()],
+            [day_texts[d][0] for d in cell_day],
+            [day_texts[d][1] for d in cell_day],
+            [day_texts[d][2] for d in cell_day],
+            units_per_cell[occupied].tolist(),
+            sums[occupied].tolist(),
+            histograms,
+        )
 
 
 def build(
