@@ -9,11 +9,13 @@ their values, and for durations and scores their histogram (``bin:units`` pairs)
 and means read from rollups are therefore *equal* to the raw answers; p50/p90 of durations come
 from the bins within the bound documented in :mod:`opsdesk.insights.histogram` (scores are exact).
 
-Built set-based: for each metric one ``INSERT ... SELECT`` computes every unit's day, value, bin and
-dimension keys into a temporary table (the expensive value expressions run once), then one
-``INSERT ... SELECT ... GROUP BY`` per dimension sums it into the rollup table (per bin, then
-the bins joined into one histogram per day and key). No Python loop
-over tickets.
+A build of every day (:func:`rebuild`, the first scheduled build) reads each source table once
+and computes all metrics and dimensions in numpy (:mod:`opsdesk.insights.service.rollup_build`).
+A build of a few days (the incremental refresh) is set-based SQL: for each metric one
+``INSERT ... SELECT`` computes every unit's day, value, bin and dimension keys into a temporary
+table (the expensive value expressions run once), then one ``INSERT ... SELECT ... GROUP BY``
+per dimension sums it into the rollup table (per bin, then the bins joined into one histogram
+per day and key). Both write the same rows (tested).
 
 Kept fresh by :func:`refresh` (hourly job): closed days not yet rolled up are added, and every
 day a ticket changed since the last run could have counted in (its anchors, the days of its
