@@ -63,14 +63,13 @@ def test_a_bulk_load_restores_indexes_and_search_and_keeps_ticket_invariants(db:
         .group_by(Message.ticket_id)
     )
     replies = {ticket_id: (first, count) for ticket_id, first, count in db.execute(staff)}
-    customers = {
-        ticket_id: count
-        for ticket_id, count in db.execute(
+    customers: dict[int, int] = dict(
+        db.execute(
             select(Message.ticket_id, func.count())
             .where(Message.author_kind == "customer")
             .group_by(Message.ticket_id)
-        )
-    }
+        ).all()
+    )
     follow_ups = 0
     for ticket in db.scalars(select(Ticket)):
         first, count = replies.get(ticket.id, (None, 0))
@@ -78,10 +77,7 @@ def test_a_bulk_load_restores_indexes_and_search_and_keeps_ticket_invariants(db:
         assert ticket.customer_message_count == customers[ticket.id]
         follow_ups += customers[ticket.id] - 1
     assert follow_ups > 0  # customers write between staff replies: next reply times exist
-    targets = {
-        metric: count
-        for metric, count in db.execute(select(SlaTarget.metric, func.count()).group_by(SlaTarget.metric))
-    }
+    targets = dict(db.execute(select(SlaTarget.metric, func.count()).group_by(SlaTarget.metric)).all())
     assert targets == {"first_reply": 300, "resolution": 300, "next_reply": follow_ups}
     # Explicit ids: the next ticket created through the service continues after them.
     made = make_ticket(db)
