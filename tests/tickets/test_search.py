@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import and_, select, text
 from sqlalchemy.orm import Session
 
@@ -102,3 +103,23 @@ def test_search_pages_newest_first_and_combines_with_filters(db: Session) -> Non
     assert seen == expected
     pending = list_tickets(db, SYSTEM, parse_filter({"q": "walrus", "status": "pending"}), limit=10)
     assert [ticket.id for ticket in pending.items] == sorted((t.id for t in walruses[:2]), reverse=True)
+
+
+def test_newest_matches_cross_id_windows(db: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    # PostgreSQL asks for the newest matches in growing windows of ids; with a window of two ids
+    # the matches below are found over several windows, newest first, none twice or skipped.
+    from opsdesk.tickets.service import search
+
+    monkeypatch.setattr(search, "POSTGRES_FIRST_WINDOW", 2)
+    matching = []
+    for number in range(12):
+        ticket = make_ticket(db, subject=f"Ticket {number}", body="narwhal" if number % 3 == 0 else "other")
+        if number % 3 == 0:
+            matching.append(ticket.id)
+    db.flush()
+    newest_first = sorted(matching, reverse=True)
+    assert search.newest_matching_ids(db, "narwhal", below=None, count=10) == newest_first
+    assert search.newest_matching_ids(db, "narwhal", below=None, count=2) == newest_first[:2]
+    below = newest_first[1]
+    assert search.newest_matching_ids(db, "narwhal", below=below, count=10) == newest_first[2:]
+    assert search.newest_matching_ids(db, "nothing-like-it", below=None, count=10) == []
