@@ -313,7 +313,8 @@ def _newest_matches(
     """Keyword matches newest first without touching every match: the index hands out matching
     ids in descending order, a chunk at a time (see ``search.newest_matching_ids``), and only
     those ids are checked against the other filters. A common word over a million tickets then
-    costs a few chunks, not a sort of all its matches. (Tickets are numbered in creation order, so newest-by-id is newest-created.)"""
+    costs a few chunks, not a sort of all its matches. (Tickets are numbered in creation order,
+    so newest-by-id is newest-created.)"""
     require(actor, Permission.TICKET_READ)
     if not 1 <= limit <= MAX_PAGE:
         raise ValidationFailedError(
