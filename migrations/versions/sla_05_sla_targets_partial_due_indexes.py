@@ -1,4 +1,4 @@
-"""sla targets: partial due-time indexes in place of (status, due_at)
+"""sla targets: partial due-time indexes in place of (status, due_at); no ticket_id index
 
 Active targets are found by due time (the breach sweep, "breaching in the next hour") through an
 index of active targets only, ``(due_at) WHERE status = 'active'``; breached targets, newest
@@ -6,6 +6,9 @@ breach first ("breached" view), through ``(breached_at) WHERE status = 'breached
 targets, the bulk of an old table, are in neither, and the bulk recompute after a calendar edit
 can rebuild the active index in one sorted pass instead of moving each entry (see
 ``opsdesk.sla.bulk``).
+
+``ix_sla_targets_ticket_id`` goes: the unique ``(ticket_id, metric, cycle)`` index already finds a
+ticket's targets, and on PostgreSQL every index is one more entry written per moved due time.
 
 Revision ID: sla_05
 Revises: billing_04
@@ -28,6 +31,7 @@ BREACHED = sa.text("status = 'breached'")
 
 def upgrade() -> None:
     with op.batch_alter_table("sla_targets") as batch:
+        batch.drop_index("ix_sla_targets_ticket_id")
         batch.drop_index("ix_sla_targets_status_due_at")
         batch.create_index(
             "ix_sla_targets_active_due_at", ["due_at"], sqlite_where=ACTIVE, postgresql_where=ACTIVE
@@ -42,3 +46,4 @@ def downgrade() -> None:
         batch.drop_index("ix_sla_targets_breached_at")
         batch.drop_index("ix_sla_targets_active_due_at")
         batch.create_index("ix_sla_targets_status_due_at", ["status", "due_at"], unique=False)
+        batch.create_index("ix_sla_targets_ticket_id", ["ticket_id"], unique=False)

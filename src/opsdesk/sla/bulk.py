@@ -9,13 +9,15 @@ The path, per chunk of active policy targets (keyset by id):
    budget ``target_seconds - elapsed_seconds``, and the calendar key (-1 for calendar time);
 2. compute every due time at once (:func:`recompute`: ``numpy.searchsorted`` over the calendar's
    open intervals; calendar time in integer microseconds);
-3. write back only the rows whose due time moved (by more than a millisecond): SQLite through one
-   prepared ``UPDATE`` run with ``executemany``, PostgreSQL through one
-   ``UPDATE … FROM unnest(ids, dues)`` statement per chunk.
+3. after every chunk is computed, write back only the rows whose due time moved (by more than a
+   millisecond), in primary-key order: SQLite through one prepared ``UPDATE`` run with
+   ``executemany`` (dropping the partial index of active due times first and building it again
+   after, when a quarter of it or more moves: see :func:`_write_sqlite`), PostgreSQL through one
+   ``UPDATE … FROM unnest(ids, dues)`` statement per chunk of rows.
 
 Breach status: the recompute reports how many active targets are now due; marking them breached
-stays with :func:`opsdesk.sla.clocks.sweep_breaches` (scheduled every minute, indexed by
-``(status, due_at)``), because a breach is an audit row and a ``SlaBreached`` event each
+stays with :func:`opsdesk.sla.clocks.sweep_breaches` (scheduled every minute, through the
+partial index of active due times), because a breach is an audit row and a ``SlaBreached`` event each
 (triggers, escalation matrix) — never a silent column update. Fixed deadlines (``kind =
 'deadline'``) and paused targets (no due time) are not touched.
 """
@@ -27,7 +29,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import chain, repeat
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -131,7 +133,7 @@ FROM unnest(CAST(:ids AS BIGINT[]), CAST(:dues AS BIGINT[])) AS moved(id, due_us
 WHERE target.id = moved.id
 """
 )
-_SQLITE_UPDATE = "UPDATE sla_targets SET due_at = ?, updated_at = ? WHERE id = ?"
+_SQLITE_UPDATE = "UPDATE sla_targets SET due_at = ?, updated_at = '{stamp}' WHERE id = ?"
 
 
 def _sqlite_times(microseconds: IntArray) -> list[str]:
@@ -261,8 +263,9 @@ def _write_sqlite(raw: Any, ids: IntArray, dues: IntArray, stamp: str) -> None:
                 rebuild = None if found is None else str(found[0])
         if rebuild is not None:
             cursor.execute(f'DROP INDEX "{ACTIVE_DUE_INDEX}"')
+        # The stamp is our own formatted instant, written into the statement once.
         cursor.executemany(
-            _SQLITE_UPDATE, zip(_sqlite_times(dues), repeat(stamp), ids.tolist(), strict=False)
+            _SQLITE_UPDATE.format(stamp=stamp), zip(_sqlite_times(dues), ids.tolist(), strict=True)
         )
         if rebuild is not None:
             # Let the index sort use a second core; the connection's setting comes back after.

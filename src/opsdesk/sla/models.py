@@ -92,7 +92,8 @@ class SlaTarget(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    # Found by ticket through the unique (ticket_id, metric, cycle) index: no index of its own.
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
     metric: Mapped[str] = mapped_column(String(20))
     cycle: Mapped[int] = mapped_column(Integer, default=1)
     policy_id: Mapped[int | None] = mapped_column(ForeignKey("sla_policies.id", ondelete="SET NULL"))
