@@ -18,6 +18,7 @@ Prints one JSON object.
 
 from __future__ import annotations
 
+import os
 import random
 import tempfile
 import time
@@ -376,4 +377,6 @@ def register(bench_app: typer.Typer) -> None:
             result.update(recompute_rate(tickets))
         if database_tickets > 0:
             result.update(database_recompute(database_tickets, database_url))
+        # The machine may be shared: wall times vary with it, CPU seconds much less.
+        result |= {"cpu_count": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)}
         typer.echo(orjson.dumps(result).decode())

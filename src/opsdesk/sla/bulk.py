@@ -187,17 +187,15 @@ def recompute_due_times(
         cursor = raw.cursor()
         try:
             cursor.execute(query, (after, chunk))
-            rows = cursor.fetchall()
+            # Every value is exact in float64 (microsecond instants < 2**53): the rows stream
+            # into one array (no list of them kept), then it is cut into columns.
+            table = np.fromiter(chain.from_iterable(cursor), dtype=np.float64).reshape(-1, 5)
         finally:
             cursor.close()
-        if not rows:
+        if not table.shape[0]:
             load += time.perf_counter() - began
             break
-        after = int(rows[-1][0])
-        # Every value is exact in float64 (microsecond instants < 2**53); one array, then columns.
-        count = len(rows)
-        table = np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=count * 5).reshape(count, 5)
-        del rows
+        after = int(table[-1, 0])
         loaded = time.perf_counter()
         load += loaded - began
         ids = table[:, 0].astype(np.int64)
