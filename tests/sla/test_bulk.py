@@ -188,15 +188,17 @@ def _index_definition(db: Session) -> str | None:
     return db.execute(text(query), {"name": ACTIVE_DUE_INDEX}).scalar()
 
 
-@pytest.mark.parametrize("rebuild", [True, False], ids=["index-rebuilt", "index-moved"])
+@pytest.mark.parametrize(
+    ("rebuild", "chunk"), [(True, 250_000), (False, 7)], ids=["index-rebuilt", "index-moved-in-chunks"]
+)
 def test_a_recompute_moving_most_targets_writes_exactly_the_moved_rows(
-    db: Session, monkeypatch: pytest.MonkeyPatch, rebuild: bool
+    db: Session, monkeypatch: pytest.MonkeyPatch, rebuild: bool, chunk: int
 ) -> None:
     """New opening hours on both calendars move most due times: exactly those rows are written
     (their ``updated_at`` is the recompute's), each as the per-ticket path computes it, and the
     index of active due times is whole afterwards (SQLite rebuilds it past a share of moved rows;
     the test lowers the row floor so a small backlog takes that path, or raises the share so it
-    does not)."""
+    does not; and read in chunks of 7 rows)."""
     office_id, night_id = setup_policies(db)
     make_backlog(db)
     db.flush()
@@ -221,7 +223,7 @@ def test_a_recompute_moving_most_targets_writes_exactly_the_moved_rows(
     assert len(should_move) < len(targets)  # calendar-time targets stay
 
     now = START + timedelta(days=5, microseconds=321)
-    result = recompute_due_times(db, now=now)
+    result = recompute_due_times(db, now=now, chunk=chunk)
     db.expire_all()
     after = {target.id: (target.due_at, target.updated_at) for target in active_policy_targets(db)}
 

@@ -110,6 +110,8 @@ def _seed(database: Database, tickets: int, now: datetime) -> tuple[int, int]:
     """``tickets`` open tickets with their active targets (resolution for each, first reply for a
     third; half on the New York calendar, a fifth on Berlin, the rest in calendar time), due
     times as the per-ticket path would have stored them. Returns the two calendar ids."""
+    from sqlalchemy import text
+
     from opsdesk.demo.bulk import BulkWriter
     from opsdesk.sla.bulk import due_microseconds
     from opsdesk.sla.models import BusinessCalendarRow
@@ -237,6 +239,10 @@ def _seed(database: Database, tickets: int, now: datetime) -> tuple[int, int]:
                 next_target += size
         writer.move_sequence("tickets")
         writer.move_sequence("sla_targets")
+    if not sqlite:
+        # Planner statistics for the loaded tables, as autovacuum would soon gather them.
+        with database.transaction() as session:
+            session.execute(text("ANALYZE tickets, sla_targets"))
     return calendar_ids
 
 

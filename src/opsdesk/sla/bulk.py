@@ -29,7 +29,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import chain
+from itertools import chain, islice
 from typing import Any
 
 import numpy as np
@@ -121,9 +121,7 @@ _SELECT = """
 SELECT id, {since}, target_seconds - elapsed_seconds,
        CASE WHEN business_hours THEN COALESCE(calendar_id, 0) ELSE -1 END, {due}
 FROM sla_targets
-WHERE {plus}status = 'active' AND kind = 'policy' AND running_since IS NOT NULL AND id > {mark}{only}
-ORDER BY id
-LIMIT {mark}
+WHERE {plus}status = 'active' AND kind = 'policy' AND running_since IS NOT NULL{only}
 """
 _POSTGRES_UPDATE = text(
     """
@@ -159,7 +157,6 @@ def recompute_due_times(
     connection: Connection = session.connection()
     sqlite = connection.dialect.name == "sqlite"
     as_us = _SQLITE_US if sqlite else _POSTGRES_US
-    mark = "?" if sqlite else "%s"
     only = ""
     if calendar_ids is not None:
         listed = ", ".join(str(int(value)) for value in calendar_ids) or "NULL"
@@ -167,8 +164,7 @@ def recompute_due_times(
     query = _SELECT.format(
         since=as_us.format(column="running_since"),
         due=f"COALESCE({as_us.format(column='due_at')}, 0)",
-        mark=mark,
-        # SQLite: walk the primary key (a full pass), not the index of active due times plus a sort.
+        # SQLite: walk the table (a full pass in key order), not the index of active due times.
         plus="+" if sqlite else "",
         only=only,
     )
@@ -179,45 +175,49 @@ def recompute_due_times(
     load = compute = 0.0
     moved_ids: list[IntArray] = []
     moved_dues: list[IntArray] = []
-    after = 0
-    # The driver's own cursor, in this transaction: plain tuples, no Row object per row.
+    # One statement, read in chunks on the driver's own cursor, in this transaction: plain tuples,
+    # no Row object per row. PostgreSQL: a server-side cursor (the rows in the table's order, no
+    # sort, not all in memory at once).
     raw: Any = connection.connection.driver_connection
-    while True:
+    cursor = raw.cursor() if sqlite else raw.cursor(name="sla_recompute_due_times")
+    try:
         began = time.perf_counter()
-        cursor = raw.cursor()
-        try:
-            cursor.execute(query, (after, chunk))
-            # Every value is exact in float64 (microsecond instants < 2**53): the rows stream
-            # into one array (no list of them kept), then it is cut into columns.
-            table = np.fromiter(chain.from_iterable(cursor), dtype=np.float64).reshape(-1, 5)
-        finally:
-            cursor.close()
-        if not table.shape[0]:
-            load += time.perf_counter() - began
-            break
-        after = int(table[-1, 0])
-        loaded = time.perf_counter()
-        load += loaded - began
-        ids = table[:, 0].astype(np.int64)
-        since_us = table[:, 1].astype(np.int64)
-        remaining = table[:, 2]
-        calendar_index = table[:, 3].astype(np.int64)
-        old_due = table[:, 4].astype(np.int64)
-        for key in np.unique(calendar_index).tolist():
-            if key != CALENDAR_TIME and key not in calendars:
-                calendars[key] = calendar_by_id(session, key or None)
-        due = due_microseconds(since_us, remaining, calendar_index, calendars)
-        moved = np.abs(due - old_due) > CHANGE_TOLERANCE_US
-        total += ids.size
-        due_now += int(np.count_nonzero(due <= now_us))
-        moved_ids.append(ids[moved])
-        moved_dues.append(due[moved])
-        compute += time.perf_counter() - loaded
-        if ids.size < chunk:
-            break
+        if not sqlite:
+            cursor.itersize = 20_000
+        cursor.execute(query)
+        while True:
+            # Every value is exact in float64 (microsecond instants < 2**53): the rows stream into
+            # one array (no list of them kept), then it is cut into columns.
+            table = np.fromiter(chain.from_iterable(islice(cursor, chunk)), dtype=np.float64).reshape(-1, 5)
+            loaded = time.perf_counter()
+            load += loaded - began
+            if not table.shape[0]:
+                break
+            ids = table[:, 0].astype(np.int64)
+            since_us = table[:, 1].astype(np.int64)
+            remaining = table[:, 2]
+            calendar_index = table[:, 3].astype(np.int64)
+            old_due = table[:, 4].astype(np.int64)
+            for key in np.unique(calendar_index).tolist():
+                if key != CALENDAR_TIME and key not in calendars:
+                    calendars[key] = calendar_by_id(session, key or None)
+            due = due_microseconds(since_us, remaining, calendar_index, calendars)
+            moved = np.abs(due - old_due) > CHANGE_TOLERANCE_US
+            total += ids.size
+            due_now += int(np.count_nonzero(due <= now_us))
+            moved_ids.append(ids[moved])
+            moved_dues.append(due[moved])
+            began = time.perf_counter()
+            compute += began - loaded
+            if ids.size < chunk:
+                break
+    finally:
+        cursor.close()
     began = time.perf_counter()
     ids = np.concatenate(moved_ids) if moved_ids else np.zeros(0, dtype=np.int64)
     dues = np.concatenate(moved_dues) if moved_dues else np.zeros(0, dtype=np.int64)
+    in_key_order = np.argsort(ids, kind="stable")  # the table's pages in sequence
+    ids, dues = ids[in_key_order], dues[in_key_order]
     if ids.size:
         if sqlite:
             _write_sqlite(raw, ids, dues, _sqlite_times(np.array([now_us], dtype=np.int64))[0])
