@@ -382,7 +382,7 @@ def _head_and_body(text: str) -> tuple[str, str] | None:
     return text[: found.start() + len(found.group(1))], text[found.end() :]
 
 
-def _split_multipart(message: MimeMessage, body: str, depth: int) -> list[MimeMessage]:
+def _split_multipart(message: MimeMessage, body: str, depth: int) -> list[MimeMessage | str]:
     boundary = message.get_boundary()
     if (
         not boundary

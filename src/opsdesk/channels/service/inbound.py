@@ -35,7 +35,13 @@ from opsdesk.channels.errors import MessageTooLargeError
 from opsdesk.channels.models import OutboundEmail, RawInbound
 from opsdesk.channels.noise import classify_noise, is_automated
 from opsdesk.channels.quoting import strip_reply_html, strip_reply_text
-from opsdesk.channels.service.outbound import BrandInfo, brand_for_recipients, queue_refusal, set_ticket_brand
+from opsdesk.channels.service.outbound import (
+    BrandInfo,
+    NewTicketFacts,
+    brand_for_recipients,
+    queue_refusal,
+    set_ticket_brand,
+)
 from opsdesk.config import Settings
 from opsdesk.tickets import service as tickets
 from opsdesk.tickets.enums import Channel, StatusCategory
@@ -78,6 +84,7 @@ class ProcessedEmail:
     send_receipt: bool  # a new ticket from a person (not noise, not throttled): acknowledge it
     sender: str = ""
     brand: BrandInfo | None = None
+    new_ticket: NewTicketFacts | None = None  # set when a receipt is due
 
     @property
     def brand_id(self) -> int | None:
@@ -375,6 +382,7 @@ def process_raw_email(
         if brand is not None:
             set_ticket_brand(session, received.ticket.id, brand.id)
     outcome = finish(InboundStatus.PROCESSED, ticket_id=received.ticket.id, message_id=received.message.id)
+    send_receipt = received.created and not received.duplicate and noise is NoiseKind.NONE
     return ProcessedEmail(
         pending.raw_inbound_id,
         outcome.status,
@@ -382,9 +390,19 @@ def process_raw_email(
         received.message.id,
         received.created,
         noise.value,
-        send_receipt=received.created and not received.duplicate and noise is NoiseKind.NONE,
+        send_receipt=send_receipt,
         sender=parsed.from_address,
         brand=brand,
+        new_ticket=(
+            NewTicketFacts(
+                received.ticket.id,
+                received.ticket.subject,
+                received.ticket.reply_token,
+                received.ticket.requester.name,
+            )
+            if send_receipt
+            else None
+        ),
     )
 
 
