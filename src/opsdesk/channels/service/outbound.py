@@ -227,7 +227,7 @@ def queue_email(
         from_address=from_address,
         subject=full_subject[:600],
     )
-    outbox.enqueue(
+    outbox.enqueue_now(
         session,
         EMAIL_SEND_JOB,
         {"outbound_email_id": outbound_id, "email": _as_payload(outgoing)},
@@ -316,7 +316,7 @@ def queue_refusal(
         from_address=from_address,
         subject=outgoing.subject[:600],
     )
-    outbox.enqueue(
+    outbox.enqueue_now(
         session,
         EMAIL_SEND_JOB,
         {"outbound_email_id": outbound_id, "email": _as_payload(outgoing)},
