@@ -38,7 +38,10 @@ def test_the_corpus_parses_as_the_stdlib_parses_it(path: object) -> None:
 
 
 _WORDS = st.sampled_from(
-    ["hello", "Grüße", "naïve", "--", "-- ", "=3D", "line", "\t", "", "привет", "ok.", "--b0", "--b0x", "From:"]
+    [
+        *("hello", "Grüße", "naïve", "--", "-- ", "=3D", "line", "\t", "", "привет", "ok."),
+        *("--b0", "--b0x", "From:"),  # a delimiter line, and a line that only starts like one
+    ]
 )
 _TEXT = st.lists(st.lists(_WORDS, max_size=6).map(" ".join), max_size=6)
 
@@ -85,14 +88,17 @@ def _multipart(draw: st.DrawFn, eol: str, depth: int) -> str:
     closed = draw(st.booleans())
     parts = "".join(f"--{boundary}{blanks}{eol}{child}{eol}" for child in children)
     closing = f"--{boundary}--{blanks}{eol}{epilogue}" if closed else ""
-    return eol.join([f'Content-Type: multipart/{subtype}; boundary="{boundary}"', "", preamble + parts + closing])
+    content_type = f'Content-Type: multipart/{subtype}; boundary="{boundary}"'
+    return eol.join([content_type, "", preamble + parts + closing])
 
 
 @st.composite
 def _message(draw: st.DrawFn) -> bytes:
     eol = draw(st.sampled_from(["\r\n", "\n"]))
     body = draw(st.one_of(_multipart(eol, 0), _leaf(eol)))
-    head = eol.join(["From: Kim <kim@x.example>", "To: support@example.com", "Subject: Hi", "MIME-Version: 1.0"])
+    head = eol.join(
+        ["From: Kim <kim@x.example>", "To: support@example.com", "Subject: Hi", "MIME-Version: 1.0"]
+    )
     return (head + eol + body).encode("utf-8")
 
 
