@@ -159,11 +159,12 @@ def _prepare(url: str, seed_tickets: int) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         if seed_tickets:
+            from opsdesk.demo.bulk import load_transaction
             from opsdesk.demo.context import SeedOptions
             from opsdesk.demo.seeder import seed_company
 
             # The seeder suspends the keyword index during its load and rebuilds it once.
-            with database.transaction() as session:
+            with load_transaction(database) as session:
                 seed_company(session, SeedOptions(tickets=seed_tickets, days=365, seed=7))
         seed_seconds = time.perf_counter() - started
         with database.transaction() as session:

@@ -23,7 +23,14 @@ from opsdesk import clock
 from opsdesk.auth.actor import Actor
 from opsdesk.demo.arrivals import arrival_times, plan_bursts
 from opsdesk.demo.bulk import BulkWriter, epoch_of
-from opsdesk.demo.company import seed_accounts_and_people, seed_definitions, seed_staff
+from opsdesk.demo.company import (
+    ACCOUNT_COLUMNS,
+    COMPANY_TABLES,
+    PERSON_COLUMNS,
+    plan_accounts_and_people,
+    seed_definitions,
+    seed_staff,
+)
 from opsdesk.demo.context import SeedContext, SeedOptions
 from opsdesk.demo.conversations import (
     AUDIT_COLUMNS,
@@ -33,15 +40,19 @@ from opsdesk.demo.conversations import (
     TICKET_COLUMNS,
     Agent,
     Requester,
-    Rows,
     TicketPlayer,
 )
+from opsdesk.demo.producer import TicketPlan, ticket_batches
 from opsdesk.domains import domain_modules
 from opsdesk.errors import ConflictError, FieldProblem, ValidationFailedError
 from opsdesk.tickets.models import Account, Ticket
 from opsdesk.tickets.service import search
 
 SEED_ACTOR_NAME = "Demo seed"
+# From this many tickets the conversations are generated in a child process while this one writes.
+PARALLEL_FROM = 20_000
+TICKET_TABLES = ("tickets", "messages", "ticket_tags", "audit_events")
+LOADED_TABLES = (*COMPANY_TABLES, *TICKET_TABLES)
 MAX_TICKETS = 10_000_000
 MAX_DAYS = 3_650
 
@@ -133,7 +144,8 @@ def seed_company(
     staff = seed_staff(session, actor, context)
     context.admin_user_id = context.user_ids_by_role["admin"][0]
     waiting_status_id = seed_definitions(writer, context)
-    accounts, people = seed_accounts_and_people(writer, context, people_for(options.tickets))
+    company = plan_accounts_and_people(writer, context, people_for(options.tickets))
+    accounts, people = company.accounts, company.people
     context.accounts = accounts
     context.person_ids = range(people[0].id, people[-1].id + 1)
 
@@ -167,36 +179,43 @@ def seed_company(
         waiting_status_id=waiting_status_id,
         bursts=bursts,
     )
-    times = arrival_times(generator, start_epoch, options.days, options.tickets, bursts)
-    first_ticket_id = ticket_id = writer.next_id("tickets")
-    message_id = writer.next_id("messages")
-    first_message_id = message_id
-    population = len(requesters)
-    rnd = generator.random
-    loaded_tables = ("tickets", "messages", "ticket_tags", "audit_events")
+    plan = TicketPlan(
+        generator=generator,
+        player=player,
+        times=arrival_times(generator, start_epoch, options.days, options.tickets, bursts),
+        requesters=requesters,
+        first_ticket_id=writer.next_id("tickets"),
+        first_message_id=writer.next_id("messages"),
+        batch_size=options.batch_size,
+    )
+    ticket_id, message_id = plan.first_ticket_id, plan.first_message_id
+    parallel = options.parallel if options.parallel is not None else options.tickets >= PARALLEL_FROM
     # The keyword search index is rebuilt once from the loaded rows instead of row by row.
-    with writer.bulk_load_tuning(), search.suspended_index(session), writer.without_indexes(loaded_tables):
-        for batch_start in range(0, len(times), options.batch_size):
-            rows = Rows()
-            batch_first_ticket, batch_first_message = ticket_id, message_id
-            for created in times[batch_start : batch_start + options.batch_size]:
-                # Some customers write far more than others: skew the pick towards the list's head.
-                requester = requesters[int(population * rnd() ** 1.6)]
-                message_id = player.play(ticket_id, message_id, created, requester, rows)
-                ticket_id += 1
+    with (
+        writer.bulk_load_tuning(),
+        search.suspended_index(session),
+        writer.without_foreign_keys(LOADED_TABLES),
+        # The ticket rows' audit is derived in SQL from people's indexes, so theirs stay.
+        writer.without_indexes(TICKET_TABLES),
+    ):
+        writer.insert("accounts", ACCOUNT_COLUMNS, company.account_rows)
+        writer.insert("account_domains", ("id", "account_id", "domain"), company.domain_rows)
+        writer.insert("people", PERSON_COLUMNS, company.person_rows)
+        writer.insert("person_emails", ("id", "person_id", "email", "is_primary"), company.email_rows)
+        writer.insert("person_accounts", ("id", "person_id", "account_id", "relation"), company.relation_rows)
+        for rows, next_ticket_id, next_message_id in ticket_batches(plan, in_child=parallel):
             writer.insert("tickets", TICKET_COLUMNS, rows.tickets)
             writer.insert("ticket_tags", TAG_COLUMNS, rows.tags)
             writer.insert("messages", MESSAGE_COLUMNS, rows.messages)
-            parameters = {"first": batch_first_ticket, "last": ticket_id - 1}
-            writer.execute(_CREATED_AUDIT[writer.dialect], parameters)
+            writer.execute(_CREATED_AUDIT[writer.dialect], {"first": ticket_id, "last": next_ticket_id - 1})
             writer.insert("audit_events", AUDIT_COLUMNS, rows.audit)
-            writer.execute(
-                _MESSAGE_AUDIT[writer.dialect], {"first": batch_first_message, "last": message_id - 1}
-            )
+            writer.execute(_MESSAGE_AUDIT[writer.dialect], {"first": message_id, "last": next_message_id - 1})
+            ticket_id, message_id = next_ticket_id, next_message_id
             if progress is not None:
-                progress(ticket_id - first_ticket_id)
-    writer.move_sequence("tickets")
-    writer.move_sequence("messages")
+                progress(ticket_id - plan.first_ticket_id)
+    for table in (*COMPANY_TABLES, "tickets", "messages"):
+        writer.move_sequence(table)
+    first_ticket_id, first_message_id = plan.first_ticket_id, plan.first_message_id
     context.ticket_ids = range(first_ticket_id, ticket_id)
     context.message_count = message_id - first_message_id
 
