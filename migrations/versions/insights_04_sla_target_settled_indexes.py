@@ -1,7 +1,7 @@
 """insights: indexes on SLA targets' breached_at and achieved_at (SLA attainment's period ranges)
 
 Revision ID: insights_04
-Revises: billing_04
+Revises: sla_05
 Create Date: 2026-11-22 01:40:00
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "insights_04"
-down_revision = "billing_04"
+down_revision = "sla_05"
 branch_labels = None
 depends_on = None
 
