@@ -5,7 +5,7 @@ closed ticket's entry of the (status, updated_at) index: seconds at a million ti
 (status, solved_at) the count reads only the recent range of each status.
 
 Revision ID: api_03
-Revises: billing_04
+Revises: insights_04
 Create Date: 2026-11-22 01:30:00
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "api_03"
-down_revision = "billing_04"
+down_revision = "insights_04"
 branch_labels = None
 depends_on = None
 
