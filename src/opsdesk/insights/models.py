@@ -25,7 +25,7 @@ Index("ix_tickets_satisfaction_at", Ticket.satisfaction_at)
 Index("ix_tickets_follow_up_of_id", Ticket.follow_up_of_id)
 Index("ix_messages_created_at", Message.created_at)
 # SLA attainment places a target in a period by when it settled: breached, else achieved.
-Index("ix_sla_targets_breached_at", SlaTarget.breached_at)
+Index("ix_sla_targets_any_breached_at", SlaTarget.breached_at)
 Index("ix_sla_targets_achieved_at", SlaTarget.achieved_at)
 
 
