@@ -1,7 +1,7 @@
 """core: a configuration generation that database triggers bump on every configuration change
 
 Revision ID: core_02
-Revises: billing_04
+Revises: api_03
 Create Date: 2026-11-22 01:00:00
 
 Hot paths cache configuration per process (:mod:`opsdesk.config_cache`) and check this one-row
@@ -41,7 +41,7 @@ CONFIGURATION_TABLES = (
 )
 
 revision = "core_02"
-down_revision = "billing_04"
+down_revision = "api_03"
 branch_labels = None
 depends_on = None
 

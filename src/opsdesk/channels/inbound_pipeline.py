@@ -75,9 +75,9 @@ def _process_in(
 ) -> IngestResult:
     outcome = inbound.process_raw_email(session, raw_inbound_id, settings, pending)
     if outcome.send_receipt and outcome.ticket_id is not None:
-        if outcome.sender:
+        if outcome.sender and outcome.new_ticket is not None:
             queue_receipt_for_new_email_ticket(
-                session, outcome.ticket_id, outcome.sender, settings, outcome.brand
+                session, outcome.new_ticket, outcome.sender, settings, outcome.brand
             )
         else:
             queue_receipt(session, session.get_one(Ticket, outcome.ticket_id), settings)

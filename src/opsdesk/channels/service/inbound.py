@@ -21,7 +21,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, literal, select, union_all, update
+from sqlalchemy import Connection, Table, bindparam, func, literal, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -35,7 +35,13 @@ from opsdesk.channels.errors import MessageTooLargeError
 from opsdesk.channels.models import OutboundEmail, RawInbound
 from opsdesk.channels.noise import classify_noise, is_automated
 from opsdesk.channels.quoting import strip_reply_html, strip_reply_text
-from opsdesk.channels.service.outbound import BrandInfo, brand_for_recipients, queue_refusal, set_ticket_brand
+from opsdesk.channels.service.outbound import (
+    EmailBrandInfo,
+    NewTicketFacts,
+    brand_for_recipients,
+    queue_refusal,
+    set_ticket_brand,
+)
 from opsdesk.config import Settings
 from opsdesk.tickets import service as tickets
 from opsdesk.tickets.enums import Channel, StatusCategory
@@ -77,7 +83,8 @@ class ProcessedEmail:
     noise_kind: str
     send_receipt: bool  # a new ticket from a person (not noise, not throttled): acknowledge it
     sender: str = ""
-    brand: BrandInfo | None = None
+    brand: EmailBrandInfo | None = None
+    new_ticket: NewTicketFacts | None = None  # set when a receipt is due
 
     @property
     def brand_id(self) -> int | None:
@@ -330,10 +337,11 @@ def process_raw_email(
             return done
     parsed = parse_email(pending.raw)
     noise = classify_noise(parsed)
-    finish = _Finisher(session, pending, noise)
+    connection = session.connection()  # the transaction's one connection, for Core statements
+    finish = _Finisher(connection, pending, noise)
     if not parsed.from_address:
         return finish(InboundStatus.FAILED, error="the message has no sender address")
-    if _over_throttle(session, pending, settings):
+    if _over_throttle(connection, pending, settings):
         return finish(
             InboundStatus.THROTTLED,
             error=(
@@ -375,6 +383,7 @@ def process_raw_email(
         if brand is not None:
             set_ticket_brand(session, received.ticket.id, brand.id)
     outcome = finish(InboundStatus.PROCESSED, ticket_id=received.ticket.id, message_id=received.message.id)
+    send_receipt = received.created and not received.duplicate and noise is NoiseKind.NONE
     return ProcessedEmail(
         pending.raw_inbound_id,
         outcome.status,
@@ -382,9 +391,19 @@ def process_raw_email(
         received.message.id,
         received.created,
         noise.value,
-        send_receipt=received.created and not received.duplicate and noise is NoiseKind.NONE,
+        send_receipt=send_receipt,
         sender=parsed.from_address,
         brand=brand,
+        new_ticket=(
+            NewTicketFacts(
+                received.ticket.id,
+                received.ticket.subject,
+                received.ticket.reply_token,
+                received.ticket.requester.name,
+            )
+            if send_receipt
+            else None
+        ),
     )
 
 
@@ -436,22 +455,18 @@ def _sender_belongs_to(session: Session, ticket_id: int, requester_id: int, addr
     return bool(on_ticket)
 
 
-def _over_throttle(session: Session, pending: PendingInbound, settings: Settings) -> bool:
+def _over_throttle(connection: Connection, pending: PendingInbound, settings: Settings) -> bool:
     if not pending.sender:
         return False
-    earlier = (
-        session.connection()
-        .execute(
-            _EARLIER_FROM_SENDER,
-            {
-                "sender": pending.sender,
-                "since": pending.received_at - timedelta(seconds=settings.email_throttle_window_seconds),
-                "row_id": pending.raw_inbound_id,
-                "limit": settings.email_throttle_count,
-            },
-        )
-        .scalar()
-    )
+    earlier = connection.execute(
+        _EARLIER_FROM_SENDER,
+        {
+            "sender": pending.sender,
+            "since": pending.received_at - timedelta(seconds=settings.email_throttle_window_seconds),
+            "row_id": pending.raw_inbound_id,
+            "limit": settings.email_throttle_count,
+        },
+    ).scalar()
     return int(earlier or 0) >= settings.email_throttle_count
 
 
@@ -495,10 +510,10 @@ def _save_attachments(settings: Settings, parsed: ParsedEmail) -> tuple[list[Att
 class _Finisher:
     """Writes what became of a row (status, reason, ticket, message, noise kind) in one UPDATE."""
 
-    __slots__ = ("_noise", "_pending", "_session")
+    __slots__ = ("_connection", "_noise", "_pending")
 
-    def __init__(self, session: Session, pending: PendingInbound, noise: NoiseKind) -> None:
-        self._session = session
+    def __init__(self, connection: Connection, pending: PendingInbound, noise: NoiseKind) -> None:
+        self._connection = connection
         self._pending = pending
         self._noise = noise
 
@@ -510,7 +525,7 @@ class _Finisher:
         ticket_id: int | None = None,
         message_id: int | None = None,
     ) -> ProcessedEmail:
-        self._session.connection().execute(
+        self._connection.execute(
             _FINISH,
             {
                 "row_id": self._pending.raw_inbound_id,

@@ -26,7 +26,7 @@ from opsdesk.config import Settings
 from opsdesk.tickets.enums import AuthorKind, Channel
 from opsdesk.tickets.events import MessageAdded
 from opsdesk.tickets.html import text_to_html
-from opsdesk.tickets.models import Message, Person, Ticket
+from opsdesk.tickets.models import Message, Ticket
 
 EMAIL_SEND_JOB = "email.send"
 MAX_REFERENCES = 20
@@ -35,7 +35,7 @@ _CHANNELS_WITH_OWN_REPLIES = frozenset({Channel.SLACK.value})
 
 
 @dataclass(frozen=True, slots=True)
-class BrandInfo:
+class EmailBrandInfo:
     """What sending mail needs of a brand (read with one Core query, not an ORM load)."""
 
     id: int
@@ -47,7 +47,7 @@ class BrandInfo:
 
 
 class BrandLike(Protocol):
-    """A brand as :func:`sender_for` reads it (an :class:`EmailBrand` or a :class:`BrandInfo`)."""
+    """A brand as :func:`sender_for` reads it (an :class:`EmailBrand` or a :class:`EmailBrandInfo`)."""
 
     @property
     def from_name(self) -> str: ...
@@ -67,8 +67,6 @@ _BRANDS = cast(Table, EmailBrand.__table__)
 _TICKET_BRANDS = cast(Table, TicketBrand.__table__)
 _MESSAGES = cast(Table, Message.__table__)
 _OUTBOUND = cast(Table, OutboundEmail.__table__)
-_TICKETS = cast(Table, Ticket.__table__)
-_PEOPLE = cast(Table, Person.__table__)
 _BRAND_COLUMNS = (
     _BRANDS.c.id,
     _BRANDS.c.from_name,
@@ -106,14 +104,9 @@ _CONVERSATION_IDS = union_all(
     ),
 )
 _INSERT_OUTBOUND = insert(_OUTBOUND).returning(_OUTBOUND.c.id)
-_RECEIPT_COLUMNS = (
-    select(_TICKETS.c.subject, _TICKETS.c.reply_token, _PEOPLE.c.name)
-    .join(_PEOPLE, _PEOPLE.c.id == _TICKETS.c.requester_id)
-    .where(_TICKETS.c.id == bindparam("ticket_id"))
-)
 
 
-def brand_for_recipients(session: Session, recipients: tuple[str, ...]) -> BrandInfo | None:
+def brand_for_recipients(session: Session, recipients: tuple[str, ...]) -> EmailBrandInfo | None:
     """The brand whose address (or a ``+tag`` variant of it) the mail was sent to."""
     if not recipients:
         return None
@@ -122,7 +115,7 @@ def brand_for_recipients(session: Session, recipients: tuple[str, ...]) -> Brand
         local, _, domain = address.partition("@")
         plain.add(f"{local.split('+', 1)[0]}@{domain}")
     row = session.connection().execute(_BRAND_BY_ADDRESS, {"addresses": sorted(plain)}).first()
-    return BrandInfo(*row) if row is not None else None
+    return EmailBrandInfo(*row) if row is not None else None
 
 
 def set_ticket_brand(session: Session, ticket_id: int, brand_id: int) -> None:
@@ -131,9 +124,9 @@ def set_ticket_brand(session: Session, ticket_id: int, brand_id: int) -> None:
         connection.execute(_INSERT_TICKET_BRAND, {"ticket_id": ticket_id, "brand_id": brand_id})
 
 
-def brand_of(session: Session, ticket_id: int) -> BrandInfo | None:
+def brand_of(session: Session, ticket_id: int) -> EmailBrandInfo | None:
     row = session.connection().execute(_BRAND_OF_TICKET, {"ticket_id": ticket_id}).first()
-    return BrandInfo(*row) if row is not None else None
+    return EmailBrandInfo(*row) if row is not None else None
 
 
 def sender_of(session: Session, ticket_id: int, settings: Settings) -> tuple[str, str, str, str]:
@@ -234,7 +227,7 @@ def queue_email(
         from_address=from_address,
         subject=full_subject[:600],
     )
-    outbox.enqueue(
+    outbox.enqueue_now(
         session,
         EMAIL_SEND_JOB,
         {"outbound_email_id": outbound_id, "email": _as_payload(outgoing)},
@@ -323,7 +316,7 @@ def queue_refusal(
         from_address=from_address,
         subject=outgoing.subject[:600],
     )
-    outbox.enqueue(
+    outbox.enqueue_now(
         session,
         EMAIL_SEND_JOB,
         {"outbound_email_id": outbound_id, "email": _as_payload(outgoing)},
@@ -364,28 +357,35 @@ def outgoing_from_payload(payload: dict[str, Any]) -> OutgoingEmail:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class NewTicketFacts:
+    """What the receipt of a ticket just opened says, from the objects that opened it."""
+
+    ticket_id: int
+    subject: str
+    reply_token: str
+    requester_name: str | None
+
+
 def queue_receipt_for_new_email_ticket(
-    session: Session, ticket_id: int, to_address: str, settings: Settings, brand: BrandInfo | None
+    session: Session, facts: NewTicketFacts, to_address: str, settings: Settings, brand: EmailBrandInfo | None
 ) -> int:
-    """The receipt of a ticket just opened by an email, from columns (no ticket or person load):
-    it goes to whoever wrote, who is the new ticket's requester; ``brand`` is the brand the mail
-    was sent to (already looked up)."""
-    session.flush()
-    subject, reply_token, name = (
-        session.connection().execute(_RECEIPT_COLUMNS, {"ticket_id": ticket_id}).one()
-    )
+    """The receipt of a ticket just opened by an email (no ticket or person load): it goes to
+    whoever wrote, who is the new ticket's requester; ``brand`` is the brand the mail was sent to
+    (already looked up)."""
+    name = facts.requester_name
     text = render_receipt(
         brand.receipt_template if brand is not None else "",
         name=(name.split(" ", 1)[0] if name else "") or "there",
-        ticket_id=ticket_id,
-        subject=subject,
+        ticket_id=facts.ticket_id,
+        subject=facts.subject,
     )
     return queue_email(
         session,
-        ticket=TicketColumns(ticket_id, reply_token),
+        ticket=TicketColumns(facts.ticket_id, facts.reply_token),
         kind=OutboundKind.RECEIPT,
         to_address=to_address,
-        subject=f"Re: {subject}",
+        subject=f"Re: {facts.subject}",
         text=text,
         settings=settings,
         sender=sender_for(brand, settings),

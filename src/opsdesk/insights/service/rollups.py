@@ -173,9 +173,7 @@ def _build_sql(
         for definition in definitions:
             session.execute(delete(units_table))
             value = value_of(definition)
-            where = [definition.anchor < end, not_merged(), definition.population]
-            if start is not None:
-                where.append(definition.anchor >= start)
+            where = [definition.in_period(start, end), not_merged(), definition.population]
             source = base_from(definition, {"assignee", "account"})
             # The value's expression (correlated subqueries for requester wait, periodic update,
             # next reply) is evaluated once per unit, into the temporary table.

@@ -181,8 +181,7 @@ def _joins(query: MetricQuery) -> set[str]:
 
 def _where(definition: MetricDefinition, query: MetricQuery) -> list[ColumnElement[bool]]:
     return [
-        definition.anchor >= query.start,
-        definition.anchor < query.end,
+        definition.in_period(query.start, query.end),
         not_merged(),
         definition.population,
         *(_filter_clause(dimension, value) for dimension, value in query.filters.items()),
