@@ -37,6 +37,10 @@ def register(app: typer.Typer) -> None:
         activate: Annotated[
             bool, typer.Option("--activate/--no-activate", help="Activate if it beats the rules.")
         ] = True,
+        encoder: Annotated[
+            str | None,
+            typer.Option(help="Sentence encoder of the embeddings cascade (default all-MiniLM-L6-v2)."),
+        ] = None,
     ) -> None:
         """Train a new version from tickets whose category a person set or corrected."""
         from opsdesk.db import Database
@@ -46,7 +50,7 @@ def register(app: typer.Typer) -> None:
         assert isinstance(database, Database)
         try:
             with database.transaction() as session:
-                row = registry.train_model(session, CLI_ACTOR, kind=kind, activate=activate)
+                row = registry.train_model(session, CLI_ACTOR, kind=kind, activate=activate, encoder=encoder)
                 summary = {
                     "version": row.version,
                     "kind": row.kind,

@@ -21,7 +21,11 @@ def train(session: Session, job: OutboxJob) -> None:
     kind = str(job.payload.get("kind") or ModelKind.TFIDF_LINEAR.value)
     try:
         registry.train_model(
-            session, TRAINING_ACTOR, kind=kind, activate=bool(job.payload.get("activate", True))
+            session,
+            TRAINING_ACTOR,
+            kind=kind,
+            activate=bool(job.payload.get("activate", True)),
+            encoder=job.payload.get("encoder") or None,
         )
     except NotEnoughTrainingDataError as error:
         # retrying cannot help until people label more tickets: record why and finish the job
