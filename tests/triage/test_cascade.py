@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from opsdesk.tickets import service as tickets
 from opsdesk.triage.cascade import CascadeClassifier, choose_gate, model_from_bytes, train_cascade
 from opsdesk.triage.classifier import TrainedClassifier, TrainingDataError
-from opsdesk.triage.embeddings import load_encoder, register_encoder, unregister_encoder
+from opsdesk.triage.embeddings import DEFAULT_ENCODER, load_encoder, register_encoder, unregister_encoder
 from opsdesk.triage.models import TriagePrediction
 from opsdesk.triage.seed import seed_defaults
 from opsdesk.triage.service import registry
@@ -200,3 +200,17 @@ def test_embeddings_training_stores_a_cascade_and_its_fast_model_stands_in_witho
     again = registry.train_model(db, admin, kind="embeddings", encoder=ENCODER)
     assert again.kind == "tfidf_linear"
     assert f"sentence encoder '{ENCODER}' not installed" in again.notes
+
+
+def test_the_cascade_is_what_training_defaults_to_where_its_encoder_is_installed(
+    db: Session, concept_encoder: ConceptEncoder
+) -> None:
+    seed_defaults(db)
+    admin = staff_actor(make_user(db, role="admin"))
+    register_encoder(DEFAULT_ENCODER, lambda: concept_encoder)  # stands in for MiniLM
+    try:
+        assert registry.default_kind() == "embeddings"
+        job = registry.request_training(db, admin)
+        assert job.payload["kind"] == "embeddings"
+    finally:
+        unregister_encoder(DEFAULT_ENCODER)

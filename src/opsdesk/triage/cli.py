@@ -10,7 +10,6 @@ import typer
 
 from opsdesk.auth.actor import Actor
 from opsdesk.cli import DbOption, settings_for
-from opsdesk.triage.enums import ModelKind
 
 CLI_ACTOR = Actor.system("opsdesk triage", via="cli")
 
@@ -32,8 +31,12 @@ def register(app: typer.Typer) -> None:
     def train(
         db: DbOption = None,
         kind: Annotated[
-            str, typer.Option(help="tfidf_linear (fast) or embeddings (needs opsdesk[embeddings]).")
-        ] = ModelKind.TFIDF_LINEAR.value,
+            str | None,
+            typer.Option(
+                help="tfidf_linear (fast) or embeddings (the cascade, needs opsdesk[embeddings]); "
+                "default: embeddings where the extra is installed."
+            ),
+        ] = None,
         activate: Annotated[
             bool, typer.Option("--activate/--no-activate", help="Activate if it beats the rules.")
         ] = True,

@@ -29,7 +29,7 @@ from opsdesk.auth.permissions import Permission, require
 from opsdesk.errors import FieldProblem
 from opsdesk.outbox import OutboxJob, enqueue
 from opsdesk.tickets.models import Message, Ticket
-from opsdesk.triage.embeddings import DEFAULT_ENCODER, load_encoder
+from opsdesk.triage.embeddings import DEFAULT_ENCODER, embeddings_available, load_encoder
 from opsdesk.triage.enums import ModelKind, Outcome, TrainingSource
 from opsdesk.triage.errors import (
     InvalidTriageSettingsError,
@@ -199,11 +199,16 @@ def store_model(
     return row
 
 
+def default_kind() -> str:
+    """The cascade where its encoder is installed (the extra), else the fast model."""
+    return ModelKind.EMBEDDINGS.value if embeddings_available() else ModelKind.TFIDF_LINEAR.value
+
+
 def train_model(
     session: Session,
     actor: Actor,
     *,
-    kind: str = ModelKind.TFIDF_LINEAR.value,
+    kind: str | None = None,
     activate: bool = True,
     encoder: str | None = None,
 ) -> TriageModel:
@@ -214,6 +219,7 @@ def train_model(
     from opsdesk.triage.classifier import TrainingDataError, train_classifier
 
     require(actor, Permission.RULE_MANAGE)
+    kind = kind or default_kind()
     examples = training_examples(session)
     texts = [example.text for example in examples]
     labels = [example.category for example in examples]
@@ -255,12 +261,14 @@ def request_training(
     session: Session,
     actor: Actor,
     *,
-    kind: str = ModelKind.TFIDF_LINEAR.value,
+    kind: str | None = None,
     activate: bool = True,
     encoder: str | None = None,
 ) -> OutboxJob:
-    """Queue a training run for the job runner (one pending run at a time)."""
+    """Queue a training run for the job runner (one pending run at a time); the kind defaults to
+    :func:`default_kind`."""
     require(actor, Permission.RULE_MANAGE)
+    kind = kind or default_kind()
     if kind not in {member.value for member in ModelKind} or kind == ModelKind.KEYWORD_RULES.value:
         raise InvalidTriageSettingsError(
             "unknown model kind", fields=[FieldProblem(("kind",), "must be tfidf_linear or embeddings")]
