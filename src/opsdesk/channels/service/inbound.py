@@ -36,7 +36,7 @@ from opsdesk.channels.models import OutboundEmail, RawInbound
 from opsdesk.channels.noise import classify_noise, is_automated
 from opsdesk.channels.quoting import strip_reply_html, strip_reply_text
 from opsdesk.channels.service.outbound import (
-    BrandInfo,
+    EmailBrandInfo,
     NewTicketFacts,
     brand_for_recipients,
     queue_refusal,
@@ -83,7 +83,7 @@ class ProcessedEmail:
     noise_kind: str
     send_receipt: bool  # a new ticket from a person (not noise, not throttled): acknowledge it
     sender: str = ""
-    brand: BrandInfo | None = None
+    brand: EmailBrandInfo | None = None
     new_ticket: NewTicketFacts | None = None  # set when a receipt is due
 
     @property

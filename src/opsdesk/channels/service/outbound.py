@@ -35,7 +35,7 @@ _CHANNELS_WITH_OWN_REPLIES = frozenset({Channel.SLACK.value})
 
 
 @dataclass(frozen=True, slots=True)
-class BrandInfo:
+class EmailBrandInfo:
     """What sending mail needs of a brand (read with one Core query, not an ORM load)."""
 
     id: int
@@ -47,7 +47,7 @@ class BrandInfo:
 
 
 class BrandLike(Protocol):
-    """A brand as :func:`sender_for` reads it (an :class:`EmailBrand` or a :class:`BrandInfo`)."""
+    """A brand as :func:`sender_for` reads it (an :class:`EmailBrand` or a :class:`EmailBrandInfo`)."""
 
     @property
     def from_name(self) -> str: ...
@@ -106,7 +106,7 @@ _CONVERSATION_IDS = union_all(
 _INSERT_OUTBOUND = insert(_OUTBOUND).returning(_OUTBOUND.c.id)
 
 
-def brand_for_recipients(session: Session, recipients: tuple[str, ...]) -> BrandInfo | None:
+def brand_for_recipients(session: Session, recipients: tuple[str, ...]) -> EmailBrandInfo | None:
     """The brand whose address (or a ``+tag`` variant of it) the mail was sent to."""
     if not recipients:
         return None
@@ -115,7 +115,7 @@ def brand_for_recipients(session: Session, recipients: tuple[str, ...]) -> Brand
         local, _, domain = address.partition("@")
         plain.add(f"{local.split('+', 1)[0]}@{domain}")
     row = session.connection().execute(_BRAND_BY_ADDRESS, {"addresses": sorted(plain)}).first()
-    return BrandInfo(*row) if row is not None else None
+    return EmailBrandInfo(*row) if row is not None else None
 
 
 def set_ticket_brand(session: Session, ticket_id: int, brand_id: int) -> None:
@@ -124,9 +124,9 @@ def set_ticket_brand(session: Session, ticket_id: int, brand_id: int) -> None:
         connection.execute(_INSERT_TICKET_BRAND, {"ticket_id": ticket_id, "brand_id": brand_id})
 
 
-def brand_of(session: Session, ticket_id: int) -> BrandInfo | None:
+def brand_of(session: Session, ticket_id: int) -> EmailBrandInfo | None:
     row = session.connection().execute(_BRAND_OF_TICKET, {"ticket_id": ticket_id}).first()
-    return BrandInfo(*row) if row is not None else None
+    return EmailBrandInfo(*row) if row is not None else None
 
 
 def sender_of(session: Session, ticket_id: int, settings: Settings) -> tuple[str, str, str, str]:
@@ -368,7 +368,7 @@ class NewTicketFacts:
 
 
 def queue_receipt_for_new_email_ticket(
-    session: Session, facts: NewTicketFacts, to_address: str, settings: Settings, brand: BrandInfo | None
+    session: Session, facts: NewTicketFacts, to_address: str, settings: Settings, brand: EmailBrandInfo | None
 ) -> int:
     """The receipt of a ticket just opened by an email (no ticket or person load): it goes to
     whoever wrote, who is the new ticket's requester; ``brand`` is the brand the mail was sent to
