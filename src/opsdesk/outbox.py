@@ -9,9 +9,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Index, Integer, String, Text, event
+from sqlalchemy import Index, Integer, String, Table, Text, event, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from opsdesk import clock
@@ -58,6 +58,38 @@ def enqueue(
     if not event.contains(session, "after_commit", _announce_commit):
         event.listen(session, "after_commit", _announce_commit)
     return job
+
+
+_OUTBOX_TABLE = cast(Table, OutboxJob.__table__)
+_INSERT_JOB = insert(_OUTBOX_TABLE)
+
+
+def enqueue_now(
+    session: Session,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    idempotency_key: str,
+    max_attempts: int = 10,
+) -> None:
+    """:func:`enqueue` as one INSERT, executed at once (no ORM object for the unit of work to
+    flush at commit): for hot paths that queue a job and never read it back."""
+    now = clock.now()
+    session.connection().execute(
+        _INSERT_JOB,
+        {
+            "kind": kind,
+            "payload": payload,
+            "idempotency_key": idempotency_key,
+            "status": "pending",
+            "attempts": 0,
+            "max_attempts": max_attempts,
+            "run_at": now,
+            "created_at": now,
+        },
+    )
+    if not event.contains(session, "after_commit", _announce_commit):
+        event.listen(session, "after_commit", _announce_commit)
 
 
 # Called after a transaction that enqueued jobs commits: the job runner (and, scaled out, the

@@ -220,3 +220,89 @@ def test_oversize_mail_from_a_mailbox_tells_only_people_why(
     text = message.get_body(("plain",)).get_content()
     assert "the message is" in text
     assert "the limit is 1000 bytes" in text
+
+
+def test_an_error_while_processing_keeps_the_mail_failed_with_the_reason_and_a_resume_retries_it(
+    database: BoundDatabase, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opsdesk.tickets import service as tickets
+
+    real_receive = tickets.receive
+
+    def broken_receive(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("the ticket service is down")
+
+    monkeypatch.setattr(tickets, "receive", broken_receive)
+    raw = simple_email(message_id="boom@customer.example")
+    result = inbound_pipeline.ingest_email(database, raw, source="http", settings=settings)
+
+    assert (result.status, result.ticket_id, result.duplicate) == ("failed", None, False)
+    with database.transaction(write=False) as session:
+        row = session.get_one(RawInbound, result.raw_inbound_id)
+        assert (row.status, row.attempts, row.raw) == ("failed", 1, raw)
+        assert row.error == "RuntimeError: the ticket service is down"
+    assert _count(database, Ticket) == 0
+    assert _count(database, OutboundEmail) == 0  # nothing of the failed attempt was kept
+
+    monkeypatch.setattr(tickets, "receive", real_receive)
+    assert inbound_pipeline.resume_pending(database, settings) == 1
+    with database.transaction(write=False) as session:
+        row = session.get_one(RawInbound, result.raw_inbound_id)
+        assert (row.status, row.attempts, row.error) == ("processed", 2, None)
+        assert row.ticket_id is not None
+    assert _count(database, Ticket) == 1
+    assert _count(database, RawInbound) == 1
+    again = inbound_pipeline.ingest_email(database, raw, source="http", settings=settings)
+    assert (again.duplicate, again.status, again.raw_inbound_id) == (True, "processed", result.raw_inbound_id)
+
+
+def test_the_stored_row_records_what_became_of_the_mail(database: BoundDatabase, settings: Settings) -> None:
+    result = inbound_pipeline.ingest_email(
+        database,
+        simple_email(message_id="rec@customer.example", sender="Kim Lee <KIM@Customer.example>"),
+        source="http",
+        settings=settings,
+    )
+    with database.transaction(write=False) as session:
+        row = session.get_one(RawInbound, result.raw_inbound_id)
+        message = session.scalars(select(Message).where(Message.ticket_id == result.ticket_id)).one()
+        assert (row.channel, row.source, row.dedupe_key) == ("email", "http", "email:rec@customer.example")
+        assert (row.sender, row.status, row.noise_kind, row.attempts) == (
+            "kim@customer.example",
+            "processed",
+            "none",
+            1,
+        )
+        assert (row.ticket_id, row.message_id) == (result.ticket_id, message.id)
+        assert row.processed_at is not None
+        assert row.processed_at >= row.received_at
+        assert row.payload is None
+
+
+def test_a_reply_to_the_receipt_threads_by_its_message_id(
+    database: BoundDatabase, settings: Settings
+) -> None:
+    first = inbound_pipeline.ingest_email(
+        database, simple_email(message_id="r1@customer.example"), source="t", settings=settings
+    )
+    with database.transaction(write=False) as session:
+        receipt_id = session.scalars(select(OutboundEmail.rfc_message_id)).one()
+    answer = inbound_pipeline.ingest_email(
+        database,
+        simple_email(
+            message_id="r2@customer.example",
+            sender="someone-else@customer.example",
+            in_reply_to=receipt_id,
+            subject="Re: your request",
+        ),
+        source="t",
+        settings=settings,
+    )
+    unrelated = inbound_pipeline.ingest_email(
+        database,
+        simple_email(message_id="r3@customer.example", in_reply_to="unknown@elsewhere.example"),
+        source="t",
+        settings=settings,
+    )
+    assert answer.ticket_id == first.ticket_id
+    assert unrelated.ticket_id not in (None, first.ticket_id)

@@ -7,18 +7,19 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+import pytest
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from opsdesk import clock
 from opsdesk.jobs.registry import handler_for, load_handlers
 from opsdesk.outbox import OutboxJob
-from opsdesk.sla import calendars, policies
+from opsdesk.sla import bulk, calendars, policies
 from opsdesk.sla.bulk import recompute_due_times
 from opsdesk.sla.calendars import RECOMPUTE_JOB
 from opsdesk.sla.clocks import _due
 from opsdesk.sla.deadlines import start_deadline_target
-from opsdesk.sla.models import SlaTarget
+from opsdesk.sla.models import ACTIVE_DUE_INDEX, ACTIVE_STATUS, SlaTarget
 from opsdesk.tickets import service as tickets
 from tests.support.factories import SYSTEM, make_ticket, make_user, staff_actor
 
@@ -176,4 +177,67 @@ def test_recompute_from_the_database_matches_the_per_ticket_path(db: Session) ->
     assert {target.id: target.due_at for target in after} == {
         target.id: expected_due(db, target) for target in after
     }
+    assert recompute_due_times(db, now=now).changed == 0
+
+
+def _index_definition(db: Session) -> str | None:
+    if db.get_bind().dialect.name == "sqlite":
+        query = "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :name"
+    else:
+        query = "SELECT indexdef FROM pg_indexes WHERE indexname = :name"
+    return db.execute(text(query), {"name": ACTIVE_DUE_INDEX}).scalar()
+
+
+@pytest.mark.parametrize(
+    ("rebuild", "chunk"), [(True, 250_000), (False, 7)], ids=["index-rebuilt", "index-moved-in-chunks"]
+)
+def test_a_recompute_moving_most_targets_writes_exactly_the_moved_rows(
+    db: Session, monkeypatch: pytest.MonkeyPatch, rebuild: bool, chunk: int
+) -> None:
+    """New opening hours on both calendars move most due times: exactly those rows are written
+    (their ``updated_at`` is the recompute's), each as the per-ticket path computes it, and the
+    index of active due times is whole afterwards (SQLite rebuilds it past a share of moved rows;
+    the test lowers the row floor so a small backlog takes that path, or raises the share so it
+    does not; and read in chunks of 7 rows)."""
+    office_id, night_id = setup_policies(db)
+    make_backlog(db)
+    db.flush()
+    monkeypatch.setattr(bulk, "REBUILD_MIN_ROWS", 1 if rebuild else 10**9)
+    index_before = _index_definition(db)
+    assert index_before is not None
+    before = {target.id: (target.due_at, target.updated_at) for target in active_policy_targets(db)}
+    for calendar_id, hours in (
+        (office_id, {day: [["07:30", "16:00"]] for day in WEEKDAYS}),
+        (night_id, {"fri": [["20:00", "06:00"]], "sun": [["10:00", "14:00"]], "mon": [["07:00", "19:00"]]}),
+    ):
+        row = next(row for row in calendars.list_calendars(db, SYSTEM) if row.id == calendar_id)
+        calendars.save_calendar(
+            db, SYSTEM, calendar_id=row.id, name=row.name, time_zone=row.time_zone, hours=hours
+        )
+    db.flush()
+    db.expire_all()
+    targets = active_policy_targets(db)
+    expected = {target.id: expected_due(db, target) for target in targets}
+    should_move = {target_id for target_id, due in expected.items() if due != before[target_id][0]}
+    assert len(should_move) > len(targets) / 2  # most of them: the rebuild path's share
+    assert len(should_move) < len(targets)  # calendar-time targets stay
+
+    now = START + timedelta(days=5, microseconds=321)
+    result = recompute_due_times(db, now=now, chunk=chunk)
+    db.expire_all()
+    after = {target.id: (target.due_at, target.updated_at) for target in active_policy_targets(db)}
+
+    assert (result.targets, result.changed) == (len(targets), len(should_move))
+    assert {target_id: due for target_id, (due, _) in after.items()} == expected
+    written = {target_id for target_id, (_, updated_at) in after.items() if updated_at == now}
+    assert written == should_move
+    assert all(after[target_id][1] == before[target_id][1] for target_id in set(after) - should_move)
+    assert _index_definition(db) == index_before
+    # The index answers as the table does: the sweep's and the view's population.
+    due_soon = now + timedelta(hours=6)
+    assert sorted(
+        db.scalars(
+            select(SlaTarget.id).where(SlaTarget.status == ACTIVE_STATUS, SlaTarget.due_at <= due_soon)
+        )
+    ) == sorted(target_id for target_id, due in expected.items() if due <= due_soon)
     assert recompute_due_times(db, now=now).changed == 0

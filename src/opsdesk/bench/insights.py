@@ -22,7 +22,7 @@ from typing import Annotated
 
 import orjson
 import typer
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session
 
 from opsdesk import clock, migrate
@@ -68,24 +68,34 @@ def run(database: Database, tickets: int) -> dict[str, object]:
     now = clock.now().replace(minute=0, second=0, microsecond=0)
     with database.transaction() as session:
         present = session.scalar(select(func.count()).select_from(Ticket)) or 0
-    load_seconds = 0.0
+    load_seconds = load_cpu = 0.0
+    loaded: dict[str, int] = {}
     loaded_now = present < tickets
     if loaded_now:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         with database.engine.begin() as connection:
-            load(connection, tickets - present, end=now)
+            backend_before = _connection_backend_cpu(connection)
+            history = load(connection, tickets - present, end=now)
+            load_backend = _connection_backend_cpu(connection) - backend_before
+        loaded = {
+            "tickets": history.tickets,
+            "messages": history.messages,
+            "status_events": history.events,
+            "sla_targets": history.sla_targets,
+        }
         with database.engine.connect() as connection:
             # Fresh planner statistics, as a maintained database has.
             connection.execute(text("ANALYZE"))
             connection.commit()
         load_seconds = time.perf_counter() - started
+        load_cpu = time.process_time() - cpu + load_backend
     actor = Actor.system("bench")
-    rebuild_seconds = rebuild_cpu = None
+    rebuild_seconds = rebuild_cpu = rollup_rows = None
     with database.transaction() as session:
         if loaded_now or rollups.built_through(session) is None:
             started, cpu = time.perf_counter(), time.process_time()
             backend_before = _backend_cpu(session)
-            rollups.rebuild(session, actor, now=now)
+            rollup_rows = rollups.rebuild(session, actor, now=now).rows
             rebuild_seconds = time.perf_counter() - started
             rebuild_cpu = time.process_time() - cpu + (_backend_cpu(session) - backend_before)
         else:
@@ -128,7 +138,11 @@ def run(database: Database, tickets: int) -> dict[str, object]:
         "tickets": total,
         "database": database.engine.dialect.name,
         "week": week,
+        # Setup: the synthetic history's load (rows, indexes, search index, ANALYZE) when this run
+        # loaded it, and the rollup rebuild; CPU includes PostgreSQL's backend on this machine.
         "load_s": round(load_seconds, 1),
+        "load_cpu_s": round(load_cpu, 1),
+        "loaded": loaded,
         "weekly_review_s": round(statistics.median(review_times), 3),
         "metric_series_p95_ms": round(p95 * 1000, 1),
         "metric_series_max_ms": round(ordered[-1][0] * 1000, 1),
@@ -146,8 +160,15 @@ def run(database: Database, tickets: int) -> dict[str, object]:
         "database_backend_cpu_s": round(backend_cpu, 3),
         "rollup_rebuild_s": None if rebuild_seconds is None else round(rebuild_seconds, 1),
         "rollup_rebuild_cpu_s": None if rebuild_cpu is None else round(rebuild_cpu, 1),
+        "rollup_rows": rollup_rows,
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
+
+
+def _connection_backend_cpu(connection: Connection) -> float:
+    if connection.dialect.name != "postgresql":
+        return 0.0
+    return _pid_cpu(connection.scalar(text("SELECT pg_backend_pid()")))
 
 
 def _backend_cpu(session: Session) -> float:
@@ -155,7 +176,10 @@ def _backend_cpu(session: Session) -> float:
     the server runs on this machine; 0.0 on SQLite or when it cannot be read."""
     if session.get_bind().dialect.name != "postgresql":
         return 0.0
-    pid = session.scalar(text("SELECT pg_backend_pid()"))
+    return _pid_cpu(session.scalar(text("SELECT pg_backend_pid()")))
+
+
+def _pid_cpu(pid: object) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:

@@ -4,9 +4,9 @@ Invariants: nothing is acknowledged to a sender before the raw bytes are committ
 receiver commits the store, answers 250, then processes in a second transaction, so a crash after
 the answer loses nothing (:func:`resume_pending` picks up what was stored but not processed).
 Callers that acknowledge only after both steps (HTTP, IMAP) store and process in one transaction
-(:func:`ingest_email`, one commit). Either way a failure while processing rolls back that step
-only and marks the stored row ``failed`` with the reason; a repeat of a stored message is answered
-as accepted without being stored or processed again.
+(:func:`ingest_email`, one commit). Either way a failure while processing rolls back what the
+processing did and keeps the stored row, ``failed`` with the reason; a repeat of a stored message
+is answered as accepted without being stored or processed again.
 """
 
 from __future__ import annotations
@@ -67,12 +67,17 @@ def store(
             return _store_in(session, raw, source=source, settings=settings, refuse_oversize=refuse_oversize)
 
 
-def _process_in(session: Session, raw_inbound_id: int, settings: Settings) -> IngestResult:
-    outcome = inbound.process_raw_email(session, raw_inbound_id, settings)
+def _process_in(
+    session: Session,
+    raw_inbound_id: int,
+    settings: Settings,
+    pending: inbound.PendingInbound | None = None,
+) -> IngestResult:
+    outcome = inbound.process_raw_email(session, raw_inbound_id, settings, pending)
     if outcome.send_receipt and outcome.ticket_id is not None:
-        if outcome.sender:
+        if outcome.sender and outcome.new_ticket is not None:
             queue_receipt_for_new_email_ticket(
-                session, outcome.ticket_id, outcome.sender, settings, outcome.brand_id
+                session, outcome.new_ticket, outcome.sender, settings, outcome.brand
             )
         else:
             queue_receipt(session, session.get_one(Ticket, outcome.ticket_id), settings)
@@ -97,9 +102,10 @@ def ingest_email(
     """Store and process in one transaction (one commit), for callers that have not acknowledged
     the message yet (HTTP answers after this returns; IMAP flags it seen and advances its UID after
     this returns): a crash before the commit loses nothing, because the sender still has the
-    message. Processing runs in a savepoint, so a failure keeps the stored row, marked ``failed``
-    with the reason. (The SMTP receiver answers 250 after :func:`store` commits and processes
-    later, with :func:`process`.)"""
+    message. A failure while processing rolls the attempt back and stores the message again on its
+    own, marked ``failed`` with the reason (resumed later). (The SMTP receiver answers 250 after
+    :func:`store` commits and processes later, with :func:`process`.)"""
+    processing = False
     try:
         with database.transaction() as session:
             stored = _store_in(
@@ -107,15 +113,12 @@ def ingest_email(
             )
             if stored.status != InboundStatus.PENDING.value:
                 return IngestResult(stored.raw_inbound_id, stored.duplicate, stored.status)
-            try:
-                with session.begin_nested():
-                    result = _process_in(session, stored.raw_inbound_id, settings)
-            except Exception as error:
-                log.exception("processing inbound email %s failed", stored.raw_inbound_id)
-                inbound.mark_failed(session, stored.raw_inbound_id, f"{type(error).__name__}: {error}")
-                return IngestResult(stored.raw_inbound_id, stored.duplicate, "failed")
+            processing = True
+            result = _process_in(session, stored.raw_inbound_id, settings, stored.pending)
             return IngestResult(result.raw_inbound_id, stored.duplicate, result.status, result.ticket_id)
-    except IntegrityError:
+    except IntegrityError as error:
+        if processing:
+            return _keep_failed(database, raw, error, source=source, settings=settings)
         # The same message arrived twice at once and the other copy won the unique key: the two
         # steps, as the SMTP receiver takes them, find it stored.
         stored = store(database, raw, source=source, settings=settings, refuse_oversize=refuse_oversize)
@@ -123,6 +126,24 @@ def ingest_email(
             return IngestResult(stored.raw_inbound_id, stored.duplicate, stored.status)
         result = process(database, stored.raw_inbound_id, settings)
         return IngestResult(result.raw_inbound_id, stored.duplicate, result.status, result.ticket_id)
+    except Exception as error:  # processing failed: keep the message and the reason, lose nothing
+        if not processing:
+            raise  # storing failed: nothing was kept, and the caller tells the sender to retry
+        return _keep_failed(database, raw, error, source=source, settings=settings)
+
+
+def _keep_failed(
+    database: Database, raw: bytes, error: Exception, *, source: str, settings: Settings
+) -> IngestResult:
+    """After processing raised (the whole attempt rolled back): store the message on its own and
+    mark it ``failed`` with the reason, in a transaction of its own."""
+    log.error("processing an inbound email failed", exc_info=error)
+    stored = store(database, raw, source=source, settings=settings, refuse_oversize=False)
+    if stored.status != InboundStatus.PENDING.value:
+        return IngestResult(stored.raw_inbound_id, stored.duplicate, stored.status)
+    with database.transaction() as session:
+        inbound.mark_failed(session, stored.raw_inbound_id, f"{type(error).__name__}: {error}")
+    return IngestResult(stored.raw_inbound_id, stored.duplicate, "failed")
 
 
 def resume_pending(database: Database, settings: Settings) -> int:

@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from opsdesk.db import Database
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # A negative cache_size is in KiB: up to 1 GiB of pages for a bulk load (memory is only used as
 # the load grows into it).
@@ -98,6 +100,31 @@ class BulkWriter:
                 self.session.execute(text(f"PRAGMA {name}={int(value)}"))
 
     @contextlib.contextmanager
+    def without_foreign_keys(self, tables: Sequence[str]) -> Iterator[None]:
+        """PostgreSQL: drop the tables' foreign keys for a bulk load and add them again after.
+
+        ``COPY`` fires a referential-integrity check per row; adding the constraint back validates
+        every row in one join instead. Transactional like the indexes: a failure restores them.
+        (SQLite checks foreign keys only when the connection enables them, which
+        :func:`load_transaction` turns off for the load.)
+        """
+        if self.dialect != "postgresql":
+            yield
+            return
+        rows = self.session.execute(
+            text(
+                "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE contype = 'f' AND conrelid = ANY(CAST(:tables AS regclass[]))"
+            ),
+            {"tables": list(tables)},
+        ).all()
+        for table, name, _ in rows:
+            self.session.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+        yield
+        for table, name, definition in rows:
+            self.session.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
+
+    @contextlib.contextmanager
     def without_indexes(self, tables: Sequence[str]) -> Iterator[None]:
         """Drop the tables' plain secondary indexes for a bulk load and build them again after.
 
@@ -128,6 +155,12 @@ class BulkWriter:
         for _, sql in definitions:
             self.session.execute(text(sql))
 
+    def analyze(self, tables: Sequence[str]) -> None:
+        """PostgreSQL: ANALYZE the tables (a sample of each). SQLite plans from its indexes alone
+        here; its ANALYZE reads every index in full."""
+        if self.dialect == "postgresql":
+            self.session.execute(text(f"ANALYZE {', '.join(tables)}"))
+
     def execute(self, statement: str, parameters: dict[str, Any] | None = None) -> None:
         self.session.execute(text(statement), parameters or {})
 
@@ -144,3 +177,37 @@ class BulkWriter:
                 f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
             )
         )
+
+
+@contextlib.contextmanager
+def load_transaction(database: Database) -> Iterator[Session]:
+    """A write transaction on a connection of its own, set up for one big load into ``database``.
+
+    SQLite: before ``BEGIN`` (these pragmas cannot change inside a transaction) foreign keys are
+    switched off (the loader assigns every id itself; per-row parent lookups were a large share
+    of the load), fsyncs are skipped, and the rollback journal replaces the WAL so the loaded
+    pages are written once into the database file instead of into the WAL and then again by the
+    checkpoint. A failure still rolls back (the journal holds the few pages that existed). The
+    connection's previous settings are restored after the commit or rollback.
+    PostgreSQL: the commit does not wait for the WAL flush, and index builds get more memory.
+    """
+    with database.engine.connect() as connection:
+        if database.is_sqlite:
+            raw: Any = connection.connection.driver_connection
+            names = ("foreign_keys", "synchronous", "journal_mode")
+            previous = {name: raw.execute(f"PRAGMA {name}").fetchone()[0] for name in names}
+            raw.execute("PRAGMA foreign_keys=OFF")
+            raw.execute("PRAGMA synchronous=OFF")
+            raw.execute("PRAGMA journal_mode=DELETE")
+            connection = connection.execution_options(sqlite_begin="IMMEDIATE")
+            try:
+                with Session(bind=connection, expire_on_commit=False) as session, session.begin():
+                    yield session
+            finally:
+                for name in reversed(names):
+                    raw.execute(f"PRAGMA {name}={previous[name]}")
+            return
+        with Session(bind=connection, expire_on_commit=False) as session, session.begin():
+            session.execute(text("SET LOCAL synchronous_commit = off"))
+            session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+            yield session

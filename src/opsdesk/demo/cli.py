@@ -50,6 +50,7 @@ def seed_database(url: str, tickets: int, days: int, seed: int, *, with_domains:
     """Migrate and seed the database at ``url``."""
     from opsdesk import migrate
     from opsdesk.db import Database
+    from opsdesk.demo.bulk import load_transaction
     from opsdesk.demo.context import SeedOptions
     from opsdesk.demo.seeder import seed_company, validate_options
 
@@ -59,7 +60,7 @@ def seed_database(url: str, tickets: int, days: int, seed: int, *, with_domains:
     database = Database(url)
     try:
         started = time.perf_counter()
-        with database.transaction() as session:
+        with load_transaction(database) as session:
             context = seed_company(session, options)
         return SeedRun(
             tickets=len(context.ticket_ids),

@@ -241,10 +241,49 @@ def _company_names(generator: random.Random, count: int) -> list[tuple[str, str]
     return names
 
 
-def seed_accounts_and_people(
-    writer: BulkWriter, context: SeedContext, people_count: int
-) -> tuple[list[SeededAccount], list[SeededPerson]]:
-    """Company accounts with their domains and contacts, and consumers with their own accounts."""
+ACCOUNT_COLUMNS = (
+    "id",
+    "name",
+    "tier",
+    "plan_name",
+    "mrr_amount_minor",
+    "currency",
+    "renewal_on",
+    "owner_id",
+    "is_hot",
+    "notes",
+    "created_at",
+    "updated_at",
+)
+PERSON_COLUMNS = (
+    "id",
+    "name",
+    "phone",
+    "language",
+    "time_zone",
+    "primary_account_id",
+    "created_at",
+    "updated_at",
+)
+COMPANY_TABLES = ("accounts", "account_domains", "people", "person_emails", "person_accounts")
+
+
+@dataclass(slots=True)
+class Company:
+    """The customer side of the demo company, and its rows for the bulk writer (ids assigned)."""
+
+    accounts: list[SeededAccount]
+    people: list[SeededPerson]
+    account_rows: list[tuple[object, ...]]
+    domain_rows: list[tuple[object, ...]]
+    person_rows: list[tuple[object, ...]]
+    email_rows: list[tuple[object, ...]]
+    relation_rows: list[tuple[object, ...]]
+
+
+def plan_accounts_and_people(writer: BulkWriter, context: SeedContext, people_count: int) -> Company:
+    """Company accounts with their domains and contacts, and consumers with their own accounts
+    (rows only: the caller writes them, inside its bulk load)."""
     generator = context.random
     today = context.end.date()
     consumers = max(10, int(people_count * 0.35))
@@ -390,35 +429,7 @@ def seed_accounts_and_people(
                 (next_relation + len(relation_rows), person.id, accounts[other].id, "consultant")
             )
 
-    writer.insert(
-        "accounts",
-        (
-            "id",
-            "name",
-            "tier",
-            "plan_name",
-            "mrr_amount_minor",
-            "currency",
-            "renewal_on",
-            "owner_id",
-            "is_hot",
-            "notes",
-            "created_at",
-            "updated_at",
-        ),
-        account_rows,
-    )
-    writer.insert("account_domains", ("id", "account_id", "domain"), domain_rows)
-    writer.insert(
-        "people",
-        ("id", "name", "phone", "language", "time_zone", "primary_account_id", "created_at", "updated_at"),
-        person_rows,
-    )
-    writer.insert("person_emails", ("id", "person_id", "email", "is_primary"), email_rows)
-    writer.insert("person_accounts", ("id", "person_id", "account_id", "relation"), relation_rows)
-    for table in ("accounts", "account_domains", "people", "person_emails", "person_accounts"):
-        writer.move_sequence(table)
-    return accounts, people
+    return Company(accounts, people, account_rows, domain_rows, person_rows, email_rows, relation_rows)
 
 
 PRODUCT_AREAS = ("Dashboards", "Reports", "Time tracking", "Invoicing", "Integrations", "Mobile app", "API")

@@ -22,6 +22,8 @@ class SeedOptions:
     # Run the other domains' seed functions (plans, invoices...); benchmarks that only need
     # tickets turn them off.
     with_domains: bool = True
+    # Generate the conversations in a child process while this one writes (None: for big seeds).
+    parallel: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,8 @@
 """Seeding a whole demo company into an empty database, fast.
 
 :func:`seed_company` writes staff and groups through the services, then accounts, people and
-tickets in bulk batches (executemany on SQLite, COPY on PostgreSQL; no per-row ORM), derives the
-audit rows of ticket creation and of every message in SQL from the rows just written, and finally
+tickets in bulk batches (executemany on SQLite, COPY on PostgreSQL; no per-row ORM) with the
+audit rows ticket creation and every later message would have written, and finally
 calls every domain's ``opsdesk.<domain>.seed.seed(session, context)`` so SLA policies, plans or
 taxonomy join the same company. It runs in the caller's transaction and is all or nothing: the
 secondary indexes of the bulk-loaded tables are dropped during the load and rebuilt after it,
@@ -23,7 +23,14 @@ from opsdesk import clock
 from opsdesk.auth.actor import Actor
 from opsdesk.demo.arrivals import arrival_times, plan_bursts
 from opsdesk.demo.bulk import BulkWriter, epoch_of
-from opsdesk.demo.company import seed_accounts_and_people, seed_definitions, seed_staff
+from opsdesk.demo.company import (
+    ACCOUNT_COLUMNS,
+    COMPANY_TABLES,
+    PERSON_COLUMNS,
+    plan_accounts_and_people,
+    seed_definitions,
+    seed_staff,
+)
 from opsdesk.demo.context import SeedContext, SeedOptions
 from opsdesk.demo.conversations import (
     AUDIT_COLUMNS,
@@ -33,57 +40,21 @@ from opsdesk.demo.conversations import (
     TICKET_COLUMNS,
     Agent,
     Requester,
-    Rows,
     TicketPlayer,
 )
+from opsdesk.demo.producer import TicketPlan, ticket_batches
 from opsdesk.domains import domain_modules
 from opsdesk.errors import ConflictError, FieldProblem, ValidationFailedError
 from opsdesk.tickets.models import Account, Ticket
 from opsdesk.tickets.service import search
 
 SEED_ACTOR_NAME = "Demo seed"
+# From this many tickets the conversations are generated in a child process while this one writes.
+PARALLEL_FROM = 20_000
+TICKET_TABLES = ("tickets", "messages", "ticket_tags", "audit_events")
+LOADED_TABLES = (*COMPANY_TABLES, *TICKET_TABLES)
 MAX_TICKETS = 10_000_000
 MAX_DAYS = 3_650
-
-_AUDIT_INSERT = (
-    "INSERT INTO audit_events (ticket_id, entity_type, entity_id, action, field, old_value, new_value, "
-    "actor_kind, actor_id, actor_name, via, reason, created_at) "
-)
-# The "created" row of each ticket, as tickets.service.create_ticket writes it.
-_CREATED_AUDIT = {
-    "sqlite": _AUDIT_INSERT + "SELECT t.id, 'ticket', t.id, 'created', NULL, NULL, "
-    "json_object('subject', t.subject, 'status', 'new', 'priority', t.priority, 'channel', t.channel, "
-    "'tags', json(COALESCE((SELECT json_group_array(tag) FROM "
-    "(SELECT tag FROM ticket_tags WHERE ticket_id = t.id ORDER BY tag)), '[]')), 'requester', (SELECT email "
-    "FROM person_emails WHERE person_id = t.requester_id AND is_primary = 1)), 'customer', t.requester_id, "
-    "p.name, t.channel, NULL, t.created_at FROM tickets t JOIN people p ON p.id = t.requester_id "
-    "WHERE t.id BETWEEN :first AND :last",
-    "postgresql": _AUDIT_INSERT + "SELECT t.id, 'ticket', t.id, 'created', NULL, NULL, "
-    "jsonb_build_object('subject', t.subject, 'status', 'new', 'priority', t.priority, "
-    "'channel', t.channel, 'tags', COALESCE((SELECT jsonb_agg(tag ORDER BY "
-    "tag) FROM ticket_tags WHERE ticket_id = t.id), '[]'::jsonb), 'requester', (SELECT email FROM "
-    "person_emails WHERE person_id = t.requester_id AND is_primary)), 'customer', t.requester_id, p.name, "
-    "t.channel, NULL, t.created_at FROM tickets t JOIN people p ON p.id = t.requester_id "
-    "WHERE t.id BETWEEN :first AND :last",
-}
-# One row per message after the ticket's first, as tickets.service.add_message writes it.
-_MESSAGE_AUDIT = {
-    dialect: _AUDIT_INSERT
-    + "SELECT m.ticket_id, 'message', m.id, CASE WHEN m.is_public THEN 'reply_added' ELSE 'note_added' END, "
-    f"NULL, NULL, {json}, CASE m.author_kind WHEN 'staff' THEN 'user' ELSE 'customer' END, "
-    "COALESCE(m.author_user_id, m.author_person_id), COALESCE(u.name, p.name), m.channel, NULL, m.created_at "
-    "FROM messages m JOIN tickets t ON t.id = m.ticket_id LEFT JOIN users u ON u.id = m.author_user_id "
-    "LEFT JOIN people p ON p.id = m.author_person_id WHERE m.id BETWEEN :first AND :last "
-    "AND NOT (m.author_kind = 'customer' AND m.created_at = t.created_at)"
-    for dialect, json in (
-        (
-            "sqlite",
-            "json_object('author', m.author_kind, 'public', json(CASE WHEN m.is_public THEN 'true' "
-            "ELSE 'false' END))",
-        ),
-        ("postgresql", "jsonb_build_object('author', m.author_kind, 'public', m.is_public)"),
-    )
-}
 
 
 def validate_options(options: SeedOptions) -> None:
@@ -133,7 +104,8 @@ def seed_company(
     staff = seed_staff(session, actor, context)
     context.admin_user_id = context.user_ids_by_role["admin"][0]
     waiting_status_id = seed_definitions(writer, context)
-    accounts, people = seed_accounts_and_people(writer, context, people_for(options.tickets))
+    company = plan_accounts_and_people(writer, context, people_for(options.tickets))
+    accounts, people = company.accounts, company.people
     context.accounts = accounts
     context.person_ids = range(people[0].id, people[-1].id + 1)
 
@@ -143,6 +115,7 @@ def seed_company(
             continue
         for group_name in member.groups:
             members[group_name].append(Agent(user_id, member.name, member.name.split(" ", 1)[0]))
+    emails = {row[1]: row[2] for row in company.email_rows if row[3]}
     requesters = [
         Requester(
             person.id,
@@ -151,6 +124,7 @@ def seed_company(
             accounts[person.account_index].id,
             accounts[person.account_index].tier,
             person.language,
+            str(emails[person.id]),
         )
         for person in people
     ]
@@ -167,36 +141,45 @@ def seed_company(
         waiting_status_id=waiting_status_id,
         bursts=bursts,
     )
-    times = arrival_times(generator, start_epoch, options.days, options.tickets, bursts)
-    first_ticket_id = ticket_id = writer.next_id("tickets")
-    message_id = writer.next_id("messages")
-    first_message_id = message_id
-    population = len(requesters)
-    rnd = generator.random
-    loaded_tables = ("tickets", "messages", "ticket_tags", "audit_events")
+    plan = TicketPlan(
+        generator=generator,
+        player=player,
+        times=arrival_times(generator, start_epoch, options.days, options.tickets, bursts),
+        requesters=requesters,
+        first_ticket_id=writer.next_id("tickets"),
+        first_message_id=writer.next_id("messages"),
+        batch_size=options.batch_size,
+    )
+    ticket_id, message_id = plan.first_ticket_id, plan.first_message_id
+    parallel = options.parallel if options.parallel is not None else options.tickets >= PARALLEL_FROM
     # The keyword search index is rebuilt once from the loaded rows instead of row by row.
-    with writer.bulk_load_tuning(), search.suspended_index(session), writer.without_indexes(loaded_tables):
-        for batch_start in range(0, len(times), options.batch_size):
-            rows = Rows()
-            batch_first_ticket, batch_first_message = ticket_id, message_id
-            for created in times[batch_start : batch_start + options.batch_size]:
-                # Some customers write far more than others: skew the pick towards the list's head.
-                requester = requesters[int(population * rnd() ** 1.6)]
-                message_id = player.play(ticket_id, message_id, created, requester, rows)
-                ticket_id += 1
+    with (
+        writer.bulk_load_tuning(),
+        search.suspended_index(session),
+        writer.without_foreign_keys(LOADED_TABLES),
+        # The ticket rows' audit is derived in SQL from people's indexes, so theirs stay.
+        writer.without_indexes(TICKET_TABLES),
+    ):
+        writer.insert("accounts", ACCOUNT_COLUMNS, company.account_rows)
+        writer.insert("account_domains", ("id", "account_id", "domain"), company.domain_rows)
+        writer.insert("people", PERSON_COLUMNS, company.person_rows)
+        writer.insert("person_emails", ("id", "person_id", "email", "is_primary"), company.email_rows)
+        writer.insert("person_accounts", ("id", "person_id", "account_id", "relation"), company.relation_rows)
+        for rows, next_ticket_id, next_message_id in ticket_batches(plan, in_child=parallel):
             writer.insert("tickets", TICKET_COLUMNS, rows.tickets)
             writer.insert("ticket_tags", TAG_COLUMNS, rows.tags)
             writer.insert("messages", MESSAGE_COLUMNS, rows.messages)
-            parameters = {"first": batch_first_ticket, "last": ticket_id - 1}
-            writer.execute(_CREATED_AUDIT[writer.dialect], parameters)
-            writer.insert("audit_events", AUDIT_COLUMNS, rows.audit)
-            writer.execute(
-                _MESSAGE_AUDIT[writer.dialect], {"first": batch_first_message, "last": message_id - 1}
-            )
+            # One statement: the created events, the changes, then the message events.
+            writer.insert("audit_events", AUDIT_COLUMNS, rows.created_audit + rows.audit + rows.message_audit)
+            ticket_id, message_id = next_ticket_id, next_message_id
             if progress is not None:
-                progress(ticket_id - first_ticket_id)
-    writer.move_sequence("tickets")
-    writer.move_sequence("messages")
+                progress(ticket_id - plan.first_ticket_id)
+    for table in (*COMPANY_TABLES, "tickets", "messages"):
+        writer.move_sequence(table)
+    # Planner statistics for what was just loaded (PostgreSQL would otherwise plan the first
+    # queries blind until autovacuum gets to it).
+    writer.analyze((*LOADED_TABLES, "ticket_search"))
+    first_ticket_id, first_message_id = plan.first_ticket_id, plan.first_message_id
     context.ticket_ids = range(first_ticket_id, ticket_id)
     context.message_count = message_id - first_message_id
 

@@ -18,6 +18,7 @@ are listed with ``unavailable`` set to the reason, so every caller gets the same
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -31,6 +32,7 @@ from sqlalchemy import (
     func,
     literal,
     null,
+    or_,
     select,
     true,
 )
@@ -71,6 +73,21 @@ class MetricDefinition:
     # (start, end) instants of a duration, for business time: the business seconds between them
     # on the default business calendar (SLA domain) replace the calendar-time value.
     business_span: tuple[SQLColumnExpression[Any], SQLColumnExpression[Any]] | None = None
+    # When the anchor is the first present of several instants (coalesce): those instants, so a
+    # period's range can be driven by each one's own index instead of scanning every unit.
+    anchor_parts: tuple[SQLColumnExpression[Any], ...] = ()
+
+    def in_period(self, start: datetime | None, end: datetime) -> ColumnElement[bool]:
+        """The anchor in ``[start, end)`` (no lower bound when ``start`` is None)."""
+        if not self.anchor_parts:
+            bounds = [self.anchor < end] if start is None else [self.anchor >= start, self.anchor < end]
+            return and_(*bounds)
+        alternatives = []
+        for number, part in enumerate(self.anchor_parts):
+            earlier = [unindexed(before).is_(None) for before in self.anchor_parts[:number]]
+            bounds = [part < end] if start is None else [part >= start, part < end]
+            alternatives.append(and_(*earlier, *bounds))
+        return or_(*alternatives)
 
     @property
     def supports_business_time(self) -> bool:
@@ -195,7 +212,7 @@ _oldest_unanswered_at = (
 # --- SLA attainment: one unit per SLA target (sla_targets, developer "sla"), settled when it was
 # achieved in time or fell due unmet. A target breached and met late stays breached.
 _target = SlaTarget.__table__.alias("sla_target")
-_settled = _target.c.status.in_((TargetStatus.ACHIEVED.value, TargetStatus.BREACHED.value))
+_settled = unindexed(_target.c.status).in_((TargetStatus.ACHIEVED.value, TargetStatus.BREACHED.value))
 
 
 def _sla_metrics() -> list[MetricDefinition]:
@@ -220,6 +237,7 @@ def _sla_metrics() -> list[MetricDefinition]:
                     "started. Group by sla_policy for per-policy figures."
                 ),
                 anchor=func.coalesce(_target.c.breached_at, _target.c.achieved_at),
+                anchor_parts=(_target.c.breached_at, _target.c.achieved_at),
                 population=population,
                 value=_flag(_target.c.status == TargetStatus.ACHIEVED.value),
                 higher_is_better=True,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from opsdesk import clock
 from opsdesk.auth.models import User
 from opsdesk.db import Base, BigId
+from opsdesk.sla.models import SlaTarget
 from opsdesk.tickets.models import Message, Ticket
 
 Index("ix_tickets_first_reply_at", Ticket.first_reply_at)
@@ -23,6 +24,9 @@ Index("ix_tickets_first_solved_at", Ticket.first_solved_at)
 Index("ix_tickets_satisfaction_at", Ticket.satisfaction_at)
 Index("ix_tickets_follow_up_of_id", Ticket.follow_up_of_id)
 Index("ix_messages_created_at", Message.created_at)
+# SLA attainment places a target in a period by when it settled: breached, else achieved.
+Index("ix_sla_targets_any_breached_at", SlaTarget.breached_at)
+Index("ix_sla_targets_achieved_at", SlaTarget.achieved_at)
 
 
 class Experiment(Base):

@@ -9,13 +9,15 @@ The path, per chunk of active policy targets (keyset by id):
    budget ``target_seconds - elapsed_seconds``, and the calendar key (-1 for calendar time);
 2. compute every due time at once (:func:`recompute`: ``numpy.searchsorted`` over the calendar's
    open intervals; calendar time in integer microseconds);
-3. write back only the rows whose due time moved (by more than a millisecond): SQLite through one
-   prepared ``UPDATE`` run with ``executemany``, PostgreSQL through one
-   ``UPDATE … FROM unnest(ids, dues)`` statement per chunk.
+3. after every chunk is computed, write back only the rows whose due time moved (by more than a
+   millisecond), in primary-key order: SQLite through one prepared ``UPDATE`` run with
+   ``executemany`` (dropping the partial index of active due times first and building it again
+   after, when a quarter of it or more moves: see :func:`_write_sqlite`), PostgreSQL through one
+   ``UPDATE … FROM unnest(ids, dues)`` statement per chunk of rows.
 
 Breach status: the recompute reports how many active targets are now due; marking them breached
-stays with :func:`opsdesk.sla.clocks.sweep_breaches` (scheduled every minute, indexed by
-``(status, due_at)``), because a breach is an audit row and a ``SlaBreached`` event each
+stays with :func:`opsdesk.sla.clocks.sweep_breaches` (scheduled every minute, through the
+partial index of active due times), because a breach is an audit row and a ``SlaBreached`` event each
 (triggers, escalation matrix) — never a silent column update. Fixed deadlines (``kind =
 'deadline'``) and paused targets (no due time) are not touched.
 """
@@ -27,7 +29,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import chain, repeat
+from itertools import chain, islice
 from typing import Any
 
 import numpy as np
@@ -39,12 +41,17 @@ from sqlalchemy.orm import Session
 from opsdesk import clock
 from opsdesk.sla.business_time import BusinessCalendar
 from opsdesk.sla.calendars import calendar_by_id
+from opsdesk.sla.models import ACTIVE_DUE_INDEX
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 CALENDAR_TIME = -1
 DEFAULT_CALENDAR = 0  # business-hours target without a calendar: the default calendar
 CHANGE_TOLERANCE_US = 1_000  # float noise below a millisecond is not a change worth a write
+# SQLite: moving one entry of the active due-time index costs about four times what building the
+# index costs per entry (measured at 1M targets), so past a quarter of the index it is rebuilt.
+REBUILD_SHARE = 0.25
+REBUILD_MIN_ROWS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +121,7 @@ _SELECT = """
 SELECT id, {since}, target_seconds - elapsed_seconds,
        CASE WHEN business_hours THEN COALESCE(calendar_id, 0) ELSE -1 END, {due}
 FROM sla_targets
-WHERE {plus}status = 'active' AND kind = 'policy' AND running_since IS NOT NULL AND id > {mark}{only}
-ORDER BY id
-LIMIT {mark}
+WHERE {plus}status = 'active' AND kind = 'policy' AND running_since IS NOT NULL{only}
 """
 _POSTGRES_UPDATE = text(
     """
@@ -126,7 +131,7 @@ FROM unnest(CAST(:ids AS BIGINT[]), CAST(:dues AS BIGINT[])) AS moved(id, due_us
 WHERE target.id = moved.id
 """
 )
-_SQLITE_UPDATE = "UPDATE sla_targets SET due_at = ?, updated_at = ? WHERE id = ?"
+_SQLITE_UPDATE = "UPDATE sla_targets SET due_at = ?, updated_at = '{stamp}' WHERE id = ?"
 
 
 def _sqlite_times(microseconds: IntArray) -> list[str]:
@@ -152,7 +157,6 @@ def recompute_due_times(
     connection: Connection = session.connection()
     sqlite = connection.dialect.name == "sqlite"
     as_us = _SQLITE_US if sqlite else _POSTGRES_US
-    mark = "?" if sqlite else "%s"
     only = ""
     if calendar_ids is not None:
         listed = ", ".join(str(int(value)) for value in calendar_ids) or "NULL"
@@ -160,80 +164,118 @@ def recompute_due_times(
     query = _SELECT.format(
         since=as_us.format(column="running_since"),
         due=f"COALESCE({as_us.format(column='due_at')}, 0)",
-        mark=mark,
-        # SQLite: walk the primary key (a full pass), not the (status, due_at) index plus a sort.
+        # SQLite: walk the table (a full pass in key order), not the index of active due times.
         plus="+" if sqlite else "",
         only=only,
     )
     instant = now or clock.now()
     now_us = round(instant.timestamp() * 1e6)
-    stamp = _sqlite_times(np.array([now_us], dtype=np.int64))[0]
     calendars: dict[int, BusinessCalendar | None] = {}
-    total = changed = due_now = 0
-    load = compute = write = 0.0
-    after = 0
-    # The driver's own cursor, in this transaction: plain tuples, no Row object per row.
+    total = due_now = 0
+    load = compute = 0.0
+    moved_ids: list[IntArray] = []
+    moved_dues: list[IntArray] = []
+    # One statement, read in chunks on the driver's own cursor, in this transaction: plain tuples,
+    # no Row object per row. PostgreSQL: a server-side cursor (the rows in the table's order, no
+    # sort, not all in memory at once).
     raw: Any = connection.connection.driver_connection
-    while True:
+    cursor = raw.cursor() if sqlite else raw.cursor(name="sla_recompute_due_times")
+    try:
         began = time.perf_counter()
-        cursor = raw.cursor()
-        try:
-            cursor.execute(query, (after, chunk))
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
-        if not rows:
-            load += time.perf_counter() - began
-            break
-        after = int(rows[-1][0])
-        # Every value is exact in float64 (microsecond instants < 2**53); one array, then columns.
-        count = len(rows)
-        table = np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=count * 5).reshape(count, 5)
-        del rows
-        loaded = time.perf_counter()
-        load += loaded - began
-        ids = table[:, 0].astype(np.int64)
-        since_us = table[:, 1].astype(np.int64)
-        remaining = table[:, 2]
-        calendar_index = table[:, 3].astype(np.int64)
-        old_due = table[:, 4].astype(np.int64)
-        for key in np.unique(calendar_index).tolist():
-            if key != CALENDAR_TIME and key not in calendars:
-                calendars[key] = calendar_by_id(session, key or None)
-        due = due_microseconds(since_us, remaining, calendar_index, calendars)
-        moved = np.abs(due - old_due) > CHANGE_TOLERANCE_US
-        total += ids.size
-        due_now += int(np.count_nonzero(due <= now_us))
-        computed = time.perf_counter()
-        compute += computed - loaded
-        if np.any(moved):
-            moved_ids = ids[moved]
-            moved_due = due[moved]
-            changed += int(moved_ids.size)
-            if sqlite:
-                cursor = raw.cursor()
-                try:
-                    cursor.executemany(
-                        _SQLITE_UPDATE,
-                        zip(_sqlite_times(moved_due), repeat(stamp), moved_ids.tolist(), strict=False),
-                    )
-                finally:
-                    cursor.close()
-            else:
+        if not sqlite:
+            cursor.itersize = 20_000
+        cursor.execute(query)
+        while True:
+            # Every value is exact in float64 (microsecond instants < 2**53): the rows stream into
+            # one array (no list of them kept), then it is cut into columns.
+            table = np.fromiter(chain.from_iterable(islice(cursor, chunk)), dtype=np.float64).reshape(-1, 5)
+            loaded = time.perf_counter()
+            load += loaded - began
+            if not table.shape[0]:
+                break
+            ids = table[:, 0].astype(np.int64)
+            since_us = table[:, 1].astype(np.int64)
+            remaining = table[:, 2]
+            calendar_index = table[:, 3].astype(np.int64)
+            old_due = table[:, 4].astype(np.int64)
+            for key in np.unique(calendar_index).tolist():
+                if key != CALENDAR_TIME and key not in calendars:
+                    calendars[key] = calendar_by_id(session, key or None)
+            due = due_microseconds(since_us, remaining, calendar_index, calendars)
+            moved = np.abs(due - old_due) > CHANGE_TOLERANCE_US
+            total += ids.size
+            due_now += int(np.count_nonzero(due <= now_us))
+            moved_ids.append(ids[moved])
+            moved_dues.append(due[moved])
+            began = time.perf_counter()
+            compute += began - loaded
+            if ids.size < chunk:
+                break
+    finally:
+        cursor.close()
+    began = time.perf_counter()
+    ids = np.concatenate(moved_ids) if moved_ids else np.zeros(0, dtype=np.int64)
+    dues = np.concatenate(moved_dues) if moved_dues else np.zeros(0, dtype=np.int64)
+    in_key_order = np.argsort(ids, kind="stable")  # the table's pages in sequence
+    ids, dues = ids[in_key_order], dues[in_key_order]
+    if ids.size:
+        if sqlite:
+            _write_sqlite(raw, ids, dues, _sqlite_times(np.array([now_us], dtype=np.int64))[0])
+        else:
+            for first in range(0, ids.size, chunk):
                 connection.execute(
-                    _POSTGRES_UPDATE, {"ids": moved_ids.tolist(), "dues": moved_due.tolist(), "now": instant}
+                    _POSTGRES_UPDATE,
+                    {
+                        "ids": ids[first : first + chunk].tolist(),
+                        "dues": dues[first : first + chunk].tolist(),
+                        "now": instant,
+                    },
                 )
-        write += time.perf_counter() - computed
-        if ids.size < chunk:
-            break
     return RecomputeResult(
         targets=total,
-        changed=changed,
+        changed=int(ids.size),
         due_now=due_now,
         load_seconds=load,
         compute_seconds=compute,
-        write_seconds=write,
+        write_seconds=time.perf_counter() - began,
     )
+
+
+def _write_sqlite(raw: Any, ids: IntArray, dues: IntArray, stamp: str) -> None:
+    """Write moved due times in primary-key order (the table's pages in sequence). Each moved row
+    also moves its entry in the index of active due times, a random place in that B-tree; when
+    many move, dropping the index and building it again in one sorted pass costs less (the DDL
+    is part of the caller's transaction: a rollback restores the index, and readers keep seeing
+    the old snapshot and its index until the commit)."""
+    cursor = raw.cursor()
+    try:
+        rebuild: str | None = None
+        if ids.size >= REBUILD_MIN_ROWS:
+            cursor.execute("SELECT count(*) FROM sla_targets WHERE status = 'active'")
+            (indexed,) = cursor.fetchone()
+            if ids.size >= REBUILD_SHARE * indexed:
+                cursor.execute(
+                    "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (ACTIVE_DUE_INDEX,)
+                )
+                found = cursor.fetchone()
+                rebuild = None if found is None else str(found[0])
+        if rebuild is not None:
+            cursor.execute(f'DROP INDEX "{ACTIVE_DUE_INDEX}"')
+        # The stamp is our own formatted instant, written into the statement once.
+        cursor.executemany(
+            _SQLITE_UPDATE.format(stamp=stamp), zip(_sqlite_times(dues), ids.tolist(), strict=True)
+        )
+        if rebuild is not None:
+            # Let the index sort use a second core; the connection's setting comes back after.
+            cursor.execute("PRAGMA threads")
+            (threads,) = cursor.fetchone()
+            cursor.execute("PRAGMA threads = 2")
+            try:
+                cursor.execute(rebuild)
+            finally:
+                cursor.execute(f"PRAGMA threads = {int(threads)}")
+    finally:
+        cursor.close()
 
 
 def recompute_active_targets(session: Session, *, chunk: int = 250_000) -> int:

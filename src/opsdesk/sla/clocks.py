@@ -7,7 +7,7 @@
   policy says so); solving achieves every running target; reopening resumes resolution; a change
   of priority, group, category, channel or account chooses the policy again for running targets.
 - :func:`sweep_breaches` (scheduled every minute) marks active targets whose ``due_at`` passed as
-  breached, through an indexed ``(status, due_at)`` query, and publishes :class:`SlaBreached`.
+  breached, through the partial index of active targets' ``due_at``, and publishes :class:`SlaBreached`.
 
 Each target keeps the policy and calendar in force when it started (see the models).
 """
@@ -26,7 +26,7 @@ from opsdesk.sla.business_time import BusinessCalendar
 from opsdesk.sla.calendars import calendar_by_id, default_calendar_row
 from opsdesk.sla.enums import PAUSED_BY_PENDING, Metric, TargetKind, TargetStatus
 from opsdesk.sla.events import SlaBreached
-from opsdesk.sla.models import SlaPolicy, SlaTarget
+from opsdesk.sla.models import ACTIVE_STATUS, SlaPolicy, SlaTarget
 from opsdesk.sla.policies import select_policy
 from opsdesk.tickets.enums import AuthorKind, StatusCategory
 from opsdesk.tickets.events import MessageAdded, TicketCreated, TicketUpdated
@@ -349,12 +349,12 @@ def reselect_policy(session: Session, ticket: Ticket, now: datetime) -> None:
 
 
 def sweep_breaches(session: Session, *, limit: int = 5000) -> int:
-    """Mark active targets whose due time passed as breached (indexed by status and due_at)."""
+    """Mark active targets whose due time passed as breached (the partial index of active due times)."""
     now = clock.now()
     due = list(
         session.scalars(
             select(SlaTarget)
-            .where(SlaTarget.status == ACTIVE, SlaTarget.due_at <= now)
+            .where(SlaTarget.status == ACTIVE_STATUS, SlaTarget.due_at <= now)
             .order_by(SlaTarget.due_at)
             .limit(limit)
             .with_for_update(skip_locked=True)

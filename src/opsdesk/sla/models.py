@@ -6,8 +6,9 @@ it. Editing a policy later changes new targets only; past figures stay as they w
 
 Bookkeeping of a target: ``elapsed_seconds`` is the (business or calendar) time used before the
 current run; while ``active`` the clock runs since ``running_since`` and ``due_at`` is when the
-budget runs out; while ``paused`` ``due_at`` is null. ``(status, due_at)`` is indexed so the sweep
-finds due targets without loading open tickets.
+budget runs out; while ``paused`` ``due_at`` is null. Active targets are indexed by ``due_at``
+(a partial index, ``WHERE status = 'active'``) so the sweep and the "breaching soon" view find
+due targets without loading open tickets; breached targets by ``breached_at`` (also partial).
 
 ``kind`` is ``policy`` for targets a policy started, ``deadline`` for a fixed deadline started by
 another domain (:func:`opsdesk.sla.deadlines.start_deadline_target`, e.g. a payment dispute's
@@ -20,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint, literal, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from opsdesk import clock
@@ -67,15 +68,32 @@ class SlaPolicy(Base):
     calendar: Mapped[BusinessCalendarRow | None] = relationship(lazy="joined")
 
 
+ACTIVE_DUE_INDEX = "ix_sla_targets_active_due_at"
+ACTIVE_ONLY = text("status = 'active'")
+BREACHED_ONLY = text("status = 'breached'")
+# Compare with these (rendered into the SQL as constants, never bound) where a query should use
+# the partial indexes: a PostgreSQL generic plan cannot prove ``status = $1`` implies the predicate.
+ACTIVE_STATUS = literal("active", literal_execute=True)
+BREACHED_STATUS = literal("breached", literal_execute=True)
+
+
 class SlaTarget(Base):
     __tablename__ = "sla_targets"
     __table_args__ = (
         UniqueConstraint("ticket_id", "metric", "cycle"),
-        Index("ix_sla_targets_status_due_at", "status", "due_at"),
+        # Active targets by due time (the sweep, "breaching soon"); breached ones by breach time.
+        Index(ACTIVE_DUE_INDEX, "due_at", sqlite_where=ACTIVE_ONLY, postgresql_where=ACTIVE_ONLY),
+        Index(
+            "ix_sla_targets_breached_at",
+            "breached_at",
+            sqlite_where=BREACHED_ONLY,
+            postgresql_where=BREACHED_ONLY,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    # Found by ticket through the unique (ticket_id, metric, cycle) index: no index of its own.
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
     metric: Mapped[str] = mapped_column(String(20))
     cycle: Mapped[int] = mapped_column(Integer, default=1)
     policy_id: Mapped[int | None] = mapped_column(ForeignKey("sla_policies.id", ondelete="SET NULL"))

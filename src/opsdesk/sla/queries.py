@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from opsdesk import clock
 from opsdesk.auth.actor import Actor
 from opsdesk.sla.enums import Metric
-from opsdesk.sla.models import SlaTarget
+from opsdesk.sla.models import ACTIVE_STATUS, BREACHED_STATUS, SlaTarget
 from opsdesk.tickets.enums import UNSOLVED_STATUSES
 from opsdesk.tickets.models import Ticket
 from opsdesk.tickets.service import access_ticket, visible_tickets
@@ -112,7 +112,7 @@ def breaching_soon(
     rows = session.execute(
         select(SlaTarget, tickets.c.subject, tickets.c.priority, tickets.c.status)
         .join(tickets, tickets.c.id == SlaTarget.ticket_id)
-        .where(SlaTarget.status == "active", SlaTarget.due_at > now, SlaTarget.due_at <= now + within)
+        .where(SlaTarget.status == ACTIVE_STATUS, SlaTarget.due_at > now, SlaTarget.due_at <= now + within)
         .order_by(SlaTarget.due_at)
         .limit(limit)
     ).all()
@@ -126,7 +126,7 @@ def breached(session: Session, actor: Actor, *, limit: int = 200) -> list[SlaVie
     rows = session.execute(
         select(SlaTarget, tickets.c.subject, tickets.c.priority, tickets.c.status)
         .join(tickets, tickets.c.id == SlaTarget.ticket_id)
-        .where(SlaTarget.status == "breached")
+        .where(SlaTarget.status == BREACHED_STATUS)
         .order_by(SlaTarget.breached_at.desc())
         .limit(limit)
     ).all()

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from opsdesk import clock, outbox
@@ -26,7 +26,7 @@ from opsdesk.config import Settings
 from opsdesk.tickets.enums import AuthorKind, Channel
 from opsdesk.tickets.events import MessageAdded
 from opsdesk.tickets.html import text_to_html
-from opsdesk.tickets.models import Message, Person, Ticket
+from opsdesk.tickets.models import Message, Ticket
 
 EMAIL_SEND_JOB = "email.send"
 MAX_REFERENCES = 20
@@ -34,7 +34,79 @@ MAX_REFERENCES = 20
 _CHANNELS_WITH_OWN_REPLIES = frozenset({Channel.SLACK.value})
 
 
-def brand_for_recipients(session: Session, recipients: tuple[str, ...]) -> EmailBrand | None:
+@dataclass(frozen=True, slots=True)
+class EmailBrandInfo:
+    """What sending mail needs of a brand (read with one Core query, not an ORM load)."""
+
+    id: int
+    from_name: str
+    from_address: str
+    support_address: str
+    signature: str
+    receipt_template: str
+
+
+class BrandLike(Protocol):
+    """A brand as :func:`sender_for` reads it (an :class:`EmailBrand` or a :class:`EmailBrandInfo`)."""
+
+    @property
+    def from_name(self) -> str: ...
+
+    @property
+    def from_address(self) -> str: ...
+
+    @property
+    def support_address(self) -> str: ...
+
+    @property
+    def signature(self) -> str: ...
+
+
+# Statements built once: their compiled form and cache key are reused for every email.
+_BRANDS = cast(Table, EmailBrand.__table__)
+_TICKET_BRANDS = cast(Table, TicketBrand.__table__)
+_MESSAGES = cast(Table, Message.__table__)
+_OUTBOUND = cast(Table, OutboundEmail.__table__)
+_BRAND_COLUMNS = (
+    _BRANDS.c.id,
+    _BRANDS.c.from_name,
+    _BRANDS.c.from_address,
+    _BRANDS.c.support_address,
+    _BRANDS.c.signature,
+    _BRANDS.c.receipt_template,
+)
+_BRAND_BY_ADDRESS = (
+    select(*_BRAND_COLUMNS)
+    .where(_BRANDS.c.support_address.in_(bindparam("addresses", expanding=True)))
+    .order_by(_BRANDS.c.id)
+    .limit(1)
+)
+_BRAND_OF_TICKET = (
+    select(*_BRAND_COLUMNS)
+    .join(_TICKET_BRANDS, _TICKET_BRANDS.c.brand_id == _BRANDS.c.id)
+    .where(_TICKET_BRANDS.c.ticket_id == bindparam("ticket_id"))
+    .limit(1)
+)
+_TICKET_HAS_BRAND = select(_TICKET_BRANDS.c.ticket_id).where(
+    _TICKET_BRANDS.c.ticket_id == bindparam("ticket_id")
+)
+_INSERT_TICKET_BRAND = insert(_TICKET_BRANDS)
+# The conversation's Message-IDs: customers' emails (flag 1) and the ones opsdesk sent (flag 0).
+_CONVERSATION_IDS = union_all(
+    select(_MESSAGES.c.created_at, _MESSAGES.c.external_id, literal(1).label("from_customer")).where(
+        _MESSAGES.c.ticket_id == bindparam("ticket_id"),
+        _MESSAGES.c.channel == Channel.EMAIL.value,
+        _MESSAGES.c.external_id.is_not(None),
+        _MESSAGES.c.author_kind == AuthorKind.CUSTOMER.value,
+    ),
+    select(_OUTBOUND.c.created_at, _OUTBOUND.c.rfc_message_id, literal(0).label("from_customer")).where(
+        _OUTBOUND.c.ticket_id == bindparam("ticket_id")
+    ),
+)
+_INSERT_OUTBOUND = insert(_OUTBOUND).returning(_OUTBOUND.c.id)
+
+
+def brand_for_recipients(session: Session, recipients: tuple[str, ...]) -> EmailBrandInfo | None:
     """The brand whose address (or a ``+tag`` variant of it) the mail was sent to."""
     if not recipients:
         return None
@@ -42,21 +114,19 @@ def brand_for_recipients(session: Session, recipients: tuple[str, ...]) -> Email
     for address in recipients:
         local, _, domain = address.partition("@")
         plain.add(f"{local.split('+', 1)[0]}@{domain}")
-    return session.scalars(select(EmailBrand).where(EmailBrand.support_address.in_(sorted(plain)))).first()
+    row = session.connection().execute(_BRAND_BY_ADDRESS, {"addresses": sorted(plain)}).first()
+    return EmailBrandInfo(*row) if row is not None else None
 
 
 def set_ticket_brand(session: Session, ticket_id: int, brand_id: int) -> None:
-    if session.get(TicketBrand, ticket_id) is None:
-        session.add(TicketBrand(ticket_id=ticket_id, brand_id=brand_id))
-        session.flush()
+    connection = session.connection()
+    if connection.execute(_TICKET_HAS_BRAND, {"ticket_id": ticket_id}).first() is None:
+        connection.execute(_INSERT_TICKET_BRAND, {"ticket_id": ticket_id, "brand_id": brand_id})
 
 
-def brand_of(session: Session, ticket_id: int) -> EmailBrand | None:
-    return session.scalars(
-        select(EmailBrand)
-        .join(TicketBrand, TicketBrand.brand_id == EmailBrand.id)
-        .where(TicketBrand.ticket_id == ticket_id)
-    ).first()
+def brand_of(session: Session, ticket_id: int) -> EmailBrandInfo | None:
+    row = session.connection().execute(_BRAND_OF_TICKET, {"ticket_id": ticket_id}).first()
+    return EmailBrandInfo(*row) if row is not None else None
 
 
 def sender_of(session: Session, ticket_id: int, settings: Settings) -> tuple[str, str, str, str]:
@@ -64,7 +134,7 @@ def sender_of(session: Session, ticket_id: int, settings: Settings) -> tuple[str
     return sender_for(brand_of(session, ticket_id), settings)
 
 
-def sender_for(brand: EmailBrand | None, settings: Settings) -> tuple[str, str, str, str]:
+def sender_for(brand: BrandLike | None, settings: Settings) -> tuple[str, str, str, str]:
     if brand is not None:
         return (
             brand.from_name,
@@ -78,24 +148,15 @@ def sender_for(brand: EmailBrand | None, settings: Settings) -> tuple[str, str, 
 def thread_ids(session: Session, ticket_id: int) -> tuple[str | None, list[str]]:
     """(In-Reply-To, References) for a new email on the ticket: the customer's latest email if
     there is one, else our latest; References in the order the conversation happened."""
-    entries: list[tuple[Any, str, bool]] = []
-    for created_at, external_id in session.execute(
-        select(Message.created_at, Message.external_id).where(
-            Message.ticket_id == ticket_id,
-            Message.channel == Channel.EMAIL.value,
-            Message.external_id.is_not(None),
-            Message.author_kind == AuthorKind.CUSTOMER.value,
+    session.flush()  # the messages of this transaction count (Core reads do not autoflush)
+    entries = [
+        (created_at, external_id, bool(from_customer))
+        for created_at, external_id, from_customer in session.connection().execute(
+            _CONVERSATION_IDS, {"ticket_id": ticket_id}
         )
-    ):
-        if external_id is not None:
-            entries.append((created_at, external_id, True))
-    for created_at, rfc_id in session.execute(
-        select(OutboundEmail.created_at, OutboundEmail.rfc_message_id).where(
-            OutboundEmail.ticket_id == ticket_id
-        )
-    ):
-        entries.append((created_at, rfc_id, False))
-    entries.sort(key=lambda entry: entry[0])
+        if external_id is not None
+    ]
+    entries.sort(key=lambda entry: (entry[0], not entry[2]))
     references = [entry[1] for entry in entries][-MAX_REFERENCES:]
     from_customer = [entry[1] for entry in entries if entry[2]]
     in_reply_to = from_customer[-1] if from_customer else (references[-1] if references else None)
@@ -130,7 +191,7 @@ def queue_email(
     message_id: int | None = None,
     html_body: str | None = None,
     sender: tuple[str, str, str, str] | None = None,
-) -> OutboundEmail:
+) -> int:
     """Store the email and its Message-ID, and queue its sending in the caller's transaction
     (``sender``: the :func:`sender_of` the caller already knows)."""
     from_name, from_address, support_address, signature = sender or sender_of(session, ticket.id, settings)
@@ -156,7 +217,8 @@ def queue_email(
         references=tuple(references),
         automatic=kind is not OutboundKind.REPLY,
     )
-    row = OutboundEmail(
+    outbound_id = _store_outbound(
+        session,
         rfc_message_id=rfc_id,
         ticket_id=ticket.id,
         message_id=message_id,
@@ -164,18 +226,48 @@ def queue_email(
         to_address=to_address[:320],
         from_address=from_address,
         subject=full_subject[:600],
-        status="queued",
-        created_at=clock.now(),
     )
-    session.add(row)
-    session.flush()
-    outbox.enqueue(
+    outbox.enqueue_now(
         session,
         EMAIL_SEND_JOB,
-        {"outbound_email_id": row.id, "email": _as_payload(outgoing)},
+        {"outbound_email_id": outbound_id, "email": _as_payload(outgoing)},
         idempotency_key=f"{EMAIL_SEND_JOB}:{rfc_id}",
     )
-    return row
+    return outbound_id
+
+
+def _store_outbound(
+    session: Session,
+    *,
+    rfc_message_id: str,
+    ticket_id: int | None,
+    message_id: int | None,
+    kind: str,
+    to_address: str,
+    from_address: str,
+    subject: str,
+) -> int:
+    """One ``INSERT … RETURNING id`` into ``outbound_emails`` (no ORM unit of work)."""
+    session.flush()  # the ticket and message it points at are in the database first
+    outbound_id = (
+        session.connection()
+        .execute(
+            _INSERT_OUTBOUND,
+            {
+                "rfc_message_id": rfc_message_id,
+                "ticket_id": ticket_id,
+                "message_id": message_id,
+                "kind": kind,
+                "to_address": to_address,
+                "from_address": from_address,
+                "subject": subject,
+                "status": "queued",
+                "created_at": clock.now(),
+            },
+        )
+        .scalar_one()
+    )
+    return int(outbound_id)
 
 
 def queue_refusal(
@@ -187,7 +279,7 @@ def queue_refusal(
     refused_message_id: str | None,
     reason: str,
     settings: Settings,
-) -> OutboundEmail:
+) -> int:
     """Tell a sender their message was not accepted, and why (no ticket: nothing was opened).
     The caller makes sure the sender is a person, never an auto-responder or a mailer-daemon."""
     brand = brand_for_recipients(session, recipients)
@@ -214,25 +306,23 @@ def queue_refusal(
         references=(refused_message_id,) if refused_message_id else (),
         automatic=True,
     )
-    row = OutboundEmail(
+    outbound_id = _store_outbound(
+        session,
         rfc_message_id=rfc_id,
         ticket_id=None,
+        message_id=None,
         kind=OutboundKind.REFUSAL.value,
         to_address=to_address[:320],
         from_address=from_address,
         subject=outgoing.subject[:600],
-        status="queued",
-        created_at=clock.now(),
     )
-    session.add(row)
-    session.flush()
-    outbox.enqueue(
+    outbox.enqueue_now(
         session,
         EMAIL_SEND_JOB,
-        {"outbound_email_id": row.id, "email": _as_payload(outgoing)},
+        {"outbound_email_id": outbound_id, "email": _as_payload(outgoing)},
         idempotency_key=f"{EMAIL_SEND_JOB}:{rfc_id}",
     )
-    return row
+    return outbound_id
 
 
 def _as_payload(outgoing: OutgoingEmail) -> dict[str, Any]:
@@ -267,36 +357,42 @@ def outgoing_from_payload(payload: dict[str, Any]) -> OutgoingEmail:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class NewTicketFacts:
+    """What the receipt of a ticket just opened says, from the objects that opened it."""
+
+    ticket_id: int
+    subject: str
+    reply_token: str
+    requester_name: str | None
+
+
 def queue_receipt_for_new_email_ticket(
-    session: Session, ticket_id: int, to_address: str, settings: Settings, brand_id: int | None
-) -> OutboundEmail:
-    """The receipt of a ticket just opened by an email, from columns (no ticket or person load):
-    it goes to whoever wrote, who is the new ticket's requester."""
-    subject, reply_token, name = session.execute(
-        select(Ticket.subject, Ticket.reply_token, Person.name)
-        .join(Person, Person.id == Ticket.requester_id)
-        .where(Ticket.id == ticket_id)
-    ).one()
-    brand = session.get(EmailBrand, brand_id) if brand_id is not None else None  # already loaded
+    session: Session, facts: NewTicketFacts, to_address: str, settings: Settings, brand: EmailBrandInfo | None
+) -> int:
+    """The receipt of a ticket just opened by an email (no ticket or person load): it goes to
+    whoever wrote, who is the new ticket's requester; ``brand`` is the brand the mail was sent to
+    (already looked up)."""
+    name = facts.requester_name
     text = render_receipt(
         brand.receipt_template if brand is not None else "",
         name=(name.split(" ", 1)[0] if name else "") or "there",
-        ticket_id=ticket_id,
-        subject=subject,
+        ticket_id=facts.ticket_id,
+        subject=facts.subject,
     )
     return queue_email(
         session,
-        ticket=TicketColumns(ticket_id, reply_token),
+        ticket=TicketColumns(facts.ticket_id, facts.reply_token),
         kind=OutboundKind.RECEIPT,
         to_address=to_address,
-        subject=f"Re: {subject}",
+        subject=f"Re: {facts.subject}",
         text=text,
         settings=settings,
         sender=sender_for(brand, settings),
     )
 
 
-def queue_receipt(session: Session, ticket: Ticket, settings: Settings) -> OutboundEmail | None:
+def queue_receipt(session: Session, ticket: Ticket, settings: Settings) -> int | None:
     """Acknowledge a new ticket to its requester (never for automated mail: the caller checks)."""
     address = ticket.requester.primary_email
     if address is None:
@@ -319,7 +415,7 @@ def queue_receipt(session: Session, ticket: Ticket, settings: Settings) -> Outbo
     )
 
 
-def queue_public_reply(session: Session, event: MessageAdded, settings: Settings) -> OutboundEmail | None:
+def queue_public_reply(session: Session, event: MessageAdded, settings: Settings) -> int | None:
     """Email a staff member's public reply to the requester, threaded with the conversation."""
     if event.author_kind != AuthorKind.STAFF.value or not event.is_public:
         return None

@@ -26,8 +26,7 @@ from opsdesk.insights import spikes
 from opsdesk.insights.definitions import not_merged
 from opsdesk.insights.sqltime import unindexed
 from opsdesk.sla import queries as sla_queries
-from opsdesk.sla.enums import TargetStatus
-from opsdesk.sla.models import SlaTarget
+from opsdesk.sla.models import ACTIVE_STATUS, SlaTarget
 from opsdesk.sla.queries import SlaViewRow
 from opsdesk.tickets.enums import UNSOLVED_STATUSES
 from opsdesk.tickets.models import Account, Ticket
@@ -169,7 +168,7 @@ def live_floor(session: Session, actor: Actor) -> LiveFloor:
             .select_from(SlaTarget)
             .join(tickets, tickets.c.id == SlaTarget.ticket_id)
             .where(
-                SlaTarget.status == TargetStatus.ACTIVE.value,
+                SlaTarget.status == ACTIVE_STATUS,  # a constant: the partial index of active due times
                 SlaTarget.due_at > now,
                 SlaTarget.due_at <= now + floor.breaching_within,
             )

@@ -9,11 +9,13 @@ their values, and for durations and scores their histogram (``bin:units`` pairs)
 and means read from rollups are therefore *equal* to the raw answers; p50/p90 of durations come
 from the bins within the bound documented in :mod:`opsdesk.insights.histogram` (scores are exact).
 
-Built set-based: for each metric one ``INSERT ... SELECT`` computes every unit's day, value, bin and
-dimension keys into a temporary table (the expensive value expressions run once), then one
-``INSERT ... SELECT ... GROUP BY`` per dimension sums it into the rollup table (per bin, then
-the bins joined into one histogram per day and key). No Python loop
-over tickets.
+A build of every day (:func:`rebuild`, the first scheduled build) reads each source table once
+and computes all metrics and dimensions in numpy (:mod:`opsdesk.insights.service.rollup_build`).
+A build of a few days (the incremental refresh) is set-based SQL: for each metric one
+``INSERT ... SELECT`` computes every unit's day, value, bin and dimension keys into a temporary
+table (the expensive value expressions run once), then one ``INSERT ... SELECT ... GROUP BY``
+per dimension sums it into the rollup table (per bin, then the bins joined into one histogram
+per day and key). Both write the same rows (tested).
 
 Kept fresh by :func:`refresh` (hourly job): closed days not yet rolled up are added, and every
 day a ticket changed since the last run could have counted in (its anchors, the days of its
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     Column,
@@ -64,6 +66,7 @@ from opsdesk.db import Database
 from opsdesk.insights.definitions import DIMENSIONS, METRICS, MetricDefinition, base_from, not_merged
 from opsdesk.insights.enums import Dimension, Grain, MetricKind
 from opsdesk.insights.models import DailyRollup, RollupState
+from opsdesk.insights.service import rollup_build
 from opsdesk.insights.sqltime import concat_agg, log_bin, time_bucket
 from opsdesk.tickets.models import Message, Ticket
 
@@ -73,6 +76,7 @@ ROLLED_DIMENSIONS: tuple[Dimension, ...] = tuple(
     d for d in Dimension if d not in (Dimension.ACCOUNT, Dimension.SLA_POLICY)
 )
 STATE_ID = 1
+BuildMethod = Literal["scan", "sql"]
 _ID_DIMENSIONS = frozenset({Dimension.GROUP, Dimension.AGENT, Dimension.ACCOUNT})
 
 _scratch = MetaData()
@@ -131,24 +135,45 @@ def bin_of(definition: MetricDefinition, value: Any) -> ColumnElement[Any]:
     return literal(0, Integer)
 
 
-def _build(session: Session, start: datetime | None, end: datetime) -> int:
+def key_columns() -> dict[Dimension, ColumnElement[Any]]:
+    """Each rolled dimension's key as the text the rollup table stores."""
+    return {dimension: _key_text(dimension) for dimension in ROLLED_DIMENSIONS}
+
+
+def _build(session: Session, start: datetime | None, end: datetime, *, method: BuildMethod = "scan") -> int:
     """Roll up every metric's units anchored in ``[start, end)`` (whole UTC days), replacing
-    what the rollup table held for those days. Returns the rows written."""
-    connection = session.connection()
-    units_table.drop(connection, checkfirst=True)
-    units_table.create(connection)
+    what the rollup table held for those days. Returns the rows written.
+
+    ``scan``, for a build of every day (``start`` None): one ordered scan per source table into
+    numpy (:mod:`opsdesk.insights.service.rollup_build`); the metrics it does not compute, and
+    any partial range, go through the per-metric SQL (``sql``)."""
     day_filter = [DailyRollup.day < day_text(end.date())]
     if start is not None:
         day_filter.append(DailyRollup.day >= day_text(start.date()))
     session.execute(delete(DailyRollup).where(*day_filter))
+    definitions = rolled_metrics()
+    written = 0
+    if method == "scan" and start is None:
+        rows, definitions = rollup_build.build(session, definitions, key_columns(), ALL, end)
+        written += rollup_build.write(session, rows)
+    if definitions:
+        written += _build_sql(session, start, end, definitions)
+    return written
+
+
+def _build_sql(
+    session: Session, start: datetime | None, end: datetime, definitions: list[MetricDefinition]
+) -> int:
+    """The set-based SQL build of the given metrics (the caller cleared their days)."""
+    connection = session.connection()
+    units_table.drop(connection, checkfirst=True)
+    units_table.create(connection)
     written = 0
     try:
-        for definition in rolled_metrics():
+        for definition in definitions:
             session.execute(delete(units_table))
             value = value_of(definition)
-            where = [definition.anchor < end, not_merged(), definition.population]
-            if start is not None:
-                where.append(definition.anchor >= start)
+            where = [definition.in_period(start, end), not_merged(), definition.population]
             source = base_from(definition, {"assignee", "account"})
             # The value's expression (correlated subqueries for requester wait, periodic update,
             # next reply) is evaluated once per unit, into the temporary table.
@@ -303,12 +328,16 @@ def _today(now: datetime) -> datetime:
     return datetime(now.year, now.month, now.day, tzinfo=UTC)
 
 
-def rebuild(session: Session, actor: Actor, *, now: datetime | None = None) -> RollupReport:
-    """Throw the rollups away and roll up every closed day again (``opsdesk insights rollup --rebuild``)."""
+def rebuild(
+    session: Session, actor: Actor, *, now: datetime | None = None, method: BuildMethod = "scan"
+) -> RollupReport:
+    """Throw the rollups away and roll up every closed day again (``opsdesk insights rollup
+    --rebuild``). ``method``: ``scan`` (one pass per source table, numpy) or ``sql`` (the
+    per-metric set-based SQL); both give the same rows."""
     require(actor, Permission.REPORT_READ)
     now = now or clock.now()
     today = _today(now)
-    _build(session, None, today)
+    _build(session, None, today, method=method)
     return _record_full_build(session, now, today)
 
 
@@ -387,10 +416,12 @@ def refresh(session: Session, *, now: datetime | None = None) -> RollupReport:
 def refresh_in_steps(database: Database, *, now: datetime | None = None) -> RollupReport:
     """The scheduled refresh, in short transactions of its own.
 
-    On SQLite a write transaction stops every other writer, ticket creation included, so the
-    first build over a long history (minutes at a million tickets) goes one day per transaction;
-    the state row that makes the metric layer use the rollups is written after the last day.
-    Later refreshes are incremental and short.
+    On SQLite a write transaction stops every other writer, ticket creation included. So the
+    first build over a long history computes every day's rows in a read transaction (one scan
+    per source table) and writes them one day per write transaction; the state row that makes
+    the metric layer use the rollups is written after the last day. Tickets changed meanwhile
+    have ``updated_at`` after ``now`` and are rolled up again by the next refresh. Later
+    refreshes are incremental and short.
     """
     now = now or clock.now()
     today = _today(now)
@@ -400,10 +431,19 @@ def refresh_in_steps(database: Database, *, now: datetime | None = None) -> Roll
     if has_state or first is None:
         with database.transaction() as session:
             return refresh(session, now=now)
-    day = _day(first.date())
+    with database.transaction(write=False) as session:
+        rows, rest = rollup_build.build(session, rolled_metrics(), key_columns(), ALL, today)
+    by_day: dict[str, list[rollup_build.RollupRow]] = {}
+    for row in rows:
+        by_day.setdefault(row[3], []).append(row)
+    del rows
+    day = _day(min(first.date(), *(date.fromisoformat(text[:10]) for text in by_day)))
     while day < today:
         with database.transaction() as session:
-            _build(session, day, day + timedelta(days=1))
+            session.execute(delete(DailyRollup).where(DailyRollup.day == day_text(day.date())))
+            rollup_build.write(session, by_day.pop(day_text(day.date()), []))
+            if rest:
+                _build_sql(session, day, day + timedelta(days=1), rest)
         day += timedelta(days=1)
     with database.transaction() as session:
         return _record_full_build(session, now, today)
