@@ -16,7 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opsdesk.tickets import service as tickets
-from opsdesk.triage.cascade import CascadeClassifier, choose_gate, model_from_bytes, train_cascade
+from opsdesk.triage.cascade import (
+    LEGACY_ENCODER,
+    CascadeClassifier,
+    choose_gate,
+    model_from_bytes,
+    train_cascade,
+)
 from opsdesk.triage.classifier import TrainedClassifier, TrainingDataError
 from opsdesk.triage.embeddings import DEFAULT_ENCODER, load_encoder, register_encoder, unregister_encoder
 from opsdesk.triage.models import TriagePrediction
@@ -152,6 +158,7 @@ def test_storage_keeps_the_encoder_name_and_needs_that_encoder(concept_encoder: 
     assert isinstance(restored, CascadeClassifier)
     assert restored.encoder_name == ENCODER
     assert restored.predict_many(texts[:5]) == model.predict_many(texts[:5])
+    assert restored.thresholds_for(model.report.target_precision) == model.thresholds
     without = model_from_bytes(model.to_bytes(), lambda name: None)
     assert isinstance(without, CascadeClassifier)
     with pytest.raises(RuntimeError, match=r"opsdesk\[embeddings\]"):
@@ -214,3 +221,31 @@ def test_the_cascade_is_what_training_defaults_to_where_its_encoder_is_installed
         assert job.payload["kind"] == "embeddings"
     finally:
         unregister_encoder(DEFAULT_ENCODER)
+
+
+def test_embeddings_models_stored_before_the_cascade_still_load_with_their_encoder(
+    concept_encoder: ConceptEncoder,
+) -> None:
+    rows = labelled_texts(10)
+    texts = [text for text, _ in rows]
+    fast = train_cascade(
+        texts, [label for _, label in rows], encoder=concept_encoder, encoder_name=ENCODER, folds=3
+    ).fast
+    # the earlier layout: embeddings appended (weight 2) to the TF-IDF features of one linear model
+    legacy = dataclasses.replace(
+        fast,
+        kind="embeddings",
+        features=dataclasses.replace(fast.features, use_embeddings=True),
+        coefficients=np.vstack([fast.coefficients, np.ones((12, len(fast.classes)), dtype=np.float32)]),
+    )
+    asked: list[str] = []
+    restored = model_from_bytes(legacy.to_bytes(), lambda name: asked.append(name) or concept_encoder)
+    assert asked == [LEGACY_ENCODER]
+    assert isinstance(restored, TrainedClassifier)
+    # equal weights on every class for the embedding columns: the same category and confidence
+    assert restored.predict(texts[0]).category == fast.predict(texts[0]).category
+    assert restored.predict(texts[0]).confidence == pytest.approx(fast.predict(texts[0]).confidence, abs=1e-6)
+    assert restored.thresholds_for(0.9) == fast.thresholds_for(0.9)
+    orphan = model_from_bytes(legacy.to_bytes(), lambda name: None)
+    with pytest.raises(RuntimeError, match=r"opsdesk\[embeddings\]"):
+        orphan.predict(texts[0])
