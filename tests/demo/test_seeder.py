@@ -145,6 +145,22 @@ def test_audit_trail_has_creation_and_every_later_message(db: Session, seeded: S
     assert event.new_value["subject"] == ticket.subject
     assert event.new_value["tags"] == ticket.tags
     assert event.new_value["requester"] == ticket.requester.primary_email
+    assert event.new_value["priority"] == ticket.priority
+    assert event.new_value["channel"] == ticket.channel
+    assert (event.actor_kind, event.actor_id, event.created_at) == (
+        "customer",
+        ticket.requester_id,
+        ticket.created_at,
+    )
+    # The same fields the ticket service records when a ticket is created for real.
+    from tests.support.factories import make_ticket
+
+    real = make_ticket(db, subject="Real one", body="Made by the service.")
+    db.flush()
+    real_event = db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "created", AuditEvent.ticket_id == real.id)
+    ).one()
+    assert set(event.new_value) == set(real_event.new_value)
     message_events = db.scalar(
         select(func.count()).select_from(AuditEvent).where(AuditEvent.entity_type == "message")
     )

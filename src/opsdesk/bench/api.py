@@ -126,7 +126,10 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _fresh_database(server_url: str | None, directory: Path) -> Iterator[str]:
+def _fresh_database(server_url: str | None, directory: Path, existing: str | None = None) -> Iterator[str]:
+    if existing is not None:
+        yield existing  # the caller's database, already seeded: used as it is and kept
+        return
     if server_url is None:
         yield f"sqlite:///{directory / 'bench.db'}"
         return
@@ -334,17 +337,22 @@ def run_bench(
     workers: int,
     seed_tickets: int,
     read_rounds: int,
+    existing_database: str | None = None,
 ) -> dict[str, Any]:
     directory = Path(tempfile.mkdtemp(prefix="opsdesk-bench-"))
     try:
-        with _fresh_database(database_url, directory) as url:
+        with _fresh_database(database_url, directory, existing_database) as url:
             prepared = _prepare(url, seed_tickets)
             with _server(url, directory, workers) as server:
                 base = server.base
                 server_cpu_before = process_tree_cpu_seconds(server.pid)
                 client_cpu_before = time.process_time()
-                created, wall = asyncio.run(
-                    _create_load(base, prepared["token"], tickets, concurrency, warmup=min(200, tickets))
+                created, wall = (
+                    asyncio.run(
+                        _create_load(base, prepared["token"], tickets, concurrency, warmup=min(200, tickets))
+                    )
+                    if tickets
+                    else (Timings(), 0.0)
                 )
                 # The warm-up is included in both CPU figures; it is a small share of the run.
                 server_cpu = process_tree_cpu_seconds(server.pid) - server_cpu_before
@@ -353,14 +361,20 @@ def run_bench(
                     f"/api/v1/tickets?status={status}&group={group_id}&limit=50"
                     for status, group_id in prepared["view_pairs"]
                 ]
+                before = process_tree_cpu_seconds(server.pid)
                 views = _read_load(base, prepared["token"], view_paths, read_rounds)
+                view_cpu = process_tree_cpu_seconds(server.pid) - before
                 search_paths = [
                     f"/api/v1/tickets?q={word.replace(' ', '+')}&limit=50" for word in SEARCH_WORDS
                 ]
+                before = process_tree_cpu_seconds(server.pid)
                 searches = _read_load(base, prepared["token"], search_paths, read_rounds)
+                search_cpu = process_tree_cpu_seconds(server.pid) - before
         successful = len(created.milliseconds)
+        measured = existing_database or database_url
         return {
-            "database": "postgresql" if database_url else "sqlite",
+            "database": "postgresql" if measured and measured.startswith("postgresql") else "sqlite",
+            "existing_database": existing_database is not None,
             "workers": workers,
             "concurrency": concurrency,
             "tickets": successful,
@@ -382,6 +396,8 @@ def run_bench(
                 "errors": views.errors,
                 "p50_ms": views.percentile(0.50),
                 "p95_ms": views.percentile(0.95),
+                # Server CPU per request (warm-up included): the load-independent cost.
+                "server_cpu_ms_per_request": round(view_cpu * 1000 / max(len(views.milliseconds), 1), 2),
             },
             "keyword_search": {
                 "queries": list(SEARCH_WORDS),
@@ -389,6 +405,7 @@ def run_bench(
                 "errors": searches.errors,
                 "p50_ms": searches.percentile(0.50),
                 "p95_ms": searches.percentile(0.95),
+                "server_cpu_ms_per_request": round(search_cpu * 1000 / max(len(searches.milliseconds), 1), 2),
             },
             "targets": {
                 "tickets_per_second": 300,
@@ -410,19 +427,35 @@ def register(bench_app: typer.Typer) -> None:
             str | None,
             typer.Option("--database-url", help="A PostgreSQL server URL: a fresh database is made on it."),
         ] = None,
-        tickets: Annotated[int, typer.Option(help="Tickets to create over HTTP (timed).")] = 3000,
+        tickets: Annotated[
+            int,
+            typer.Option(help="Tickets to create over HTTP (timed); 0 measures only the view and search."),
+        ] = 3000,
         concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 16,
         workers: Annotated[int, typer.Option(help="Server worker processes.")] = 2,
         seed_tickets: Annotated[
             int, typer.Option(help="Tickets to seed first, for the view and search figures.")
         ] = 0,
         read_rounds: Annotated[int, typer.Option(help="Timed requests for the view and for search.")] = 200,
+        existing_database: Annotated[
+            str | None,
+            typer.Option(
+                "--existing-database",
+                help="Measure an already seeded database (SQLite or PostgreSQL URL) as it is, and keep it.",
+            ),
+        ] = None,
     ) -> None:
         """Ticket creation throughput and latency, view and search latency, over real HTTP."""
-        if tickets < 1 or concurrency < 1 or workers < 1 or seed_tickets < 0 or read_rounds < 1:
+        if tickets < 0 or concurrency < 1 or workers < 1 or seed_tickets < 0 or read_rounds < 1:
             from opsdesk.cli import CliError
 
-            raise CliError("--tickets, --concurrency, --workers and --read-rounds must be positive")
+            raise CliError(
+                "--concurrency, --workers and --read-rounds must be positive, --tickets not negative"
+            )
+        if existing_database is not None and (seed_tickets or database_url):
+            from opsdesk.cli import CliError
+
+            raise CliError("--existing-database is measured as it is: no --seed-tickets or --database-url")
         result = run_bench(
             database_url=database_url,
             tickets=tickets,
@@ -430,5 +463,6 @@ def register(bench_app: typer.Typer) -> None:
             workers=workers,
             seed_tickets=seed_tickets,
             read_rounds=read_rounds,
+            existing_database=existing_database,
         )
         typer.echo(json.dumps(result))

@@ -155,6 +155,12 @@ class BulkWriter:
         for _, sql in definitions:
             self.session.execute(text(sql))
 
+    def analyze(self, tables: Sequence[str]) -> None:
+        """PostgreSQL: ANALYZE the tables (a sample of each). SQLite plans from its indexes alone
+        here; its ANALYZE reads every index in full."""
+        if self.dialect == "postgresql":
+            self.session.execute(text(f"ANALYZE {', '.join(tables)}"))
+
     def execute(self, statement: str, parameters: dict[str, Any] | None = None) -> None:
         self.session.execute(text(statement), parameters or {})
 

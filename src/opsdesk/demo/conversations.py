@@ -50,6 +50,11 @@ PRIORITIES = ("low",) * 3 + ("normal",) * 12 + ("high",) * 4 + ("urgent",)
 PRIORITIES_RAISED = ("normal",) * 8 + ("high",) * 8 + ("urgent",) * 4
 SATISFACTION = (5,) * 11 + (4,) * 4 + (3,) * 2 + (2,) + (1,) * 2
 SATISFACTION_UNHAPPY = (5,) * 4 + (4,) * 4 + (3,) * 4 + (2,) * 3 + (1,) * 5
+_MESSAGE_JSON: dict[tuple[object, object], str] = {
+    (author, public): f'{{"author":"{author}","public":{"true" if public else "false"}}}'
+    for author in ("customer", "staff")
+    for public in (True, False)
+}
 STATUS_JSON = {
     status: json.dumps(status) for status in ("new", "open", "pending", "on_hold", "solved", "closed")
 }
@@ -130,6 +135,8 @@ class Requester:
     account_id: int
     tier: str
     language: str
+    # The primary email, as the "created" audit event names the requester.
+    email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +160,11 @@ class Rows:
     tickets: list[tuple[object, ...]] = field(default_factory=list)
     messages: list[tuple[object, ...]] = field(default_factory=list)
     tags: list[tuple[object, ...]] = field(default_factory=list)
+    # Audit rows in the order the batch writes them: each ticket's "created" event, then the
+    # changes of status, group, assignee and rating, then one event per message after the first.
+    created_audit: list[tuple[object, ...]] = field(default_factory=list)
     audit: list[tuple[object, ...]] = field(default_factory=list)
+    message_audit: list[tuple[object, ...]] = field(default_factory=list)
 
 
 def _variant(generator: random.Random, scenario_index: int) -> Variant:
@@ -236,9 +247,19 @@ class TicketPlayer:
         self.waiting_status_id = waiting_status_id
         self.bursts = list(bursts)
         self.variants = build_variants(generator)
+        self._tags_json: dict[tuple[str, ...], str] = {}
+        self._json_cache: dict[str | None, str] = {}
         self.incident_variants = {
             burst.start: _incident_variants(generator, burst, instant) for burst in self.bursts
         }
+
+    def _json(self, value: str | None) -> str:
+        encoded = self._json_cache.get(value)
+        if encoded is None:
+            encoded = json.dumps(value, ensure_ascii=False)
+            if len(self._json_cache) < 100_000:
+                self._json_cache[value] = encoded
+        return encoded
 
     def _burst_at(self, moment: int) -> Burst | None:
         for burst in self.bursts:
@@ -268,6 +289,7 @@ class TicketPlayer:
         channel = "slack" if requester.tier == "enterprise" and rnd() < 0.2 else CHANNELS[int(rnd() * 19)]
 
         messages = rows.messages
+        first_message_index = len(messages)
         audit = rows.audit
         status = "new"
         custom_status: int | None = None
@@ -543,10 +565,56 @@ class TicketPlayer:
                 change("closed", close_at, "system", None, self.system_name, "system")
                 closed = close_at
 
-        for tag in variant.tags:
-            rows.tags.append((ticket_id, tag))
+        tags = variant.tags
         if requester.tier == "enterprise":
-            rows.tags.append((ticket_id, "enterprise"))
+            tags = tuple(sorted((*tags, "enterprise")))
+        for tag in tags:
+            rows.tags.append((ticket_id, tag))
+        tags_json = self._tags_json.get(tags)
+        if tags_json is None:
+            tags_json = self._tags_json[tags] = json.dumps(list(tags))
+        # What tickets.service.create_ticket records (keys in its order, compact like SQL's).
+        created_json = (
+            f'{{"subject":{self._json(variant.subject)},"status":"new","priority":"{priority}",'
+            f'"channel":"{channel}","tags":{tags_json},"requester":{self._json(requester.email)}}}'
+        )
+        rows.created_audit.append(
+            (
+                ticket_id,
+                "ticket",
+                ticket_id,
+                "created",
+                None,
+                None,
+                created_json,
+                "customer",
+                requester.id,
+                requester.name,
+                channel,
+                instant(created),
+            )
+        )
+        # What tickets.service.add_message records for every later message.
+        message_audit = rows.message_audit
+        for message in messages[first_message_index + 1 :]:
+            staff = message[2] == "staff"
+            public = message[5]
+            message_audit.append(
+                (
+                    ticket_id,
+                    "message",
+                    message[0],
+                    "reply_added" if public else "note_added",
+                    None,
+                    None,
+                    _MESSAGE_JSON[message[2], public],
+                    "user" if staff else "customer",
+                    message[3] if staff else message[4],
+                    agent.name if staff else requester.name,
+                    message[7],
+                    message[8],
+                )
+            )
 
         updated = max(updated, status_changed, last_customer, last_staff or 0, rated or 0)
         rows.tickets.append(

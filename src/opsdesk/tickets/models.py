@@ -162,6 +162,8 @@ class Ticket(Base):
         Index("ix_tickets_status_group_id", "status", "group_id", "id"),
         Index("ix_tickets_status_assignee_id", "status", "assignee_id", "id"),
         Index("ix_tickets_status_updated_at", "status", "updated_at"),
+        # "Recently solved" and other solved-within views: a range per status, counted on the index.
+        Index("ix_tickets_status_solved_at", "status", "solved_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -296,7 +296,7 @@ def list_tickets(
     limit: int = 50,
 ) -> TicketPage:
     """One page of tickets matching the filter, newest first by default, with the next cursor."""
-    if ticket_filter.text and sort in ("-id", "-created_at") and session.get_bind().dialect.name == "sqlite":
+    if ticket_filter.text and sort in ("-id", "-created_at"):
         rows = _newest_matches(session, actor, ticket_filter, sort=sort, cursor=cursor, limit=limit)
     else:
         statement = ordered_page_query(session, actor, ticket_filter, sort=sort, cursor=cursor, limit=limit)
@@ -310,10 +310,11 @@ def list_tickets(
 def _newest_matches(
     session: Session, actor: Actor, ticket_filter: TicketFilter, *, sort: str, cursor: str | None, limit: int
 ) -> list[Ticket]:
-    """Keyword matches newest first without touching every match: FTS5 hands out matching ids
-    in descending order, a chunk at a time, and only those ids are checked against the other
-    filters. A common word over a million tickets then costs a few chunks, not a sort of all
-    its matches. (Tickets are numbered in creation order, so newest-by-id is newest-created.)"""
+    """Keyword matches newest first without touching every match: the index hands out matching
+    ids in descending order, a chunk at a time (see ``search.newest_matching_ids``), and only
+    those ids are checked against the other filters. A common word over a million tickets then
+    costs a few chunks, not a sort of all its matches. (Tickets are numbered in creation order,
+    so newest-by-id is newest-created.)"""
     require(actor, Permission.TICKET_READ)
     if not 1 <= limit <= MAX_PAGE:
         raise ValidationFailedError(
