@@ -59,8 +59,9 @@ def _first_message_text(session: Session, ticket_id: int) -> str:
 
 def predict_text(
     session: Session, text: str
-) -> tuple[str, int | None, str | None, float, float, list[Any], bool]:
-    """(source, model version, category, confidence, threshold, top words, out of scope)."""
+) -> tuple[str, int | None, str | None, float, float, list[Any], bool, str]:
+    """(source, model version, category, confidence, threshold, top words, out of scope, stage:
+    ``fast``, ``encoder`` when the cascade consulted the sentence encoder, ``rules``)."""
     model = active_model(session)
     if model is not None:
         prediction = model.classifier.predict(text, thresholds=model.thresholds)
@@ -72,6 +73,7 @@ def predict_text(
             prediction.threshold,
             [[word, weight] for word, weight in prediction.top_words],
             prediction.out_of_scope,
+            prediction.stage,
         )
     rules = config_cache.cached(session, "triage.keyword_classifier", _keyword_classifier)
     guess = rules.predict(text)
@@ -83,6 +85,7 @@ def predict_text(
         KEYWORD_THRESHOLD,
         [[word, 1.0] for word in guess.matched],
         guess.category is None,
+        "rules",
     )
 
 
@@ -95,7 +98,9 @@ def classify_ticket(session: Session, ticket: Ticket) -> TriagePrediction:
     settings = settings_view(session)
     body = _first_message_text(session, ticket.id)
     text = ticket_text(ticket.subject, body)
-    source, version, category, confidence, threshold, top_words, out_of_scope = predict_text(session, text)
+    source, version, category, confidence, threshold, top_words, out_of_scope, stage = predict_text(
+        session, text
+    )
     sentiment = analyze_sentiment(text)
     language = detect_language(text)
     entities = [entity.as_dict() for entity in extract_entities(text)]
@@ -114,7 +119,7 @@ def classify_ticket(session: Session, ticket: Ticket) -> TriagePrediction:
         outcome = Outcome.AUTO
         reason = (
             f"{category!r} with confidence {confidence:.2f} "
-            f"(threshold {threshold:.2f}, {_describe(source, version)})"
+            f"(threshold {threshold:.2f}, {_describe(version, stage)})"
         )
     else:
         outcome = Outcome.HANDOFF
@@ -179,8 +184,10 @@ def classify_ticket(session: Session, ticket: Ticket) -> TriagePrediction:
     return prediction
 
 
-def _describe(source: str, version: int | None) -> str:
-    return f"model v{version}" if version is not None else "keyword rules"
+def _describe(version: int | None, stage: str) -> str:
+    if version is None:
+        return "keyword rules"
+    return f"model v{version}, sentence encoder consulted" if stage == "encoder" else f"model v{version}"
 
 
 def classify_new_ticket(session: Session, event: TicketCreated) -> None:
