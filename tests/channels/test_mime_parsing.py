@@ -116,3 +116,32 @@ def test_a_multipart_without_its_closing_delimiter_is_left_to_the_stdlib() -> No
     parsed = parse_email(raw)
     assert parsed.text == "first\n\nsecond, never closed"
     assert _tree(parse_mime(raw)) == _tree(parse_mime_stdlib(raw))
+
+
+def _decoded_the_long_way(raw: str) -> str:
+    """What decode_header_value did for every value before it took plain values as they are."""
+    from email.header import decode_header, make_header
+
+    try:
+        text = str(make_header(decode_header(raw)))
+    except ValueError:  # non-ASCII text (8-bit bytes kept as surrogates) cannot be a Header
+        text = "".join(value if isinstance(value, str) else "" for value, _ in decode_header(raw))
+    return " ".join(text.split())
+
+
+_HEADER_PIECES = ["a", "Z", " ", "\t", "\r\n ", "é", "\udcc3", "<", "@", ",", '"', "=", "?"]
+
+
+@given(st.lists(st.sampled_from(_HEADER_PIECES)).map("".join))
+def test_a_header_without_encoded_words_is_taken_as_it_is(raw: str) -> None:
+    from opsdesk.channels.email_parsing import decode_header_value
+
+    if "=?" not in raw:
+        assert decode_header_value(raw) == _decoded_the_long_way(raw)
+
+
+def test_encoded_words_are_still_decoded() -> None:
+    from opsdesk.channels.email_parsing import decode_header_value
+
+    assert decode_header_value("=?utf-8?q?Gr=C3=BC=C3=9Fe?=  aus  Wien") == "Grüße aus Wien"
+    assert decode_header_value("=?x-unknown-charset?q?abc?=") == "abc"

@@ -114,6 +114,8 @@ def decode_header_value(raw: str | None) -> str:
     """An RFC 2047 header as text; undecodable words are kept as they came."""
     if not raw:
         return ""
+    if "=?" not in raw:  # no encoded word: decoding would give the value back as it is
+        return " ".join(raw.split())
     try:
         text = str(make_header(decode_header(raw)))
     except (LookupError, UnicodeDecodeError, ValueError, email.errors.HeaderParseError):

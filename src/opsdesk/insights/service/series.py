@@ -653,21 +653,26 @@ def _series_from_rollups(
     return _points(session, definition, query, rows, estimated=not exact)
 
 
-def _raw_histogram(session: Session, definition: MetricDefinition, query: MetricQuery) -> Any:
-    """(bucket, key, bin, units, sum) from the raw tables, binned as the rollups bin."""
+def raw_histogram_statement(definition: MetricDefinition, query: MetricQuery) -> Any:
+    """(bucket, key, bin, units, sum) from the raw tables, binned as the rollups bin.
+
+    The units are a materialized CTE: the value's expression (correlated subqueries for requester
+    wait, periodic update, next reply) is evaluated once per unit. Inlined, PostgreSQL repeated
+    it for every mention (the null filter, each branch of the bin, the sum, the GROUP BY)."""
     value = rollups.value_of(definition)
-    where = _where(definition, query)
-    if definition.kind in (MetricKind.DURATION, MetricKind.SCORE):
-        where.append(value.is_not(None))
     inner = (
         select(_bucket(definition, query), _key(query), value.label("value"))
         .select_from(base_from(definition, _joins(query)))
-        .where(*where)
-        .subquery()
+        .where(*_where(definition, query))
+        .cte("units")
+        .prefix_with("MATERIALIZED")
     )
     bin_expression = rollups.bin_of(definition, inner.c.value)
-    return session.execute(
-        select(inner.c.bucket, inner.c.key, bin_expression, func.count(), func.sum(inner.c.value)).group_by(
-            inner.c.bucket, inner.c.key, bin_expression
-        )
-    )
+    statement = select(inner.c.bucket, inner.c.key, bin_expression, func.count(), func.sum(inner.c.value))
+    if definition.kind in (MetricKind.DURATION, MetricKind.SCORE):
+        statement = statement.where(inner.c.value.is_not(None))
+    return statement.group_by(inner.c.bucket, inner.c.key, bin_expression)
+
+
+def _raw_histogram(session: Session, definition: MetricDefinition, query: MetricQuery) -> Any:
+    return session.execute(raw_histogram_statement(definition, query))
