@@ -209,9 +209,12 @@ class Server:
 
 
 @contextlib.contextmanager
-def _server(url: str, directory: Path, workers: int) -> Iterator[Server]:
+def _server(url: str, directory: Path, workers: int, jobs: bool = True) -> Iterator[Server]:
     port = _free_port()
     environment = {**os.environ, "OPSDESK_DATA_DIR": str(directory), "OPSDESK_DATABASE_URL": url}
+    if not jobs:
+        # Background jobs (rollups, SLA sweeps...) left to `opsdesk worker`, as in production.
+        environment["OPSDESK_RUN_JOBS_IN_PROCESS"] = "false"
     process = subprocess.Popen(  # noqa: S603 - our own server with fixed arguments
         [
             sys.executable,
@@ -349,12 +352,13 @@ def run_bench(
     seed_tickets: int,
     read_rounds: int,
     existing_database: str | None = None,
+    jobs: bool = True,
 ) -> dict[str, Any]:
     directory = Path(tempfile.mkdtemp(prefix="opsdesk-bench-"))
     try:
         with _fresh_database(database_url, directory, existing_database) as url:
             prepared = _prepare(url, seed_tickets)
-            with _server(url, directory, workers) as server:
+            with _server(url, directory, workers, jobs) as server:
                 base = server.base
                 server_cpu_before = process_tree_cpu_seconds(server.pid)
                 client_cpu_before = time.process_time()
@@ -386,6 +390,7 @@ def run_bench(
         return {
             "database": "postgresql" if measured and measured.startswith("postgresql") else "sqlite",
             "existing_database": existing_database is not None,
+            "jobs_in_server": jobs,
             "workers": workers,
             "concurrency": concurrency,
             "tickets": successful,
@@ -455,6 +460,13 @@ def register(bench_app: typer.Typer) -> None:
                 help="Measure an already seeded database (SQLite or PostgreSQL URL) as it is, and keep it.",
             ),
         ] = None,
+        jobs: Annotated[
+            bool,
+            typer.Option(
+                "--jobs/--no-jobs",
+                help="Run background jobs inside the server (the default), or leave them out.",
+            ),
+        ] = True,
     ) -> None:
         """Ticket creation throughput and latency, view and search latency, over real HTTP."""
         if tickets < 0 or concurrency < 1 or workers < 1 or seed_tickets < 0 or read_rounds < 1:
@@ -475,5 +487,6 @@ def register(bench_app: typer.Typer) -> None:
             seed_tickets=seed_tickets,
             read_rounds=read_rounds,
             existing_database=existing_database,
+            jobs=jobs,
         )
         typer.echo(json.dumps(result))
