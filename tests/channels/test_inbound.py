@@ -306,3 +306,34 @@ def test_a_reply_to_the_receipt_threads_by_its_message_id(
     )
     assert answer.ticket_id == first.ticket_id
     assert unrelated.ticket_id not in (None, first.ticket_id)
+
+
+def _enqueue_then_fail(database: BoundDatabase) -> None:
+    from opsdesk import outbox
+
+    with database.transaction() as session:
+        outbox.enqueue_now(session, "email.send", {"x": 1}, idempotency_key="rolled-back-1")
+        raise RuntimeError("rolled back")
+
+
+def test_the_receipt_wakes_the_job_runner_after_the_commit_only(
+    database: BoundDatabase, settings: Settings
+) -> None:
+    from opsdesk import outbox
+
+    calls: list[str] = []
+
+    def listener() -> None:
+        calls.append("woken")
+
+    outbox.add_commit_listener(listener)
+    try:
+        with pytest.raises(RuntimeError):
+            _enqueue_then_fail(database)
+        assert calls == []
+        inbound_pipeline.ingest_email(
+            database, simple_email(message_id="wake@customer.example"), source="t", settings=settings
+        )
+        assert calls == ["woken"]
+    finally:
+        outbox.remove_commit_listener(listener)
