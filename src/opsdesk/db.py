@@ -10,7 +10,11 @@ or the CLI owns the transaction.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +24,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from opsdesk import config_cache
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -69,7 +75,6 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType, list[str]: JSONType}
 
 
-_HOLDS_WRITE_GATE = "opsdesk_holds_write_gate"
 WRITE_GATE_TIMEOUT_SECONDS = 30
 
 
@@ -83,23 +88,102 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 20) -> Engine:
         engine = create_engine(
             url,
             echo=echo,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": 30, "factory": _GatedConnection},
             pool_size=pool_size,
             max_overflow=20,
         )
-        _configure_sqlite(engine)
-        return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+        _configure_sqlite(engine, WriteGate(engine.url.database))
+    else:
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    config_cache.watch(engine)
+    return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
+class WriteGate:
+    """Where SQLite writers of every process queue before ``BEGIN IMMEDIATE``.
+
+    SQLite has one write lock. A writer that finds it taken sleeps in SQLite's busy handler
+    (1, 2, 5, 10 … up to 100 ms) and polls again, so under concurrent writes from several
+    processes (Uvicorn workers, ``opsdesk worker``) latency grows a long tail and the lock is not
+    handed over in arrival order. Here threads of a process queue on a lock, and processes on an
+    exclusive ``flock`` of ``<database>-writers``, polled every half millisecond, and the gate is
+    released right after COMMIT or ROLLBACK (see :class:`_GatedConnection`), so the next writer
+    starts within a fraction of a millisecond. Past the timeout a writer goes on without the
+    gate and SQLite's own lock and busy timeout decide, as before.
+    """
+
+    POLL_SECONDS = 0.0005
+
+    def __init__(self, database_path: str | None) -> None:
+        self._threads = threading.Lock()
+        self._path = (
+            f"{database_path}-writers" if database_path and database_path != ":memory:" else None
+        )
+        self._file: int | None = None
+
+    def acquire(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        if not self._threads.acquire(timeout=timeout):
+            return False
+        if self._path is None:
+            return True
+        try:
+            if self._file is None:
+                self._file = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            while True:
+                try:
+                    fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        self._threads.release()
+                        return False
+                    time.sleep(self.POLL_SECONDS)
+        except OSError:
+            # No lock file (a read-only directory): the thread lock alone, as before.
+            return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._threads.release()
+
+
+class _GatedConnection(sqlite3.Connection):
+    """A pysqlite connection that lets go of its :class:`WriteGate` right after COMMIT or
+    ROLLBACK has run (SQLAlchemy's commit event fires before it)."""
+
+    write_gate: WriteGate | None = None
+    holds_write_gate = False
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.release_write_gate()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.release_write_gate()
+
+    def release_write_gate(self) -> None:
+        if self.holds_write_gate and self.write_gate is not None:
+            self.holds_write_gate = False
+            self.write_gate.release()
+
+
+def _configure_sqlite(engine: Engine, write_gate: WriteGate) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from pysqlite so BEGIN and SAVEPOINT behave (the
         # documented pysqlite recipe), then set the pragmas every connection needs.
         dbapi_connection.isolation_level = None
+        dbapi_connection.write_gate = write_gate
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -110,43 +194,27 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA mmap_size=268435456")
         cursor.close()
 
-    # Writers of one process queue on a lock before BEGIN IMMEDIATE: a waiting thread then wakes
-    # the moment the writer before it finishes, where SQLite's busy handler would poll with sleeps
-    # of up to 100 ms (the long tail of latency under concurrent writes). Other processes still
-    # meet on SQLite's own lock and busy timeout.
-    write_gate = threading.Lock()
-
-    def _release(info: dict[str, Any]) -> None:
-        if info.pop(_HOLDS_WRITE_GATE, False):
-            write_gate.release()
-
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        # Past the busy timeout, go on without the gate and let SQLite's own lock decide.
+        dbapi_connection = connection.connection.dbapi_connection
         if (
             mode == "IMMEDIATE"
-            and not connection.info.get(_HOLDS_WRITE_GATE)
+            and not dbapi_connection.holds_write_gate
             and write_gate.acquire(timeout=WRITE_GATE_TIMEOUT_SECONDS)
         ):
-            connection.info[_HOLDS_WRITE_GATE] = True
+            dbapi_connection.holds_write_gate = True
         try:
             connection.exec_driver_sql(f"BEGIN {mode}")
         except BaseException:
-            _release(connection.info)
+            dbapi_connection.release_write_gate()
             raise
 
-    @event.listens_for(engine, "commit")
-    def _on_commit(connection: Any) -> None:
-        _release(connection.info)
-
-    @event.listens_for(engine, "rollback")
-    def _on_rollback(connection: Any) -> None:
-        _release(connection.info)
-
     @event.listens_for(engine, "checkin")
-    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
-        _release(record.info)
+    def _on_checkin(dbapi_connection: Any, _record: Any) -> None:
+        # A connection returned without COMMIT or ROLLBACK (invalidated) must not keep the gate.
+        if isinstance(dbapi_connection, _GatedConnection):
+            dbapi_connection.release_write_gate()
 
 
 class Database:

@@ -21,8 +21,9 @@ def alembic_config(url: str) -> Config:
 
 
 # Tables the migrations make that are not models (the keyword search index, SQLite's FTS5
-# shadow tables): autogenerate must neither drop nor report them.
-UNMODELLED_TABLE_PREFIXES = ("ticket_search",)
+# shadow tables, the configuration generation that triggers maintain): autogenerate must
+# neither drop nor report them.
+UNMODELLED_TABLE_PREFIXES = ("ticket_search", "config_generation")
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:

@@ -116,3 +116,93 @@ def test_a_multipart_without_its_closing_delimiter_is_left_to_the_stdlib() -> No
     parsed = parse_email(raw)
     assert parsed.text == "first\n\nsecond, never closed"
     assert _tree(parse_mime(raw)) == _tree(parse_mime_stdlib(raw))
+
+
+def _decoded_the_long_way(raw: str) -> str:
+    """What decode_header_value did for every value before it took plain values as they are."""
+    from email.header import decode_header, make_header
+
+    try:
+        text = str(make_header(decode_header(raw)))
+    except ValueError:  # non-ASCII text (8-bit bytes kept as surrogates) cannot be a Header
+        text = "".join(value if isinstance(value, str) else "" for value, _ in decode_header(raw))
+    return " ".join(text.split())
+
+
+_HEADER_PIECES = ["a", "Z", " ", "\t", "\r\n ", "é", "\udcc3", "<", "@", ",", '"', "=", "?"]
+
+
+@given(st.lists(st.sampled_from(_HEADER_PIECES)).map("".join))
+def test_a_header_without_encoded_words_is_taken_as_it_is(raw: str) -> None:
+    from opsdesk.channels.email_parsing import decode_header_value
+
+    if "=?" not in raw:
+        assert decode_header_value(raw) == _decoded_the_long_way(raw)
+
+
+def test_encoded_words_are_still_decoded() -> None:
+    from opsdesk.channels.email_parsing import decode_header_value
+
+    assert decode_header_value("=?utf-8?q?Gr=C3=BC=C3=9Fe?=  aus  Wien") == "Grüße aus Wien"
+    assert decode_header_value("=?x-unknown-charset?q?abc?=") == "abc"
+
+
+_ADDRESS_PIECES = [
+    "kim",
+    "K",
+    "Lee",
+    "O'Brien",
+    "j",
+    ".",
+    " ",
+    "  ",
+    "-",
+    "+tag",
+    "@",
+    "x.example",
+    "<",
+    ">",
+    "_",
+]
+_ADDRESS_PIECES += ['"', ",", "(c)", ":", ";", "\\", "=?utf-8?q?J=C3=B6rg?= ", "Jörg", "[1.2.3.4]", "!", "#"]
+
+
+_NAME_WORDS = st.sampled_from(["Kim", "Lee", "O'Brien", "J", "J.", "de", "van-Dam", "3M", "Ann-Marie", "x_y"])
+_LOCAL_PARTS = st.sampled_from(
+    ["kim", "k.lee", "kim+tag", "o'brien", "a_b", "x-y", "a..b", ".a", "a.", "a=b"]
+)
+_DOMAINS = st.sampled_from(["x.example", "X.Example", "mail.x.example", "x", "x..example", "-x.example"])
+
+
+@st.composite
+def _plausible_address(draw: st.DrawFn) -> str:
+    address = f"{draw(_LOCAL_PARTS)}@{draw(_DOMAINS)}"
+    if draw(st.booleans()):
+        return draw(st.sampled_from(["", " "])) + address + draw(st.sampled_from(["", " "]))
+    separator = draw(st.sampled_from([" ", ".", ". ", "  ", "-"]))
+    name = separator.join(draw(st.lists(_NAME_WORDS, min_size=1, max_size=3)))
+    return f"{name}{draw(st.sampled_from(['', ' ', '  ']))}<{address}>"
+
+
+@given(st.one_of(st.lists(st.sampled_from(_ADDRESS_PIECES), max_size=12).map("".join), _plausible_address()))
+def test_plain_addresses_are_read_as_getaddresses_reads_them(value: str) -> None:
+    from email.utils import getaddresses
+
+    from opsdesk.channels.email_parsing import addresses_in, decode_header_value
+
+    expected = []
+    for name, address in getaddresses([decode_header_value(value)]):
+        address = address.strip().strip("<>").lower()
+        if "@" in address and " " not in address:
+            expected.append((name.strip().strip('"'), address))
+    assert addresses_in([value]) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["kim@x.example", "Kim Lee <Kim@X.example>", "J. Doe <j.doe+t@x.example>", "O'Brien<o@x.example>"],
+)
+def test_plain_addresses_take_the_short_way(value: str) -> None:
+    from opsdesk.channels.email_parsing import _plain_address, decode_header_value
+
+    assert _plain_address(decode_header_value(value)) is not None

@@ -4,13 +4,9 @@ with 552 and a reason; throttled senders are kept but open no tickets."""
 from __future__ import annotations
 
 import smtplib
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from opsdesk.channels.models import RawInbound
 from opsdesk.channels.smtp_receiver import SmtpReceiver
@@ -18,22 +14,6 @@ from opsdesk.config import Settings
 from opsdesk.tickets.models import Message, Ticket
 from tests.channels.mail import simple_email
 from tests.support.databases import BoundDatabase
-
-
-class _TakingTurns(BoundDatabase):
-    """The test's database: every session shares the test's one connection. The receiver works
-    from several threads (the event loop's executor answers RCPT and stores DATA, the processor
-    resumes and processes), which on separate connections is safe but on one shared connection
-    races on its savepoints; here their transactions take turns."""
-
-    def __init__(self, bound: BoundDatabase) -> None:
-        super().__init__(bound, bound.connection)
-        self._turn = threading.RLock()
-
-    @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[Session]:
-        with self._turn, super().transaction(write=write) as session:
-            yield session
 
 
 def _send(port: int, raw: bytes, sender: str = "kim@customer.example") -> None:
@@ -45,7 +25,7 @@ def test_mail_over_smtp_opens_one_ticket_even_when_sent_twice(
     database: BoundDatabase, settings: Settings
 ) -> None:
     raw = simple_email(message_id="smtp-1@customer.example")
-    with SmtpReceiver(_TakingTurns(database), settings) as receiver:
+    with SmtpReceiver(database, settings) as receiver:
         _send(receiver.port, raw)
         _send(receiver.port, raw)
         _send(
@@ -71,10 +51,7 @@ def test_mail_over_smtp_opens_one_ticket_even_when_sent_twice(
 def test_oversize_mail_is_refused_with_552_and_a_reason(database: BoundDatabase, settings: Settings) -> None:
     settings.inbound_email_max_bytes = 2_000
     raw = simple_email(body="x" * 5_000, message_id="big@customer.example")
-    with (
-        SmtpReceiver(_TakingTurns(database), settings) as receiver,
-        pytest.raises(smtplib.SMTPException) as refused,
-    ):
+    with SmtpReceiver(database, settings) as receiver, pytest.raises(smtplib.SMTPException) as refused:
         _send(receiver.port, raw)
 
     error = refused.value
@@ -99,10 +76,7 @@ def test_only_support_and_brand_addresses_are_accepted_never_relayed(
     with database.transaction() as session:
         add_brand(session, SYSTEM, name="Acme", support_address="care@acme.example", from_name="Acme")
     raw = simple_email(message_id="rcpt-1@customer.example")
-    with (
-        SmtpReceiver(_TakingTurns(database), settings) as receiver,
-        smtplib.SMTP("127.0.0.1", receiver.port) as client,
-    ):
+    with SmtpReceiver(database, settings) as receiver, smtplib.SMTP("127.0.0.1", receiver.port) as client:
         client.ehlo()
         client.mail("kim@customer.example")
         accepted = [

@@ -5,6 +5,7 @@ the real migrations, and a Database whose sessions live inside a test's rolled-b
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,3 +58,11 @@ class BoundDatabase(Database):
         )
         self.read_sessions = factory
         self.write_sessions = factory
+        # One connection serves every thread of the test (the SMTP receiver's handlers, its
+        # processing thread): their transactions take turns, or savepoints would interleave.
+        self._turns = threading.RLock()
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Session]:
+        with self._turns, super().transaction(write=write) as session:
+            yield session

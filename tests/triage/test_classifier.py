@@ -3,11 +3,6 @@ explanations, out-of-scope texts and storage."""
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Sequence
-
-import numpy as np
-import numpy.typing as npt
 import pytest
 
 from opsdesk.triage.classifier import TrainedClassifier, TrainingDataError, train_classifier
@@ -70,35 +65,3 @@ def test_too_little_data_is_refused() -> None:
         train_classifier(["a b", "c d", "e f"], ["x", "x", "x"])
     with pytest.raises(TrainingDataError, match="at least 3 examples: y"):
         train_classifier(["a b", "c d", "e f", "g h"], ["x", "x", "x", "y"])
-
-
-def _hashing_encoder(texts: Sequence[str]) -> npt.NDArray[np.float64]:
-    """A stand-in sentence encoder (the real one is the optional extra): a normalized bag of
-    hashed words, deterministic, so the embeddings pipeline is exercised without the weights."""
-    vectors = np.zeros((len(texts), 16))
-    for row, text in enumerate(texts):
-        for word in text.lower().split():
-            vectors[row, zlib.crc32(word.encode()) % 16] += 1.0
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.where(norms == 0, 1.0, norms)
-
-
-def test_embeddings_kind_scores_one_text_as_the_batch_does_and_needs_its_encoder() -> None:
-    rows = labelled_texts(10)
-    texts = [text for text, _ in rows]
-    model = train_classifier(
-        texts, [label for _, label in rows], kind="embeddings", encoder=_hashing_encoder, folds=3
-    )
-    assert model.report.kind == "embeddings"
-    assert (
-        model.coefficients.shape[0] == model.features.word_count + len(model.features.chars.vocabulary_) + 16
-    )
-    batch = model.predict_many(texts[:5])
-    single = [model.predict(text) for text in texts[:5]]
-    assert [(p.category, p.confidence) for p in single] == [(p.category, p.confidence) for p in batch]
-    restored = TrainedClassifier.from_bytes(model.to_bytes(), encoder=_hashing_encoder)
-    assert restored.predict(texts[0]).confidence == single[0].confidence
-    with pytest.raises(RuntimeError, match="opsdesk\\[embeddings\\]"):
-        TrainedClassifier.from_bytes(model.to_bytes()).predict(texts[0])
-    with pytest.raises(TrainingDataError):
-        train_classifier(texts, [label for _, label in rows], kind="embeddings")

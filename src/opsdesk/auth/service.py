@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, lazyload
 
@@ -178,21 +178,24 @@ class TokenUser:
     token_id: int
 
 
+# Built once: every API request runs them.
+_TOKEN_BY_DIGEST = select(ApiToken.id, ApiToken.user_id, ApiToken.last_used_at).where(
+    ApiToken.token_digest == bindparam("digest"), ApiToken.revoked_at.is_(None)
+)
+# Group memberships are only needed for group-scoped roles: loaded on first use.
+_USER_WITHOUT_MEMBERSHIPS = (lazyload(User.memberships),)
+
+
 def user_for_token(session: Session, secret: str) -> TokenUser | None:
     """The active user behind a token, touching ``last_used_at`` at most once a minute.
 
     One indexed lookup of the digest (a plain column query, the hot path of every API call),
     then the user by primary key (often already in the session)."""
-    row = session.execute(
-        select(ApiToken.id, ApiToken.user_id, ApiToken.last_used_at).where(
-            ApiToken.token_digest == digest(secret), ApiToken.revoked_at.is_(None)
-        )
-    ).first()
+    row = session.execute(_TOKEN_BY_DIGEST, {"digest": digest(secret)}).first()
     if row is None:
         return None
     token_id, user_id, last_used_at = row
-    # Group memberships are only needed for group-scoped roles: loaded on first use.
-    user = session.get(User, user_id, options=[lazyload(User.memberships)])
+    user = session.get(User, user_id, options=_USER_WITHOUT_MEMBERSHIPS)
     if user is None or not user.is_active:
         return None
     now = clock.now()

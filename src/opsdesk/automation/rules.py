@@ -10,12 +10,13 @@ state (``status_changed_at``), so "pending 3 days → remind" reminds once per p
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from opsdesk import clock
+from opsdesk import clock, config_cache
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.permissions import Permission, require
@@ -111,7 +112,36 @@ def save_rule(
     return rule
 
 
-def _count_firing(session: Session, rule: AutomationRule) -> None:
+@dataclass(frozen=True, slots=True)
+class TriggerView:
+    """An active trigger as the per-event path reads it (cached per process)."""
+
+    id: int
+    name: str
+    events: frozenset[str]
+    conditions: Mapping[str, Any]
+    actions: Sequence[Mapping[str, Any]]
+
+
+def _load_triggers(session: Session) -> tuple[TriggerView, ...]:
+    return tuple(
+        TriggerView(
+            rule.id, rule.name, frozenset(rule.events or ()), rule.conditions or {}, tuple(rule.actions or ())
+        )
+        for rule in session.scalars(
+            select(AutomationRule)
+            .where(AutomationRule.kind == "trigger", AutomationRule.is_active.is_(True))
+            .order_by(AutomationRule.position, AutomationRule.id)
+        )
+    )
+
+
+def active_triggers(session: Session) -> tuple[TriggerView, ...]:
+    """The active triggers in order: no query while the configuration is unchanged."""
+    return config_cache.cached(session, "automation.triggers", _load_triggers)
+
+
+def _count_firing(session: Session, rule: AutomationRule | TriggerView) -> None:
     session.execute(
         update(AutomationRule)
         .where(AutomationRule.id == rule.id)
@@ -144,21 +174,14 @@ def run_triggers(session: Session, ticket_id: int, event: str, *, sla_metric: st
             )
             return []
         chain["depth"] += 1
-        rules = list(
-            session.scalars(
-                select(AutomationRule)
-                .where(AutomationRule.kind == "trigger", AutomationRule.is_active.is_(True))
-                .order_by(AutomationRule.position, AutomationRule.id)
-            )
-        )
-        for rule in rules:
-            if event not in (rule.events or []) or (ticket_id, rule.id) in chain["fired"]:
+        for rule in active_triggers(session):
+            if event not in rule.events or (ticket_id, rule.id) in chain["fired"]:
                 continue
             ticket = session.get(Ticket, ticket_id)
             if ticket is None:
                 return fired_names
             facts = ticket_facts(ticket, clock.now(), event=event, sla_metric=sla_metric)
-            if not evaluate(rule.conditions or {}, facts):
+            if not evaluate(rule.conditions, facts):
                 continue
             chain["fired"].add((ticket_id, rule.id))
             firing_key = f"trigger:{rule.id}:{ticket_id}:{event}:{clock.now().isoformat()}"
@@ -185,14 +208,7 @@ def on_ticket_updated(session: Session, event: TicketUpdated) -> None:
 def on_tickets_updated(session: Session, events: Sequence[TicketUpdated]) -> None:
     """``on_ticket_updated`` for a bulk change: the active triggers are looked up once, and when
     none listens to updates nothing more is read."""
-    listening = any(
-        "updated" in (rule_events or [])
-        for rule_events in session.scalars(
-            select(AutomationRule.events).where(
-                AutomationRule.kind == "trigger", AutomationRule.is_active.is_(True)
-            )
-        )
-    )
+    listening = any("updated" in rule.events for rule in active_triggers(session))
     if not listening:
         return
     for event in events:

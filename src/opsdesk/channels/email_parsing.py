@@ -114,6 +114,8 @@ def decode_header_value(raw: str | None) -> str:
     """An RFC 2047 header as text; undecodable words are kept as they came."""
     if not raw:
         return ""
+    if "=?" not in raw:  # no encoded word: decoding would give the value back as it is
+        return " ".join(raw.split())
     try:
         text = str(make_header(decode_header(raw)))
     except (LookupError, UnicodeDecodeError, ValueError, email.errors.HeaderParseError):
@@ -155,10 +157,26 @@ def _first(headers: dict[str, list[str]], name: str) -> str:
     return decode_header_value(values[0]) if values else ""
 
 
+# The forms nearly every From/To header takes: ``local@domain`` and ``Plain Name <local@domain>``
+# (plain words, dots, hyphens, apostrophes; no quotes, comments, groups or lists). For them
+# ``getaddresses`` gives the name and address as written; tests check the two agree.
+_DOT_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_PLAIN_ADDRESS = re.compile(rf"{_DOT_ATOM}@{_DOT_ATOM}")
+_PLAIN_NAME_ADDRESS = re.compile(rf"([A-Za-z0-9'-]+(?:[ .]+[A-Za-z0-9'-]+)*\.?) ?<({_DOT_ATOM}@{_DOT_ATOM})>")
+
+
+def _plain_address(value: str) -> tuple[str, str] | None:
+    if _PLAIN_ADDRESS.fullmatch(value):
+        return "", value
+    found = _PLAIN_NAME_ADDRESS.fullmatch(value)
+    return (found.group(1), found.group(2)) if found is not None else None
+
+
 def addresses_in(values: list[str]) -> list[tuple[str, str]]:
     decoded = [decode_header_value(value) for value in values]
+    plain = _plain_address(decoded[0]) if len(decoded) == 1 else None
     result: list[tuple[str, str]] = []
-    for name, address in getaddresses(decoded):
+    for name, address in [plain] if plain is not None else getaddresses(decoded):
         address = address.strip().strip("<>").lower()
         if "@" in address and " " not in address:
             result.append((name.strip().strip('"'), address))

@@ -39,7 +39,13 @@ StoredInbound = inbound.StoredInbound
 
 
 def _store_in(
-    session: Session, raw: bytes, *, source: str, settings: Settings, refuse_oversize: bool
+    session: Session,
+    raw: bytes,
+    *,
+    source: str,
+    settings: Settings,
+    refuse_oversize: bool,
+    parse_now: bool = False,
 ) -> inbound.StoredInbound:
     stored = inbound.store_raw_email(
         session,
@@ -47,6 +53,7 @@ def _store_in(
         source=source,
         max_bytes=settings.inbound_email_max_bytes,
         refuse_oversize=refuse_oversize,
+        parse_now=parse_now,
     )
     if stored.status == InboundStatus.REFUSED.value and not stored.duplicate:
         # Kept because it could not be refused at the door (IMAP): tell the sender why.
@@ -109,7 +116,12 @@ def ingest_email(
     try:
         with database.transaction() as session:
             stored = _store_in(
-                session, raw, source=source, settings=settings, refuse_oversize=refuse_oversize
+                session,
+                raw,
+                source=source,
+                settings=settings,
+                refuse_oversize=refuse_oversize,
+                parse_now=True,  # processed in this transaction: parse once for both steps
             )
             if stored.status != InboundStatus.PENDING.value:
                 return IngestResult(stored.raw_inbound_id, stored.duplicate, stored.status)

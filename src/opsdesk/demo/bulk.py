@@ -31,19 +31,19 @@ class InstantFormat:
 
     def __init__(self, dialect: str) -> None:
         # SQLAlchemy's SQLite DateTime storage format, and an explicit UTC offset for PostgreSQL.
-        self._suffix = ".000000" if dialect == "sqlite" else "+00"
+        suffix = ".000000" if dialect == "sqlite" else "+00"
         self._days: dict[int, str] = {}
         self._seconds = [
-            f" {second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}" for second in range(86_400)
+            f" {second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}{suffix}"
+            for second in range(86_400)
         ]
 
     def __call__(self, epoch: int) -> str:
-        day, second = divmod(epoch, 86_400)
-        prefix = self._days.get(day)
+        prefix = self._days.get(epoch // 86_400)
         if prefix is None:
-            prefix = (_EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
-            self._days[day] = prefix
-        return prefix + self._seconds[second] + self._suffix
+            prefix = (_EPOCH + timedelta(days=epoch // 86_400)).strftime("%Y-%m-%d")
+            self._days[epoch // 86_400] = prefix
+        return prefix + self._seconds[epoch % 86_400]
 
 
 def epoch_of(instant: datetime) -> int:

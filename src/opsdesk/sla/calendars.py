@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from opsdesk import outbox
+from opsdesk import config_cache, outbox
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.permissions import Permission, require
@@ -126,11 +126,27 @@ def calendar_of(row: BusinessCalendarRow) -> BusinessCalendar:
 
 
 def calendar_by_id(session: Session, calendar_id: int | None) -> BusinessCalendar | None:
-    """The calendar with that id, else the default calendar, else None (calendar time)."""
-    row = session.get(BusinessCalendarRow, calendar_id) if calendar_id is not None else None
-    if row is None:
+    """The calendar with that id, else the default calendar, else None (calendar time).
+
+    Cached per process while the configuration is unchanged: every new ticket's clocks ask."""
+
+    def load(session: Session) -> BusinessCalendar | None:
+        row = session.get(BusinessCalendarRow, calendar_id) if calendar_id is not None else None
+        if row is None:
+            row = default_calendar_row(session)
+        return calendar_of(row) if row is not None else None
+
+    return config_cache.cached(session, f"sla.calendar.{calendar_id}", load)
+
+
+def default_calendar_id(session: Session) -> int | None:
+    """The default calendar's id (cached like :func:`calendar_by_id`)."""
+
+    def load(session: Session) -> int | None:
         row = default_calendar_row(session)
-    return calendar_of(row) if row is not None else None
+        return row.id if row is not None else None
+
+    return config_cache.cached(session, "sla.default_calendar_id", load)
 
 
 def default_calendar_row(session: Session) -> BusinessCalendarRow | None:

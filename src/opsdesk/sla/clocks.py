@@ -23,11 +23,11 @@ from opsdesk import bus, clock
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.sla.business_time import BusinessCalendar
-from opsdesk.sla.calendars import calendar_by_id, default_calendar_row
+from opsdesk.sla.calendars import calendar_by_id, default_calendar_id
 from opsdesk.sla.enums import PAUSED_BY_PENDING, Metric, TargetKind, TargetStatus
 from opsdesk.sla.events import SlaBreached
-from opsdesk.sla.models import ACTIVE_STATUS, SlaPolicy, SlaTarget
-from opsdesk.sla.policies import select_policy
+from opsdesk.sla.models import ACTIVE_STATUS, SlaTarget
+from opsdesk.sla.policies import PolicyView, select_policy
 from opsdesk.tickets.enums import AuthorKind, StatusCategory
 from opsdesk.tickets.events import MessageAdded, TicketCreated, TicketUpdated
 from opsdesk.tickets.models import Message, Ticket
@@ -142,7 +142,7 @@ def _breach(session: Session, target: SlaTarget) -> None:
 # ------------------------------------------------------------------ starting
 
 
-def _policy_target(policy: SlaPolicy, metric: Metric) -> tuple[int, bool] | None:
+def _policy_target(policy: PolicyView, metric: Metric) -> tuple[int, bool] | None:
     spec = (policy.targets or {}).get(metric.value)
     if not spec:
         return None
@@ -150,7 +150,7 @@ def _policy_target(policy: SlaPolicy, metric: Metric) -> tuple[int, bool] | None
 
 
 def _apply_policy(
-    session: Session, target: SlaTarget, policy: SlaPolicy, seconds: int, business: bool
+    session: Session, target: SlaTarget, policy: PolicyView, seconds: int, business: bool
 ) -> None:
     target.policy_id = policy.id
     target.policy_name = policy.name
@@ -158,23 +158,53 @@ def _apply_policy(
     target.business_hours = business
     calendar_id = policy.calendar_id
     if business and calendar_id is None:
-        default = default_calendar_row(session)
-        calendar_id = default.id if default is not None else None
+        calendar_id = default_calendar_id(session)
     target.calendar_id = calendar_id
     target.pause_on_hold = policy.pause_on_hold
 
 
+_STARTED_KEY = "opsdesk_sla_started"
+
+
+def _started_in_transaction(session: Session) -> dict[int, set[str]]:
+    """Metrics whose targets this transaction started, per ticket (kept in ``session.info``,
+    tied to the root transaction so a rolled-back one's ids are not remembered)."""
+    transaction = session.get_transaction()
+    marker = id(transaction)
+    kept = session.info.get(_STARTED_KEY)
+    if kept is None or kept[0] != marker:
+        kept = (marker, {})
+        session.info[_STARTED_KEY] = kept
+    started: dict[int, set[str]] = kept[1]
+    return started
+
+
 def start_target(
-    session: Session, ticket: Ticket, policy: SlaPolicy, metric: Metric, at: datetime
+    session: Session,
+    ticket: Ticket,
+    policy: PolicyView,
+    metric: Metric,
+    at: datetime,
+    *,
+    new_ticket: bool = False,
+    flush: bool = True,
 ) -> SlaTarget | None:
-    """Start ``metric``'s target of ``policy`` for the ticket at ``at`` (a new cycle)."""
+    """Start ``metric``'s target of ``policy`` for the ticket at ``at`` (a new cycle).
+
+    ``new_ticket``: the ticket was created in this transaction and this metric was not started
+    for it yet, so this is its first cycle (no query for the last one)."""
     found = _policy_target(policy, metric)
     if found is None:
         return None
     seconds, business = found
-    last_cycle = session.scalar(
-        select(func.max(SlaTarget.cycle)).where(
-            SlaTarget.ticket_id == ticket.id, SlaTarget.metric == metric.value
+    _started_in_transaction(session).setdefault(ticket.id, set()).add(metric.value)
+    last_cycle = (
+        None
+        if new_ticket
+        else session.scalar(
+            select(func.max(SlaTarget.cycle)).where(
+                SlaTarget.ticket_id == ticket.id, SlaTarget.metric == metric.value
+            )
         )
     )
     target = SlaTarget(
@@ -192,7 +222,8 @@ def start_target(
     session.add(target)
     if _should_pause(target, ticket.status):
         _pause(session, target, at)
-    session.flush()
+    if flush:
+        session.flush()
     return target
 
 
@@ -219,8 +250,13 @@ def start_clocks(session: Session, event: TicketCreated) -> None:
     policy = select_policy(session, ticket)
     if policy is None:
         return
+    # Routing may have changed a field that chooses the policy before this reaction ran, and
+    # that change already started the clocks (reselect_policy): those stand.
+    already = _started_in_transaction(session).get(ticket.id, set())
     for metric in (Metric.FIRST_REPLY, Metric.RESOLUTION):
-        start_target(session, ticket, policy, metric, ticket.created_at)
+        if metric.value not in already:
+            start_target(session, ticket, policy, metric, ticket.created_at, new_ticket=True, flush=False)
+    session.flush()
 
 
 def on_message_added(session: Session, event: MessageAdded) -> None:

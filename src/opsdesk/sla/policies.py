@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from opsdesk import config_cache
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.permissions import Permission, require
@@ -44,11 +46,37 @@ def active_policies(session: Session) -> list[SlaPolicy]:
     )
 
 
-def select_policy(session: Session, ticket: Ticket) -> SlaPolicy | None:
+@dataclass(frozen=True, slots=True)
+class PolicyView:
+    """What the clocks read of a policy; cached per process while the configuration is unchanged."""
+
+    id: int
+    name: str
+    conditions: Mapping[str, Any]
+    targets: Mapping[str, Any]
+    calendar_id: int | None
+    pause_on_hold: bool
+
+
+def _load_policy_views(session: Session) -> tuple[PolicyView, ...]:
+    return tuple(
+        PolicyView(
+            policy.id,
+            policy.name,
+            dict(policy.conditions or {}),
+            dict(policy.targets or {}),
+            policy.calendar_id,
+            policy.pause_on_hold,
+        )
+        for policy in active_policies(session)
+    )
+
+
+def select_policy(session: Session, ticket: Ticket) -> PolicyView | None:
     """The first active policy, in order, whose conditions the ticket meets."""
     facts = ticket_facts(ticket)
-    for policy in active_policies(session):
-        if matches(policy.conditions or {}, facts):
+    for policy in config_cache.cached(session, "sla.active_policies", _load_policy_views):
+        if matches(policy.conditions, facts):
             return policy
     return None
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from opsdesk import clock
@@ -64,6 +64,17 @@ def _display_order(pair: tuple[tuple[str, int], SlaTarget]) -> tuple[int, int]:
     return METRIC_ORDER[metric], deadline_id
 
 
+# Built once (every ticket answer asks): one ticket, or a page of them.
+_TARGETS_OF_TICKET = (
+    select(SlaTarget).where(SlaTarget.ticket_id == bindparam("ticket_id")).order_by(SlaTarget.cycle)
+)
+_TARGETS_OF_TICKETS = (
+    select(SlaTarget)
+    .where(SlaTarget.ticket_id.in_(bindparam("ticket_ids", expanding=True)))
+    .order_by(SlaTarget.ticket_id, SlaTarget.cycle)
+)
+
+
 def sla_for_tickets(session: Session, ticket_ids: Iterable[int]) -> dict[int, list[SlaItem]]:
     """The current target of each metric for each ticket (latest cycle), in metric order, then
     the ticket's fixed deadlines (each, in the order they were started) after their metric's.
@@ -74,8 +85,10 @@ def sla_for_tickets(session: Session, ticket_ids: Iterable[int]) -> dict[int, li
     if not ids:
         return {}
     now = clock.now()
-    rows = session.scalars(
-        select(SlaTarget).where(SlaTarget.ticket_id.in_(ids)).order_by(SlaTarget.ticket_id, SlaTarget.cycle)
+    rows = (
+        session.scalars(_TARGETS_OF_TICKET, {"ticket_id": ids[0]})
+        if len(ids) == 1
+        else session.scalars(_TARGETS_OF_TICKETS, {"ticket_ids": ids})
     )
     for target in rows:
         key = (target.metric, 0 if target.kind == "policy" else target.id)

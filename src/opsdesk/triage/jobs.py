@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session
 
 from opsdesk.auth.actor import Actor
 from opsdesk.jobs import OutboxJob, job_handler, scheduled
-from opsdesk.triage.enums import ModelKind
 from opsdesk.triage.errors import NotEnoughTrainingDataError
 from opsdesk.triage.service import registry
 
@@ -18,10 +17,14 @@ TRAINING_ACTOR = Actor.system("triage training", via="job")
 
 @job_handler(registry.TRAIN_JOB)
 def train(session: Session, job: OutboxJob) -> None:
-    kind = str(job.payload.get("kind") or ModelKind.TFIDF_LINEAR.value)
+    kind = str(job.payload.get("kind") or registry.default_kind())
     try:
         registry.train_model(
-            session, TRAINING_ACTOR, kind=kind, activate=bool(job.payload.get("activate", True))
+            session,
+            TRAINING_ACTOR,
+            kind=kind,
+            activate=bool(job.payload.get("activate", True)),
+            encoder=job.payload.get("encoder") or None,
         )
     except NotEnoughTrainingDataError as error:
         # retrying cannot help until people label more tickets: record why and finish the job

@@ -108,7 +108,7 @@ def _redirect(message: str) -> RedirectResponse:
 
 @router.post("/triage/train", response_model=None)
 def train_from_page(
-    kind: str = Form("tfidf_linear"),
+    kind: str | None = Form(None),
     actor: Actor = Depends(page_actor),
     session: Session = Depends(request_session),
 ) -> Response:

@@ -140,7 +140,8 @@ class ModelOut(BaseModel):
 
 
 class TrainIn(Strict):
-    kind: str = "tfidf_linear"
+    # default: the cascade ("embeddings") where the extra is installed, else the fast model
+    kind: str | None = None
     activate: bool = True
 
 

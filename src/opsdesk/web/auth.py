@@ -26,11 +26,11 @@ from starlette.exceptions import HTTPException
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.errors import AuthenticationError, PermissionDeniedError
 from opsdesk.auth.models import User, WebSession
-from opsdesk.auth.service import user_for_token
+from opsdesk.auth.service import TokenUser, user_for_token
 from opsdesk.auth.sessions import StartedSession, csrf_matches, session_for_secret, start_session
 from opsdesk.config import Settings
 from opsdesk.web import idempotency
-from opsdesk.web.sessions import READ_METHODS, request_session
+from opsdesk.web.sessions import READ_METHODS, database_of, request_session
 
 SESSION_COOKIE = "opsdesk_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -118,6 +118,23 @@ def current_web_session(request: Request, session: Session) -> WebSession | None
     return session_for_secret(session, secret) if secret else None
 
 
+def _token_user(request: Request, session: Session, token: str) -> TokenUser | None:
+    """The token's user, looked up in a short read transaction of its own and handed to the
+    request's session without a query.
+
+    A write request's session takes SQLite's write lock at its first statement; if that were
+    the token lookup, the lock would also be held while the request waits for its turn in the
+    thread pool between this dependency and the handler."""
+    if request.method in READ_METHODS:
+        return user_for_token(session, token)
+    database = database_of(request)
+    with database.read_sessions() as reader, reader.begin():
+        found = user_for_token(reader, token)
+    if found is None:
+        return None
+    return TokenUser(user=session.merge(found.user, load=False), token_id=found.token_id)
+
+
 def api_actor(
     request: Request,
     session: Session = Depends(request_session),
@@ -130,7 +147,7 @@ def api_actor(
     answered with the first answer before the handler runs."""
     token = _bearer_token(request)
     if token is not None:
-        found = user_for_token(session, token)
+        found = _token_user(request, session, token)
         if found is None:
             raise AuthenticationError("the API token is not valid or was revoked")
         _remember(request, found.user, None)

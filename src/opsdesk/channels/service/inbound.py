@@ -14,6 +14,7 @@ Invariants:
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import Message as EmailHeaders
@@ -28,7 +29,14 @@ from sqlalchemy.orm import Session
 
 from opsdesk import clock
 from opsdesk.auth.actor import Actor
-from opsdesk.channels.email_parsing import ParsedEmail, addresses_in, message_ids_in, parse_email
+from opsdesk.channels.email_parsing import (
+    ParsedEmail,
+    addresses_in,
+    message_ids_in,
+    parse_email,
+    parse_mime,
+    parsed_from_mime,
+)
 from opsdesk.channels.email_threading import ThreadClues, clean_subject, thread_clues
 from opsdesk.channels.enums import InboundStatus, NoiseKind, OutboundKind
 from opsdesk.channels.errors import MessageTooLargeError
@@ -49,6 +57,7 @@ from opsdesk.tickets.errors import AttachmentTooLargeError
 from opsdesk.tickets.models import Attachment, Message, PersonEmail, Ticket
 from opsdesk.tickets.service.attachments import AttachmentStore
 
+log = logging.getLogger(__name__)
 EMAIL_ACTOR = Actor.integration("email", via=Channel.EMAIL.value)
 _HEADER_PARSER = BytesHeaderParser(policy=compat32)
 
@@ -71,6 +80,7 @@ class PendingInbound:
     sender: str
     received_at: datetime
     attempts: int
+    mime: EmailHeaders | None = None  # the MIME tree, when the store parsed it already
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,18 +204,32 @@ def email_dedupe_key(raw: bytes) -> tuple[str, str]:
 
 
 def store_raw_email(
-    session: Session, raw: bytes, *, source: str, max_bytes: int, refuse_oversize: bool = True
+    session: Session,
+    raw: bytes,
+    *,
+    source: str,
+    max_bytes: int,
+    refuse_oversize: bool = True,
+    parse_now: bool = False,
 ) -> StoredInbound:
     """Keep the message as it arrived. Over ``max_bytes`` it is refused (nothing stored) unless
-    the caller cannot refuse it (IMAP: it is already in the mailbox), then stored as ``refused``."""
-    if len(raw) > max_bytes and refuse_oversize:
+    the caller cannot refuse it (IMAP: it is already in the mailbox), then stored as ``refused``.
+    ``parse_now``: the caller processes the message right away, so its whole MIME tree is parsed
+    once here (its headers give the dedupe key) and handed on; else only the headers are read."""
+    oversize = len(raw) > max_bytes
+    if oversize and refuse_oversize:
         raise MessageTooLargeError(
             f"the message is {len(raw)} bytes; the limit is {max_bytes} bytes",
         )
-    headers = _HEADER_PARSER.parsebytes(raw)
+    mime: EmailHeaders | None = None
+    if parse_now and not oversize:
+        try:
+            mime = parse_mime(raw)
+        except Exception:  # the message is still stored; processing parses again and says why
+            log.exception("parsing an inbound email before storing it failed")
+    headers = mime if mime is not None else _HEADER_PARSER.parsebytes(raw)
     key = _dedupe_key(headers, raw)
     sender = _sender_in(headers)[:320]
-    oversize = len(raw) > max_bytes
     status = (InboundStatus.REFUSED if oversize else InboundStatus.PENDING).value
     received_at = clock.now()
     connection = session.connection()
@@ -232,7 +256,7 @@ def store_raw_email(
         inserted,
         duplicate=False,
         status=status,
-        pending=PendingInbound(inserted, raw, sender, received_at, 0),
+        pending=PendingInbound(inserted, raw, sender, received_at, 0, mime),
     )
 
 
@@ -335,7 +359,9 @@ def process_raw_email(
         if pending is None:
             assert done is not None
             return done
-    parsed = parse_email(pending.raw)
+    parsed = (
+        parsed_from_mime(pending.mime, pending.raw) if pending.mime is not None else parse_email(pending.raw)
+    )
     noise = classify_noise(parsed)
     connection = session.connection()  # the transaction's one connection, for Core statements
     finish = _Finisher(connection, pending, noise)

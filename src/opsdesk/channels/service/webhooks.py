@@ -22,7 +22,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from opsdesk import clock, outbox
+from opsdesk import clock, config_cache, outbox
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.permissions import Permission, require
@@ -93,22 +93,32 @@ def _event_data(event: object) -> dict[str, Any]:
     return cleaned
 
 
+def _active_subscriptions(session: Session) -> tuple[tuple[int, frozenset[str]], ...]:
+    """(id, event types) of the active subscriptions; cached per process (every event asks)."""
+    return tuple(
+        (subscription_id, frozenset(events or ()))
+        for subscription_id, events in session.execute(
+            select(WebhookSubscription.id, WebhookSubscription.events)
+            .where(WebhookSubscription.is_active.is_(True))
+            .order_by(WebhookSubscription.id)
+        )
+    )
+
+
 def queue_deliveries(session: Session, event: object) -> list[WebhookDelivery]:
     """Reaction to ticket events: one delivery per subscription that wants this event type."""
     event_type = EVENT_TYPES.get(type(event))
     if event_type is None:
         return []
-    subscriptions = session.scalars(
-        select(WebhookSubscription).where(WebhookSubscription.is_active.is_(True))
-    ).all()
+    subscriptions = config_cache.cached(session, "channels.webhook_subscriptions", _active_subscriptions)
     deliveries: list[WebhookDelivery] = []
     now = clock.now()
-    for subscription in subscriptions:
-        if "*" not in subscription.events and event_type not in subscription.events:
+    for subscription_id, subscribed in subscriptions:
+        if "*" not in subscribed and event_type not in subscribed:
             continue
         event_id = f"evt_{uuid.uuid4().hex}"
         delivery = WebhookDelivery(
-            subscription_id=subscription.id,
+            subscription_id=subscription_id,
             event_id=event_id,
             event_type=event_type,
             payload={
@@ -138,9 +148,9 @@ def queue_for_events(session: Session, events: Sequence[object]) -> None:
         return
     event_type = EVENT_TYPES.get(type(events[0]))
     wanted = event_type is not None and any(
-        "*" in (subscribed or []) or event_type in (subscribed or [])
-        for subscribed in session.scalars(
-            select(WebhookSubscription.events).where(WebhookSubscription.is_active.is_(True))
+        "*" in subscribed or event_type in subscribed
+        for _id, subscribed in config_cache.cached(
+            session, "channels.webhook_subscriptions", _active_subscriptions
         )
     )
     if not wanted:

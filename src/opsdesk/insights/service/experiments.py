@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from opsdesk import clock
+from opsdesk import clock, config_cache
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.permissions import Permission, require
@@ -225,12 +225,27 @@ def arm_for(session: Session, experiment_key: str, ticket_id: int) -> str | None
     return _assign(session, experiment, ticket_id)
 
 
+def _running_experiment_ids(session: Session) -> tuple[int, ...]:
+    return tuple(
+        session.scalars(
+            select(Experiment.id)
+            .where(Experiment.status == ExperimentStatus.RUNNING.value)
+            .order_by(Experiment.id)
+        )
+    )
+
+
 def assign_new_ticket(session: Session, ticket_id: int) -> None:
-    """Every running experiment draws an arm for a new ticket (a reaction to TicketCreated)."""
-    for experiment in session.scalars(
-        select(Experiment).where(Experiment.status == ExperimentStatus.RUNNING.value)
+    """Every running experiment draws an arm for a new ticket (a reaction to TicketCreated).
+
+    Which experiments run is configuration, cached per process: most tickets arrive while none
+    runs, and then this costs no query."""
+    for experiment_id in config_cache.cached(
+        session, "insights.running_experiments", _running_experiment_ids
     ):
-        _assign(session, experiment, ticket_id)
+        experiment = session.get(Experiment, experiment_id)
+        if experiment is not None and experiment.status == ExperimentStatus.RUNNING.value:
+            _assign(session, experiment, ticket_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from opsdesk.tickets.schemas import (
 from opsdesk.tickets.service import attachments, bulk, history, views
 from opsdesk.web.auth import ApiActor
 from opsdesk.web.sessions import DbSession
+from opsdesk.web.transactions import commit_before_answer
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
 
@@ -54,7 +55,7 @@ ListParam = Annotated[list[str] | None, Query()]
 
 
 @router.post("", status_code=201, response_model=TicketOut)
-def create_ticket(body: TicketCreate, actor: ApiActor, session: DbSession) -> Response:
+def create_ticket(body: TicketCreate, actor: ApiActor, session: DbSession, request: Request) -> Response:
     """Open a ticket with the requester's first message."""
     ticket = tickets.create_ticket(
         session,
@@ -76,9 +77,11 @@ def create_ticket(body: TicketCreate, actor: ApiActor, session: DbSession) -> Re
             language=body.language,
         ),
     )
+    answer = _ticket_out(session, ticket)
+    commit_before_answer(request, session)
     # Serialized here, once: the hot path of every channel integration skips re-validation.
     return Response(
-        _ticket_out(session, ticket).model_dump_json(),
+        answer.model_dump_json(),
         status_code=201,
         media_type="application/json",
         headers={"Location": f"/api/v1/tickets/{ticket.id}"},

@@ -9,10 +9,11 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import exists, func, or_, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy import Table, bindparam, delete, exists, func, insert, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, lazyload, make_transient_to_detached
 
+from opsdesk import clock
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.permissions import Permission, is_group_scoped, require
@@ -42,22 +43,34 @@ def email_domain(email: str) -> str:
     return email.rpartition("@")[2]
 
 
+# Built once: every new ticket runs these (building a statement costs more than running it).
+# Only the emails come along with the person: the other collections load if someone asks.
+_PERSON_BY_EMAIL = (
+    select(Person)
+    .join(PersonEmail)
+    .where(PersonEmail.email == bindparam("email"))
+    .options(lazyload(Person.external_ids), lazyload(Person.other_accounts), lazyload(Person.primary_account))
+)
+_ACCOUNT_FOR_DOMAIN = select(AccountDomain.account_id).where(AccountDomain.domain == bindparam("domain"))
+# Plain Core statements on the tables (not the mapped classes): no ORM bulk-insert machinery.
+_PEOPLE: Table = Person.__table__  # type: ignore[assignment]
+_PERSON_EMAILS: Table = PersonEmail.__table__  # type: ignore[assignment]
+_INSERT_PERSON = insert(_PEOPLE).returning(_PEOPLE.c.id)
+_DELETE_PERSON = delete(_PEOPLE).where(_PEOPLE.c.id == bindparam("person_id"))
+_INSERT_EMAIL = {
+    name: dialect.insert(_PERSON_EMAILS)
+    .on_conflict_do_nothing(index_elements=["email"])
+    .returning(_PERSON_EMAILS.c.id)
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+}
+
+
 def person_by_email(session: Session, email: str) -> Person | None:
-    normalized = normalize_email(email)
-    # Only the emails come along: the other collections load if someone asks for them.
-    statement = (
-        select(Person)
-        .join(PersonEmail)
-        .where(PersonEmail.email == normalized)
-        .options(
-            lazyload(Person.external_ids), lazyload(Person.other_accounts), lazyload(Person.primary_account)
-        )
-    )
-    return session.scalars(statement).first()
+    return session.scalars(_PERSON_BY_EMAIL, {"email": normalize_email(email)}).first()
 
 
 def account_id_for_domain(session: Session, domain: str) -> int | None:
-    return session.scalar(select(AccountDomain.account_id).where(AccountDomain.domain == domain.lower()))
+    return session.scalar(_ACCOUNT_FOR_DOMAIN, {"domain": domain.lower()})
 
 
 def find_or_create_person(
@@ -69,23 +82,54 @@ def find_or_create_person(
     if existing is not None:
         return existing
     display_name = (name or "").strip() or normalized.split("@", 1)[0]
-    person = Person(
+    person = _insert_person(
+        session,
         name=display_name[:200],
         language=language,
         primary_account_id=account_id_for_domain(session, email_domain(normalized)),
+        email=normalized,
     )
-    person.emails.append(PersonEmail(email=normalized, is_primary=True))
-    try:
-        with session.begin_nested():
-            session.add(person)
-    except IntegrityError:
-        # A concurrent request created this person first (PostgreSQL lets this insert wait for
-        # it, then collide on the unique email): use theirs.
+    if person is None:
+        # A concurrent request created this person first (PostgreSQL lets the email insert wait
+        # for it, then skip the duplicate): use theirs.
         winner = person_by_email(session, normalized)
         if winner is None:
-            raise
+            raise ConflictError(f"the person with {normalized!r} was being created concurrently; retry")
         return winner
     audit.record(session, actor, entity_type="person", entity_id=person.id, action="created", new=normalized)
+    return person
+
+
+def _insert_person(
+    session: Session, *, name: str, language: str | None, primary_account_id: int | None, email: str
+) -> Person | None:
+    """Insert a person and their primary email with two Core statements, and hand the session
+    the ORM object as if it had been loaded (no unit-of-work flush, no savepoint). None when
+    another transaction holds the email: the person row is taken back."""
+    now = clock.now()
+    values = {
+        "name": name,
+        "language": language,
+        "primary_account_id": primary_account_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    person_id = session.execute(_INSERT_PERSON, values).scalar_one()
+    email_id = session.execute(
+        _INSERT_EMAIL[session.get_bind().dialect.name],
+        {"person_id": person_id, "email": email, "is_primary": True},
+    ).scalar()
+    if email_id is None:
+        session.execute(_DELETE_PERSON, {"person_id": person_id})
+        return None
+    entry = PersonEmail(id=email_id, person_id=person_id, email=email, is_primary=True)
+    person = Person(id=person_id, phone=None, time_zone=None, **values)
+    person.emails = [entry]
+    person.external_ids = []
+    person.other_accounts = []
+    make_transient_to_detached(entry)
+    make_transient_to_detached(person)
+    session.add(person)
     return person
 
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from opsdesk import bus, clock
+from opsdesk import bus, clock, config_cache
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.models import AuditEvent
@@ -40,10 +40,13 @@ from opsdesk.triage.models import TriageCategory, TriagePrediction
 from opsdesk.triage.priority import suggest_priority
 from opsdesk.triage.sentiment import analyze_sentiment
 from opsdesk.triage.service.registry import PERSON_KINDS, active_model, ticket_text
-from opsdesk.triage.service.settings import triage_settings
+from opsdesk.triage.service.settings import settings_view
 from opsdesk.triage.service.taxonomy import category_paths, keyword_rules
 
 TRIAGE_ACTOR = Actor.system("triage", via="triage")
+_PREDICTION_ID_OF_TICKET = select(TriagePrediction.id).where(
+    TriagePrediction.ticket_id == bindparam("ticket_id")
+)
 KEYWORD_THRESHOLD = 0.5
 
 
@@ -56,8 +59,9 @@ def _first_message_text(session: Session, ticket_id: int) -> str:
 
 def predict_text(
     session: Session, text: str
-) -> tuple[str, int | None, str | None, float, float, list[Any], bool]:
-    """(source, model version, category, confidence, threshold, top words, out of scope)."""
+) -> tuple[str, int | None, str | None, float, float, list[Any], bool, str]:
+    """(source, model version, category, confidence, threshold, top words, out of scope, stage:
+    ``fast``, ``encoder`` when the cascade consulted the sentence encoder, ``rules``)."""
     model = active_model(session)
     if model is not None:
         prediction = model.classifier.predict(text, thresholds=model.thresholds)
@@ -69,8 +73,9 @@ def predict_text(
             prediction.threshold,
             [[word, weight] for word, weight in prediction.top_words],
             prediction.out_of_scope,
+            prediction.stage,
         )
-    rules = KeywordClassifier(keyword_rules(session))
+    rules = config_cache.cached(session, "triage.keyword_classifier", _keyword_classifier)
     guess = rules.predict(text)
     return (
         ModelKind.KEYWORD_RULES.value,
@@ -80,15 +85,22 @@ def predict_text(
         KEYWORD_THRESHOLD,
         [[word, 1.0] for word in guess.matched],
         guess.category is None,
+        "rules",
     )
+
+
+def _keyword_classifier(session: Session) -> KeywordClassifier:
+    return KeywordClassifier(keyword_rules(session))
 
 
 def classify_ticket(session: Session, ticket: Ticket) -> TriagePrediction:
     """Classify one ticket and act on the result (see the module docstring)."""
-    settings = triage_settings(session)
+    settings = settings_view(session)
     body = _first_message_text(session, ticket.id)
     text = ticket_text(ticket.subject, body)
-    source, version, category, confidence, threshold, top_words, out_of_scope = predict_text(session, text)
+    source, version, category, confidence, threshold, top_words, out_of_scope, stage = predict_text(
+        session, text
+    )
     sentiment = analyze_sentiment(text)
     language = detect_language(text)
     entities = [entity.as_dict() for entity in extract_entities(text)]
@@ -107,7 +119,7 @@ def classify_ticket(session: Session, ticket: Ticket) -> TriagePrediction:
         outcome = Outcome.AUTO
         reason = (
             f"{category!r} with confidence {confidence:.2f} "
-            f"(threshold {threshold:.2f}, {_describe(source, version)})"
+            f"(threshold {threshold:.2f}, {_describe(version, stage)})"
         )
     else:
         outcome = Outcome.HANDOFF
@@ -172,30 +184,36 @@ def classify_ticket(session: Session, ticket: Ticket) -> TriagePrediction:
     return prediction
 
 
-def _describe(source: str, version: int | None) -> str:
-    return f"model v{version}" if version is not None else "keyword rules"
+def _describe(version: int | None, stage: str) -> str:
+    if version is None:
+        return "keyword rules"
+    return f"model v{version}, sentence encoder consulted" if stage == "encoder" else f"model v{version}"
 
 
 def classify_new_ticket(session: Session, event: TicketCreated) -> None:
     """``triage.classify``: the reaction to TicketCreated."""
+    if not triage_enabled(session):  # cached: no query while triage is not set up
+        return
     ticket = session.get(Ticket, event.ticket_id)
     if ticket is None:
         return
-    existing = session.scalar(select(TriagePrediction.id).where(TriagePrediction.ticket_id == ticket.id))
+    existing = session.scalar(_PREDICTION_ID_OF_TICKET, {"ticket_id": ticket.id})
     if existing is not None:  # handlers may run again; a ticket is classified once
         return
-    if not triage_enabled(session):
-        return
     classify_ticket(session, ticket)
+
+
+def _has_active_category(session: Session) -> bool:
+    return (
+        session.scalar(select(TriageCategory.id).where(TriageCategory.is_active.is_(True)).limit(1))
+        is not None
+    )
 
 
 def triage_enabled(session: Session) -> bool:
     """Triage works once the team has a taxonomy (``opsdesk seed`` creates the default one);
     before that, tickets are left exactly as they came."""
-    return (
-        session.scalar(select(TriageCategory.id).where(TriageCategory.is_active.is_(True)).limit(1))
-        is not None
-    )
+    return config_cache.cached(session, "triage.enabled", _has_active_category)
 
 
 def prediction_for(session: Session, ticket_id: int) -> TriagePrediction | None:

@@ -29,7 +29,7 @@ from opsdesk.auth.permissions import Permission, require
 from opsdesk.errors import FieldProblem
 from opsdesk.outbox import OutboxJob, enqueue
 from opsdesk.tickets.models import Message, Ticket
-from opsdesk.triage.embeddings import load_encoder
+from opsdesk.triage.embeddings import DEFAULT_ENCODER, embeddings_available, load_encoder
 from opsdesk.triage.enums import ModelKind, Outcome, TrainingSource
 from opsdesk.triage.errors import (
     InvalidTriageSettingsError,
@@ -48,7 +48,10 @@ GROWTH_TO_RETRAIN = 0.2
 MIN_NEW_EXAMPLES = 20
 if TYPE_CHECKING:
     # scikit-learn takes seconds to import: only processes that train or hold a model pay for it
+    from opsdesk.triage.cascade import CascadeClassifier
     from opsdesk.triage.classifier import TrainedClassifier
+
+    AnyClassifier = TrainedClassifier | CascadeClassifier
 
 PERSON_KINDS = (ActorKind.USER.value, ActorKind.API_TOKEN.value, ActorKind.MACRO.value)
 TEXT_LIMIT = 4000
@@ -148,7 +151,7 @@ def _next_version(session: Session) -> int:
 def store_model(
     session: Session,
     actor: Actor,
-    classifier: TrainedClassifier,
+    classifier: AnyClassifier,
     *,
     baseline_accuracy: float,
     activate: bool,
@@ -196,35 +199,50 @@ def store_model(
     return row
 
 
+def default_kind() -> str:
+    """The cascade where its encoder is installed (the extra), else the fast model."""
+    return ModelKind.EMBEDDINGS.value if embeddings_available() else ModelKind.TFIDF_LINEAR.value
+
+
 def train_model(
     session: Session,
     actor: Actor,
     *,
-    kind: str = ModelKind.TFIDF_LINEAR.value,
+    kind: str | None = None,
     activate: bool = True,
+    encoder: str | None = None,
 ) -> TriageModel:
-    """Train a new version from the team's labelled tickets."""
+    """Train a new version from the team's labelled tickets: the fast model, or (``embeddings``)
+    the cascade of the fast model and the sentence encoder named ``encoder`` (default MiniLM);
+    without that encoder, the fast model, and the version's notes say so."""
+    from opsdesk.triage.cascade import train_cascade
     from opsdesk.triage.classifier import TrainingDataError, train_classifier
 
     require(actor, Permission.RULE_MANAGE)
+    kind = kind or default_kind()
     examples = training_examples(session)
-    encoder = None
+    texts = [example.text for example in examples]
+    labels = [example.category for example in examples]
+    target_precision = triage_settings(session).target_precision
+    encoder_name = encoder or DEFAULT_ENCODER
+    sentence_encoder = load_encoder(encoder_name) if kind == ModelKind.EMBEDDINGS.value else None
     notes = ""
-    if kind == ModelKind.EMBEDDINGS.value:
-        encoder = load_encoder()
-        if encoder is None:
-            kind, notes = (
-                ModelKind.TFIDF_LINEAR.value,
-                "embeddings extra not installed: trained the fast model",
-            )
-    try:
-        classifier = train_classifier(
-            [example.text for example in examples],
-            [example.category for example in examples],
-            target_precision=triage_settings(session).target_precision,
-            kind=kind,
-            encoder=encoder,
+    if kind == ModelKind.EMBEDDINGS.value and sentence_encoder is None:
+        notes = (
+            f"sentence encoder {encoder_name!r} not installed (opsdesk[embeddings]): trained the fast model"
         )
+    classifier: AnyClassifier
+    try:
+        if sentence_encoder is not None:
+            classifier = train_cascade(
+                texts,
+                labels,
+                encoder=sentence_encoder,
+                encoder_name=encoder_name,
+                target_precision=target_precision,
+            )
+        else:
+            classifier = train_classifier(texts, labels, target_precision=target_precision)
     except TrainingDataError as error:
         raise NotEnoughTrainingDataError(
             f"cannot train from {len(examples)} labelled tickets: {error}"
@@ -240,10 +258,17 @@ def train_model(
 
 
 def request_training(
-    session: Session, actor: Actor, *, kind: str = ModelKind.TFIDF_LINEAR.value, activate: bool = True
+    session: Session,
+    actor: Actor,
+    *,
+    kind: str | None = None,
+    activate: bool = True,
+    encoder: str | None = None,
 ) -> OutboxJob:
-    """Queue a training run for the job runner (one pending run at a time)."""
+    """Queue a training run for the job runner (one pending run at a time); the kind defaults to
+    :func:`default_kind`."""
     require(actor, Permission.RULE_MANAGE)
+    kind = kind or default_kind()
     if kind not in {member.value for member in ModelKind} or kind == ModelKind.KEYWORD_RULES.value:
         raise InvalidTriageSettingsError(
             "unknown model kind", fields=[FieldProblem(("kind",), "must be tfidf_linear or embeddings")]
@@ -261,7 +286,10 @@ def request_training(
         action="training_requested",
         new={"kind": kind},
     )
-    return enqueue(session, TRAIN_JOB, {"kind": kind, "activate": activate, "requested_by": actor.name})
+    payload: dict[str, Any] = {"kind": kind, "activate": activate, "requested_by": actor.name}
+    if encoder:
+        payload["encoder"] = encoder
+    return enqueue(session, TRAIN_JOB, payload)
 
 
 def record_training_skipped(session: Session, actor: Actor, reason: str) -> None:
@@ -370,11 +398,12 @@ def retune_thresholds(session: Session, target_precision: float) -> None:
 
 # ---------------------------------------------------------------- in-process cache
 
-_cache: dict[tuple[int, str], TrainedClassifier] = {}
+_cache: dict[tuple[int, str], AnyClassifier] = {}
 _cache_lock = threading.Lock()
+_fallback_thresholds: dict[tuple[int, str, float], dict[str, float]] = {}
 
 
-def loaded_classifier(row: TriageModel) -> TrainedClassifier:
+def loaded_classifier(row: TriageModel) -> AnyClassifier:
     key = (row.version, row.artifact_sha256)
     found = _cache.get(key)
     if found is not None:
@@ -382,10 +411,9 @@ def loaded_classifier(row: TriageModel) -> TrainedClassifier:
     with _cache_lock:
         found = _cache.get(key)
         if found is None:
-            from opsdesk.triage.classifier import TrainedClassifier
+            from opsdesk.triage.cascade import model_from_bytes
 
-            encoder = load_encoder() if row.kind == ModelKind.EMBEDDINGS.value else None
-            found = TrainedClassifier.from_bytes(row.artifact, encoder)
+            found = model_from_bytes(row.artifact, load_encoder)
             if len(_cache) >= 4:  # keep a few versions: the active one and recent rollbacks
                 _cache.pop(next(iter(_cache)))
             _cache[key] = found
@@ -397,7 +425,7 @@ class ActiveModel:
     version: int
     kind: str
     thresholds: dict[str, float]
-    classifier: TrainedClassifier
+    classifier: AnyClassifier
 
 
 def active_model(session: Session) -> ActiveModel | None:
@@ -409,15 +437,30 @@ def active_model(session: Session) -> ActiveModel | None:
             TriageModel.artifact_sha256,
             TriageModel.kind,
             TriageModel.thresholds,
+            TriageModel.target_precision,
         ).where(TriageModel.is_active.is_(True))
     ).first()
     if head is None:
         return None
-    _row_id, version, digest, kind, thresholds = head
+    _row_id, version, digest, kind, thresholds, target_precision = head
     classifier = _cache.get((version, digest))
     if classifier is None:
         row = session.get_one(TriageModel, _row_id)
         classifier = loaded_classifier(row)
-    if kind == ModelKind.EMBEDDINGS.value and classifier.features.encoder is None:
-        return None  # the extra was uninstalled: fall back to the keyword rules
+    from opsdesk.triage.cascade import CascadeClassifier  # a model is loaded: scikit-learn is too
+    from opsdesk.triage.classifier import TrainedClassifier
+
+    if isinstance(classifier, CascadeClassifier) and classifier.encoder is None:
+        # a cascade whose encoder is not installed here: its fast model answers alone, with the
+        # thresholds it would have on its own
+        key = (version, digest, float(target_precision))
+        fallback = _fallback_thresholds.get(key)
+        if fallback is None:
+            fallback = classifier.fast.thresholds_for(float(target_precision))
+            _fallback_thresholds.clear()  # only the active version's matter
+            _fallback_thresholds[key] = fallback
+        return ActiveModel(version, ModelKind.TFIDF_LINEAR.value, fallback, classifier.fast)
+    legacy = isinstance(classifier, TrainedClassifier) and classifier.features.use_embeddings
+    if legacy and classifier.features.encoder is None:  # type: ignore[union-attr]
+        return None  # stored before the cascade and the extra is gone: the keyword rules
     return ActiveModel(version, kind, {str(k): float(v) for k, v in (thresholds or {}).items()}, classifier)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
-from opsdesk import bus, clock
+from opsdesk import bus, clock, config_cache
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.models import Group
@@ -31,7 +31,8 @@ from opsdesk.triage.events import TicketRouted
 from opsdesk.triage.models import RoutingRule, TriagePrediction
 from opsdesk.triage.routing_rules import Evaluation, Rule, first_match, rule_from_mapping, validate_rule_set
 from opsdesk.triage.service.assignment import assign_in_group
-from opsdesk.triage.service.settings import triage_settings
+from opsdesk.triage.service.classification import triage_enabled
+from opsdesk.triage.service.settings import settings_view
 from opsdesk.triage.service.taxonomy import category_paths
 
 ROUTING_ACTOR = Actor.system("routing", via="triage")
@@ -41,15 +42,20 @@ def list_rules(session: Session) -> list[RoutingRule]:
     return list(session.scalars(select(RoutingRule).order_by(RoutingRule.position)))
 
 
-def active_rules(session: Session) -> list[Rule]:
-    return [
+def _load_active_rules(session: Session) -> tuple[Rule, ...]:
+    return tuple(
         rule_from_mapping(
             {"name": row.name, "match": row.match, "conditions": row.conditions, "actions": row.actions},
             row.id,
         )
         for row in list_rules(session)
         if row.is_active
-    ]
+    )
+
+
+def active_rules(session: Session) -> list[Rule]:
+    """The active rules in order, parsed once per configuration change (cached per process)."""
+    return list(config_cache.cached(session, "triage.routing_rules", _load_active_rules))
 
 
 def validate_rules(session: Session, submitted: Sequence[Mapping[str, Any]]) -> list[Rule]:
@@ -162,10 +168,22 @@ def dry_run(
     return first_match(candidate, ticket_facts(session, ticket, prediction))
 
 
-def route_ticket(session: Session, ticket: Ticket, *, after_handoff: bool = False) -> Evaluation | None:
-    """Apply the first matching rule to ``ticket`` and assign it inside its group."""
-    prediction = session.scalar(select(TriagePrediction).where(TriagePrediction.ticket_id == ticket.id))
-    settings = triage_settings(session)
+_PREDICTION_OF_TICKET = select(TriagePrediction).where(TriagePrediction.ticket_id == bindparam("ticket_id"))
+
+
+def route_ticket(
+    session: Session, ticket: Ticket, *, after_handoff: bool = False, new_ticket: bool = False
+) -> Evaluation | None:
+    """Apply the first matching rule to ``ticket`` and assign it inside its group.
+
+    ``new_ticket``: created in this transaction, so it has a prediction only if triage is set up
+    (no query otherwise)."""
+    prediction = (
+        None
+        if new_ticket and not triage_enabled(session)
+        else session.scalar(_PREDICTION_OF_TICKET, {"ticket_id": ticket.id})
+    )
+    settings = settings_view(session)
     if (
         not after_handoff
         and prediction is not None
@@ -239,4 +257,4 @@ def route_new_ticket(session: Session, event: TicketCreated) -> None:
     ticket = session.get(Ticket, event.ticket_id)
     if ticket is None:
         return
-    route_ticket(session, ticket)
+    route_ticket(session, ticket, new_ticket=True)

@@ -3,9 +3,11 @@ whether routing assigns agents automatically. One row, created on first use."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
-from opsdesk import clock
+from opsdesk import clock, config_cache
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.models import Group
@@ -25,6 +27,25 @@ def triage_settings(session: Session) -> TriageSettings:
     if settings is None:
         settings = _defaults()
     return settings
+
+
+@dataclass(frozen=True, slots=True)
+class TriageSettingsView:
+    """What the per-ticket reactions read of the settings (cached per process)."""
+
+    target_precision: float
+    needs_triage_group_id: int | None
+    auto_assign: bool
+
+
+def _load_view(session: Session) -> TriageSettingsView:
+    row = triage_settings(session)
+    return TriageSettingsView(row.target_precision, row.needs_triage_group_id, row.auto_assign)
+
+
+def settings_view(session: Session) -> TriageSettingsView:
+    """The settings as the hot path reads them: no query while the configuration is unchanged."""
+    return config_cache.cached(session, "triage.settings", _load_view)
 
 
 def _defaults() -> TriageSettings:

@@ -1,0 +1,102 @@
+"""Insert a row with one Core statement and hand the session the object as if it had been loaded.
+
+The unit of work is the right tool for changing objects; for the few rows that every new ticket
+creates (the ticket, its first message, its tags, a new requester) it costs several times the
+INSERT itself (dependency sorting, history, ORM bulk-insert bookkeeping). Here the row gets all
+its column values up front (Python-side defaults applied, as the ORM would), is inserted with a
+plain table INSERT … RETURNING, and the mapped object is built with the same values and attached
+with :func:`make_transient_to_detached`: clean and persistent, so later attribute changes flush as
+ordinary UPDATEs and relationships not given load lazily as usual.
+
+Database-side effects (triggers, foreign keys) are the same as for any INSERT; ORM-level insert
+events do not fire (opsdesk has none on these classes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Insert, Table, inspect
+from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
+
+ModelT = TypeVar("ModelT")
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    table: Table
+    insert: Insert
+    key_of_primary: str
+    # (attribute key, column name, default value or callable, is callable)
+    columns: tuple[tuple[str, str, Any, bool], ...]
+
+
+_shapes: dict[type, _Shape] = {}
+
+
+def _shape(model: type) -> _Shape:
+    shape = _shapes.get(model)
+    if shape is not None:
+        return shape
+    mapper: Mapper[Any] = inspect(model)
+    table: Table = mapper.local_table  # type: ignore[assignment]
+    primary = mapper.primary_key[0]
+    columns: list[tuple[str, str, Any, bool]] = []
+    key_of_primary = ""
+    for attribute in mapper.column_attrs:
+        column = attribute.columns[0]
+        if column is primary:
+            key_of_primary = attribute.key
+            continue
+        default = column.default
+        if default is None:
+            columns.append((attribute.key, column.name, None, False))
+        elif default.is_callable:
+            columns.append((attribute.key, column.name, default.arg, True))  # type: ignore[attr-defined]
+        elif default.is_scalar:
+            columns.append((attribute.key, column.name, default.arg, False))  # type: ignore[attr-defined]
+        else:
+            raise TypeError(f"{model.__name__}.{attribute.key}: only Python-side defaults are supported")
+    shape = _Shape(table, table.insert().returning(primary), key_of_primary, tuple(columns))
+    _shapes[model] = shape
+    return shape
+
+
+def insert_as_loaded(
+    session: Session, model: type[ModelT], values: Mapping[str, Any], **related: Any
+) -> ModelT:
+    """Insert one ``model`` row from ``values`` (attribute keys; missing ones get the column's
+    default) and return the persistent object. ``related`` sets relationships that should count
+    as loaded (a many-to-one's object, a collection's list of objects built the same way)."""
+    shape = _shape(model)
+    unknown = set(values) - {key for key, *_ in shape.columns}
+    if unknown:
+        raise TypeError(f"{model.__name__} has no column attributes {sorted(unknown)}")
+    by_key: dict[str, Any] = {}
+    row: dict[str, Any] = {}
+    for key, column_name, default, is_callable in shape.columns:
+        if key in values:
+            value = values[key]
+        elif is_callable:
+            value = default(None)  # SQLAlchemy wraps plain callables to take an execution context
+        else:
+            value = default
+        by_key[key] = value
+        row[column_name] = value
+    identity = session.execute(shape.insert, row).scalar_one()
+    instance = model(**by_key, **{shape.key_of_primary: identity})
+    for name, value in related.items():
+        setattr(instance, name, value)
+    make_transient_to_detached(instance)
+    session.add(instance)
+    return instance
+
+
+def detached_as_loaded(instance: ModelT) -> ModelT:
+    """Mark an object built with every column value (including its key) as loaded: for rows
+    inserted by a caller's own statement, before they are given to :func:`insert_as_loaded` as
+    related objects."""
+    make_transient_to_detached(instance)
+    return instance
