@@ -119,3 +119,31 @@ def test_load_transaction_seeds_consistent_rows_and_restores_settings(fresh_data
             "(SELECT count(*) FROM ticket_search)"
         ).one()
         assert counts == (600, context.message_count, 600)
+
+
+def test_a_failing_generator_rolls_the_load_back(
+    fresh_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = TicketPlayer.play
+
+    def play(self: TicketPlayer, ticket_id: int, *args: object) -> int:
+        if ticket_id > 300:
+            raise ValueError("generator broke")
+        return original(self, ticket_id, *args)  # type: ignore[arg-type]  # the rest as given
+
+    monkeypatch.setattr(TicketPlayer, "play", play)
+    before = _constraints(fresh_database)
+    options = SeedOptions(tickets=600, days=20, seed=3, batch_size=100, parallel=True, with_domains=False)
+    with (
+        pytest.raises(RuntimeError, match="generator broke"),
+        clock.frozen(NOW),
+        load_transaction(fresh_database) as session,
+    ):
+        seed_company(session, options)
+    assert _constraints(fresh_database) == before
+    with fresh_database.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM tickets").scalar() == 0
+        assert connection.exec_driver_sql("SELECT count(*) FROM accounts").scalar() == 0
+        if fresh_database.is_sqlite:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

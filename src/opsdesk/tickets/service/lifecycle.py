@@ -389,6 +389,8 @@ def add_message(
         if category == StatusCategory.SOLVED.value:
             _ensure_solvable(session, ticket)
         changes.update(_set_status(ticket, category, custom_id, now))
+    # Before the message's INSERT (which flushes the ticket's pending changes): one UPDATE.
+    ticket.updated_at = now
     message_values = {
         "ticket_id": ticket.id,
         "author_kind": author_kind.value,
@@ -408,7 +410,6 @@ def add_message(
     else:
         message = insert_as_loaded(session, Message, message_values)
         set_committed_value(message, "attachments", [])
-    ticket.updated_at = now
     session.flush()
     audit.record(
         session,
