@@ -92,11 +92,3 @@ def insert_as_loaded(
     make_transient_to_detached(instance)
     session.add(instance)
     return instance
-
-
-def detached_as_loaded(instance: ModelT) -> ModelT:
-    """Mark an object built with every column value (including its key) as loaded: for rows
-    inserted by a caller's own statement, before they are given to :func:`insert_as_loaded` as
-    related objects."""
-    make_transient_to_detached(instance)
-    return instance

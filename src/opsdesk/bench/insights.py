@@ -174,9 +174,7 @@ def _connection_backend_cpu(connection: Connection) -> float:
 def _backend_cpu(session: Session) -> float:
     """CPU seconds (user + system) of this session's PostgreSQL backend, read from /proc when
     the server runs on this machine; 0.0 on SQLite or when it cannot be read."""
-    if session.get_bind().dialect.name != "postgresql":
-        return 0.0
-    return _pid_cpu(session.scalar(text("SELECT pg_backend_pid()")))
+    return _connection_backend_cpu(session.connection())
 
 
 def _pid_cpu(pid: object) -> float:

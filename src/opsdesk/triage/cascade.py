@@ -114,7 +114,8 @@ class CascadeClassifier:
         fast_scores = fast.scores(matrix)
         probabilities = softmax(fast_scores, fast.temperature)
         # out-of-scope texts are handed off whatever the encoder says: spare it
-        unsure = np.flatnonzero((probabilities.max(axis=1) < self.gate) & fast.in_scope(texts, matrix))
+        in_scope = fast.in_scope(texts, matrix)
+        unsure = np.flatnonzero((probabilities.max(axis=1) < self.gate) & in_scope)
         stages = ["fast"] * len(texts)
         if len(unsure):
             embeddings = np.asarray(self.encoder([texts[int(i)] for i in unsure]), dtype=np.float64)
@@ -129,6 +130,7 @@ class CascadeClassifier:
             thresholds=self.thresholds if thresholds is None else thresholds,
             top_words=top_words,
             stages=stages,
+            in_scope=in_scope,
         )
 
     def _embedding_scores(self, embeddings: FloatArray) -> FloatArray:

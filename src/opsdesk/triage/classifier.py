@@ -346,12 +346,15 @@ class TrainedClassifier:
         thresholds: dict[str, float] | None = None,
         top_words: int = 5,
         stages: Sequence[str] | None = None,
+        in_scope: npt.NDArray[np.bool_] | None = None,
     ) -> list[ModelPrediction]:
         """Predictions from class probabilities of ``texts`` (``matrix`` = their features), with
-        the words of this model's vocabulary that weigh most for the chosen category."""
+        the words of this model's vocabulary that weigh most for the chosen category.
+        ``in_scope``: :meth:`in_scope` of these texts, when the caller has it already."""
         chosen_thresholds = self.thresholds if thresholds is None else thresholds
         word_count = self.features.word_count
-        in_scope = self.in_scope(texts, matrix)
+        if in_scope is None:
+            in_scope = self.in_scope(texts, matrix)
         answers: list[ModelPrediction] = []
         for row in range(len(texts)):
             best = int(probabilities[row].argmax())

@@ -96,10 +96,6 @@ class ProcessedEmail:
     brand: EmailBrandInfo | None = None
     new_ticket: NewTicketFacts | None = None  # set when a receipt is due
 
-    @property
-    def brand_id(self) -> int | None:
-        return self.brand.id if self.brand is not None else None
-
 
 # Statements built once: their compiled form and cache key are reused for every email.
 _RAW = cast(Table, RawInbound.__table__)
@@ -195,12 +191,6 @@ def _insert_ignoring_duplicates(dialect: str) -> Any:
 def _dedupe_key(headers: EmailHeaders, raw: bytes) -> str:
     ids = message_ids_in(str(headers.get("Message-ID", "") or ""))
     return (f"email:{ids[0]}" if ids else f"email-sha256:{hashlib.sha256(raw).hexdigest()}")[:600]
-
-
-def email_dedupe_key(raw: bytes) -> tuple[str, str]:
-    """(dedupe key, sender) from the headers alone: cheap enough to run before storing."""
-    headers = _HEADER_PARSER.parsebytes(raw)
-    return _dedupe_key(headers, raw), str(headers.get("From", "") or "")
 
 
 def store_raw_email(
@@ -299,10 +289,6 @@ def tell_sender_refused(session: Session, raw_inbound_id: int, settings: Setting
     )
     row.error = f"{reason}; the sender was told by email"
     return True
-
-
-def parse_sender(raw: bytes) -> str:
-    return _sender_in(_HEADER_PARSER.parsebytes(raw))
 
 
 def _sender_in(headers: EmailHeaders) -> str:

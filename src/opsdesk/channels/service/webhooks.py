@@ -105,12 +105,16 @@ def _active_subscriptions(session: Session) -> tuple[tuple[int, frozenset[str]],
     )
 
 
+def _subscriptions(session: Session) -> tuple[tuple[int, frozenset[str]], ...]:
+    return config_cache.cached(session, "channels.webhook_subscriptions", _active_subscriptions)
+
+
 def queue_deliveries(session: Session, event: object) -> list[WebhookDelivery]:
     """Reaction to ticket events: one delivery per subscription that wants this event type."""
     event_type = EVENT_TYPES.get(type(event))
     if event_type is None:
         return []
-    subscriptions = config_cache.cached(session, "channels.webhook_subscriptions", _active_subscriptions)
+    subscriptions = _subscriptions(session)
     deliveries: list[WebhookDelivery] = []
     now = clock.now()
     for subscription_id, subscribed in subscriptions:
@@ -148,10 +152,7 @@ def queue_for_events(session: Session, events: Sequence[object]) -> None:
         return
     event_type = EVENT_TYPES.get(type(events[0]))
     wanted = event_type is not None and any(
-        "*" in subscribed or event_type in subscribed
-        for _id, subscribed in config_cache.cached(
-            session, "channels.webhook_subscriptions", _active_subscriptions
-        )
+        "*" in subscribed or event_type in subscribed for _id, subscribed in _subscriptions(session)
     )
     if not wanted:
         return

@@ -124,6 +124,20 @@ def _clean_body(body_text: str, body_html: str | None) -> tuple[str, str | None]
 # ---------------------------------------------------------------- creation
 
 
+def _insert_message(session: Session, values: dict[str, Any], attachments: Sequence[Attachment]) -> Message:
+    """A message with one direct INSERT; through the unit of work when it brings attachments
+    (their rows and files follow the message's)."""
+    if attachments:
+        message = Message(**values)
+        message.attachments = list(attachments)
+        session.add(message)
+        session.flush()
+        return message
+    message = insert_as_loaded(session, Message, values)
+    set_committed_value(message, "attachments", [])
+    return message
+
+
 def create_ticket(session: Session, actor: Actor, new: NewTicket) -> Ticket:
     """Open a ticket with the requester's first message (the one path every channel takes)."""
     return _open_ticket(session, actor, new)[0]
@@ -199,14 +213,7 @@ def _open_ticket(session: Session, actor: Actor, new: NewTicket) -> tuple[Ticket
         "external_id": new.external_message_id,
         "created_at": now,
     }
-    if new.attachments:
-        message = Message(**message_values)
-        message.attachments = list(new.attachments)
-        session.add(message)
-        session.flush()
-    else:
-        message = insert_as_loaded(session, Message, message_values)
-        set_committed_value(message, "attachments", [])
+    message = _insert_message(session, message_values, new.attachments)
     audit.record(
         session,
         actor,
@@ -403,13 +410,7 @@ def add_message(
         "external_id": external_id,
         "created_at": now,
     }
-    if attachments:
-        message = Message(**message_values)
-        message.attachments = list(attachments)
-        session.add(message)
-    else:
-        message = insert_as_loaded(session, Message, message_values)
-        set_committed_value(message, "attachments", [])
+    message = _insert_message(session, message_values, attachments)
     session.flush()
     audit.record(
         session,
