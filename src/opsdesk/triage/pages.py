@@ -236,10 +236,11 @@ def _ticket_view(
     request: Request, session: Session, actor: Actor, ticket_id: int, errors: list[str] | None = None
 ) -> dict[str, Any]:
     ticket = access_ticket(session, actor, ticket_id)
+    prediction = classification.prediction_for(session, ticket.id)
     return {
         "ticket": {"id": ticket.id, "subject": ticket.subject, "category": ticket.category},
-        "prediction": prediction_view(session, ticket.id),
-        "correction": correction_view(session, actor, ticket),
+        "prediction": prediction_view(prediction),
+        "correction": correction_view(session, actor, ticket, prediction),
         "csrf_token": csrf_token(request),
         "errors": errors or [],
     }

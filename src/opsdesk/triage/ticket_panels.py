@@ -14,15 +14,15 @@ from sqlalchemy.orm import Session
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.permissions import Permission, has_permission
 from opsdesk.tickets.models import Ticket
+from opsdesk.triage.models import TriagePrediction
 from opsdesk.triage.service import classification, taxonomy
 from opsdesk.web.panels import PanelPlace, TicketPanel
 
 OUTCOME_LABELS = {"auto": "set automatically", "handoff": "handed to a person", "kept": "kept as set"}
 
 
-def prediction_view(session: Session, ticket_id: int) -> dict[str, Any] | None:
-    """The stored prediction of a ticket shaped for display, or None when it was never classified."""
-    prediction = classification.prediction_for(session, ticket_id)
+def prediction_view(prediction: TriagePrediction | None) -> dict[str, Any] | None:
+    """A ticket's stored prediction shaped for display, or None when it was never classified."""
     if prediction is None:
         return None
     return {
@@ -45,11 +45,12 @@ def prediction_view(session: Session, ticket_id: int) -> dict[str, Any] | None:
     }
 
 
-def correction_view(session: Session, actor: Actor, ticket: Ticket) -> dict[str, Any] | None:
+def correction_view(
+    session: Session, actor: Actor, ticket: Ticket, prediction: TriagePrediction | None
+) -> dict[str, Any] | None:
     """The choices of the "correct the category" form, or None when the actor may not use it."""
     if not has_permission(actor, Permission.TICKET_WRITE) or ticket.status == "closed":
         return None
-    prediction = classification.prediction_for(session, ticket.id)
     selected = ticket.category or (prediction.category if prediction is not None else None)
     options = [
         {
@@ -70,8 +71,9 @@ def correction_view(session: Session, actor: Actor, ticket: Ticket) -> dict[str,
 
 
 def ticket_panels(session: Session, actor: Actor, ticket: Ticket) -> list[TicketPanel]:
-    view = prediction_view(session, ticket.id)
-    correction = correction_view(session, actor, ticket)
+    prediction = classification.prediction_for(session, ticket.id)
+    view = prediction_view(prediction)
+    correction = correction_view(session, actor, ticket, prediction)
     if view is None and not classification.triage_enabled(session):
         return []
     return [
