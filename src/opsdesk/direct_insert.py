@@ -1,4 +1,5 @@
-"""Insert a row with one Core statement and hand the session the object as if it had been loaded.
+"""Insert a row with one Core statement and hand the session the object as if it had been loaded;
+and attach an object built from a row that a Core query read.
 
 The unit of work is the right tool for changing objects; for the few rows that every new ticket
 creates (the ticket, its first message, its tags, a new requester) it costs several times the
@@ -10,6 +11,11 @@ ordinary UPDATEs and relationships not given load lazily as usual.
 
 Database-side effects (triggers, foreign keys) are the same as for any INSERT; ORM-level insert
 events do not fire (opsdesk has none on these classes).
+
+:func:`attach_as_loaded` is the reading side: a hot path that read a row with a plain Core
+statement (a join that also brings the rows of a collection, say) gets the mapped object without
+the ORM's loading machinery, which costs several times the query for one object with eager
+relationships.
 """
 
 from __future__ import annotations
@@ -86,7 +92,38 @@ def insert_as_loaded(
         by_key[key] = value
         row[column_name] = value
     identity = session.execute(shape.insert, row).scalar_one()
-    instance = model(**by_key, **{shape.key_of_primary: identity})
+    return _attach(session, model, {**by_key, shape.key_of_primary: identity}, related)
+
+
+def attach_as_loaded(
+    session: Session, model: type[ModelT], values: Mapping[str, Any], **related: Any
+) -> ModelT:
+    """The persistent object for a row read with Core: ``values`` holds every column attribute
+    (keys as mapped), ``related`` the relationships that count as loaded (others load lazily on
+    first use). If the session already holds the object, that one is returned unchanged: it may
+    carry changes this row does not know about."""
+    shape = _shape(model)
+    missing = {key for key, *_ in shape.columns} - set(values)
+    if missing or shape.key_of_primary not in values:
+        raise TypeError(f"{model.__name__}: values lack {sorted(missing) or [shape.key_of_primary]}")
+    existing = held_by_session(session, model, values[shape.key_of_primary])
+    if existing is not None:
+        return existing
+    return _attach(session, model, values, related)
+
+
+def held_by_session(session: Session, model: type[ModelT], primary_key: Any) -> ModelT | None:
+    """The object the session already holds for this primary key, without a query."""
+    held: ModelT | None = session.identity_map.get(
+        inspect(model).identity_key_from_primary_key([primary_key])
+    )
+    return held
+
+
+def _attach(
+    session: Session, model: type[ModelT], values: Mapping[str, Any], related: Mapping[str, Any]
+) -> ModelT:
+    instance = model(**values)
     for name, value in related.items():
         setattr(instance, name, value)
     make_transient_to_detached(instance)

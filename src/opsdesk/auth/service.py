@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, select, update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session
 
 from opsdesk import clock
 from opsdesk.auth import audit
@@ -21,6 +21,7 @@ from opsdesk.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_pa
 from opsdesk.auth.permissions import Permission, require
 from opsdesk.auth.sessions import revoke_sessions_of
 from opsdesk.auth.tokens import digest, new_token
+from opsdesk.direct_insert import attach_as_loaded
 from opsdesk.errors import ConflictError, FieldProblem, NotFoundError, ValidationFailedError
 
 # Writing last_used_at on every request would turn each read into a write; once a minute is
@@ -178,30 +179,45 @@ class TokenUser:
     token_id: int
 
 
-# Built once: every API request runs them.
-_TOKEN_BY_DIGEST = select(ApiToken.id, ApiToken.user_id, ApiToken.last_used_at).where(
-    ApiToken.token_digest == bindparam("digest"), ApiToken.revoked_at.is_(None)
+_TOKENS: Table = ApiToken.__table__  # type: ignore[assignment]
+_USERS: Table = User.__table__  # type: ignore[assignment]
+_USER_KEYS = tuple(column.key for column in _USERS.c)
+# Built once, the hot path of every API call: one indexed lookup of the digest that brings the
+# active user's row along (a plain Core statement; the user object is attached as loaded, with
+# its group memberships loaded on first use: only group-scoped roles need them).
+_TOKEN_AND_USER = (
+    select(_TOKENS.c.id.label("token_id"), _TOKENS.c.last_used_at.label("token_last_used_at"), *_USERS.c)
+    .select_from(_TOKENS.join(_USERS, _USERS.c.id == _TOKENS.c.user_id))
+    .where(
+        _TOKENS.c.token_digest == bindparam("digest"),
+        _TOKENS.c.revoked_at.is_(None),
+        _USERS.c.is_active.is_(True),
+    )
 )
-# Group memberships are only needed for group-scoped roles: loaded on first use.
-_USER_WITHOUT_MEMBERSHIPS = (lazyload(User.memberships),)
+
+
+def find_token(connection: Connection | Session, secret: str) -> Row[Any] | None:
+    """The row of a live token of an active user, with the user's columns (None otherwise).
+    Readable on any connection: a write request reads it before taking the write lock."""
+    return connection.execute(_TOKEN_AND_USER, {"digest": digest(secret)}).first()
+
+
+def token_user(session: Session, found: Row[Any]) -> TokenUser:
+    """The user of a row from :func:`find_token`, in ``session`` without a query, touching the
+    token's ``last_used_at`` at most once a minute."""
+    values = found._mapping
+    user = attach_as_loaded(session, User, {key: values[key] for key in _USER_KEYS})
+    now = clock.now()
+    last_used_at = values["token_last_used_at"]
+    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
+        _touch_last_used(session, values["token_id"], now)
+    return TokenUser(user=user, token_id=values["token_id"])
 
 
 def user_for_token(session: Session, secret: str) -> TokenUser | None:
-    """The active user behind a token, touching ``last_used_at`` at most once a minute.
-
-    One indexed lookup of the digest (a plain column query, the hot path of every API call),
-    then the user by primary key (often already in the session)."""
-    row = session.execute(_TOKEN_BY_DIGEST, {"digest": digest(secret)}).first()
-    if row is None:
-        return None
-    token_id, user_id, last_used_at = row
-    user = session.get(User, user_id, options=_USER_WITHOUT_MEMBERSHIPS)
-    if user is None or not user.is_active:
-        return None
-    now = clock.now()
-    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
-        _touch_last_used(session, token_id, now)
-    return TokenUser(user=user, token_id=token_id)
+    """The active user behind a token (see :func:`find_token` and :func:`token_user`)."""
+    found = find_token(session, secret)
+    return token_user(session, found) if found is not None else None
 
 
 def _touch_last_used(session: Session, token_id: int, now: datetime) -> None:

@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.errors import AuthenticationError, PermissionDeniedError
 from opsdesk.auth.models import User, WebSession
-from opsdesk.auth.service import TokenUser, user_for_token
+from opsdesk.auth.service import TokenUser, find_token, token_user, user_for_token
 from opsdesk.auth.sessions import StartedSession, csrf_matches, session_for_secret, start_session
 from opsdesk.config import Settings
 from opsdesk.web import idempotency
@@ -119,20 +119,17 @@ def current_web_session(request: Request, session: Session) -> WebSession | None
 
 
 def _token_user(request: Request, session: Session, token: str) -> TokenUser | None:
-    """The token's user, looked up in a short read transaction of its own and handed to the
-    request's session without a query.
+    """The token's user, attached to the request's session.
 
     A write request's session takes SQLite's write lock at its first statement; if that were
     the token lookup, the lock would also be held while the request waits for its turn in the
-    thread pool between this dependency and the handler."""
+    thread pool between this dependency and the handler. So a write request reads the token on
+    a connection of its own (a short read transaction) and hands the row to its session."""
     if request.method in READ_METHODS:
         return user_for_token(session, token)
-    database = database_of(request)
-    with database.read_sessions() as reader, reader.begin():
-        found = user_for_token(reader, token)
-    if found is None:
-        return None
-    return TokenUser(user=session.merge(found.user, load=False), token_id=found.token_id)
+    with database_of(request).engine.connect() as connection:
+        found = find_token(connection, token)
+    return token_user(session, found) if found is not None else None
 
 
 def api_actor(
