@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -667,31 +668,53 @@ def transcript(session: Session, conversation: ChatConversation) -> list[dict[st
 
 
 def conversation_view(session: Session, conversation: ChatConversation) -> dict[str, Any]:
-    agent = session.get(User, conversation.agent_user_id) if conversation.agent_user_id else None
-    last = None
-    if conversation.ticket_id is not None:
-        last = session.scalar(
-            select(Message.body_text)
-            .where(
-                Message.ticket_id == conversation.ticket_id,
-                Message.is_public.is_(True),
-                Message.author_kind != AuthorKind.SYSTEM.value,
-            )
-            .order_by(Message.id.desc())
-            .limit(1)
+    return conversation_views(session, [conversation])[0]
+
+
+def conversation_views(session: Session, conversations: Sequence[ChatConversation]) -> list[dict[str, Any]]:
+    """What agents see of each conversation, in order, read with one query however many there
+    are (an agent's queue holds up to 200): the agent's name, the ticket's group and the last
+    public message that is not a system note."""
+    if not conversations:
+        return []
+    last_message = (
+        select(Message.body_text)
+        .where(
+            Message.ticket_id == ChatConversation.ticket_id,
+            Message.is_public.is_(True),
+            Message.author_kind != AuthorKind.SYSTEM.value,
         )
+        .order_by(Message.id.desc())
+        .limit(1)
+        .correlate(ChatConversation)
+        .scalar_subquery()
+    )
+    details = {
+        conversation_id: (group_id, agent_name, last)
+        for conversation_id, group_id, agent_name, last in session.execute(
+            select(ChatConversation.id, Ticket.group_id, User.name, last_message)
+            .outerjoin(Ticket, Ticket.id == ChatConversation.ticket_id)
+            .outerjoin(User, User.id == ChatConversation.agent_user_id)
+            .where(ChatConversation.id.in_([conversation.id for conversation in conversations]))
+        )
+    }
+    return [_view(conversation, *details[conversation.id]) for conversation in conversations]
+
+
+def _view(
+    conversation: ChatConversation, group_id: int | None, agent_name: str | None, last: str | None
+) -> dict[str, Any]:
+    waiting_since = conversation.waiting_since
     return {
         "id": conversation.id,
         "status": conversation.status,
         "ticket_id": conversation.ticket_id,
-        "group_id": session.scalar(select(Ticket.group_id).where(Ticket.id == conversation.ticket_id))
-        if conversation.ticket_id is not None
-        else None,
+        "group_id": group_id,
         "visitor_name": conversation.visitor_name,
         "visitor_email": conversation.visitor_email,
         "agent_id": conversation.agent_user_id,
-        "agent_name": agent.name if agent is not None else None,
-        "waiting_since": conversation.waiting_since.isoformat() if conversation.waiting_since else None,
+        "agent_name": agent_name,
+        "waiting_since": waiting_since.isoformat() if waiting_since else None,
         "last_message": (last or "")[:140],
     }
 
@@ -759,7 +782,5 @@ def queue_for_agent(session: Session, actor: Actor) -> dict[str, list[dict[str, 
         )
         .order_by(ChatConversation.id)
     ).all()
-    return {
-        "waiting": [conversation_view(session, item) for item in waiting],
-        "active": [conversation_view(session, item) for item in mine],
-    }
+    views = conversation_views(session, [*waiting, *mine])
+    return {"waiting": views[: len(waiting)], "active": views[len(waiting) :]}
