@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import JSON, BigInteger, Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -236,6 +236,13 @@ class Database:
         factory = self.write_sessions if write else self.read_sessions
         with factory() as session, session.begin():
             yield session
+
+    @contextlib.contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A Core connection for a short read of its own (a read transaction, rolled back at the
+        end): cheaper than a session where no mapped objects are loaded."""
+        with self.engine.connect() as connection:
+            yield connection
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -66,3 +66,9 @@ class BoundDatabase(Database):
     def transaction(self, *, write: bool = True) -> Iterator[Session]:
         with self._turns, super().transaction(write=write) as session:
             yield session
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        # The test's connection: what the test wrote in its outer transaction is visible.
+        with self._turns:
+            yield self.connection

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -203,30 +203,36 @@ def find_token(connection: Connection | Session, secret: str) -> Row[Any] | None
 
 
 def token_user(session: Session, found: Row[Any]) -> TokenUser:
-    """The user of a row from :func:`find_token`, in ``session`` without a query, touching the
-    token's ``last_used_at`` at most once a minute."""
+    """The user of a row from :func:`find_token`, in ``session`` without a query."""
     values = found._mapping
     user = attach_as_loaded(session, User, {key: values[key] for key in _USER_KEYS})
-    now = clock.now()
-    last_used_at = values["token_last_used_at"]
-    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
-        _touch_last_used(session, values["token_id"], now)
     return TokenUser(user=user, token_id=values["token_id"])
 
 
-def user_for_token(session: Session, secret: str) -> TokenUser | None:
-    """The active user behind a token (see :func:`find_token` and :func:`token_user`)."""
-    found = find_token(session, secret)
-    return token_user(session, found) if found is not None else None
+def last_use_is_stale(found: Row[Any]) -> bool:
+    """Whether the token's ``last_used_at`` should be touched (at most once a minute)."""
+    last_used_at = found._mapping["token_last_used_at"]
+    return last_used_at is None or clock.now() - last_used_at > LAST_USED_RESOLUTION
 
 
-def _touch_last_used(session: Session, token_id: int, now: datetime) -> None:
+def touch_last_used(session: Session, token_id: int) -> None:
     """Best effort: a read request that cannot take SQLite's write lock right now skips it."""
     try:
         with session.begin_nested():
-            session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+            session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=clock.now()))
     except OperationalError:
         return
+
+
+def user_for_token(session: Session, secret: str) -> TokenUser | None:
+    """The active user behind a token, touching the token's ``last_used_at`` in ``session``
+    when it is stale (see :func:`find_token`, :func:`token_user`)."""
+    found = find_token(session, secret)
+    if found is None:
+        return None
+    if last_use_is_stale(found):
+        touch_last_used(session, found._mapping["token_id"])
+    return token_user(session, found)
 
 
 def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:

@@ -26,7 +26,14 @@ from starlette.exceptions import HTTPException
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.errors import AuthenticationError, PermissionDeniedError
 from opsdesk.auth.models import User, WebSession
-from opsdesk.auth.service import TokenUser, find_token, token_user, user_for_token
+from opsdesk.auth.service import (
+    TokenUser,
+    find_token,
+    last_use_is_stale,
+    token_user,
+    touch_last_used,
+    user_for_token,
+)
 from opsdesk.auth.sessions import StartedSession, csrf_matches, session_for_secret, start_session
 from opsdesk.config import Settings
 from opsdesk.web import idempotency
@@ -121,15 +128,23 @@ def current_web_session(request: Request, session: Session) -> WebSession | None
 def _token_user(request: Request, session: Session, token: str) -> TokenUser | None:
     """The token's user, attached to the request's session.
 
-    A write request's session takes SQLite's write lock at its first statement; if that were
-    the token lookup, the lock would also be held while the request waits for its turn in the
-    thread pool between this dependency and the handler. So a write request reads the token on
-    a connection of its own (a short read transaction) and hands the row to its session."""
+    A write request's session takes SQLite's write lock at its first statement, and this
+    dependency runs in another thread-pool turn than the handler: had it taken the lock, the
+    lock would be held while the request waits for the handler's turn (and with every pool
+    thread waiting for the lock, that turn would not come). So a write request reads the token on
+    a connection of its own and hands the row to its session; a stale ``last_used_at`` is
+    touched in a transaction of its own, committed in this turn."""
     if request.method in READ_METHODS:
         return user_for_token(session, token)
-    with database_of(request).engine.connect() as connection:
+    database = database_of(request)
+    with database.read_connection() as connection:
         found = find_token(connection, token)
-    return token_user(session, found) if found is not None else None
+    if found is None:
+        return None
+    if last_use_is_stale(found):
+        with database.transaction() as touching:
+            touch_last_used(touching, found._mapping["token_id"])
+    return token_user(session, found)
 
 
 def api_actor(
