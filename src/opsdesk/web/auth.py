@@ -14,6 +14,7 @@ template extending ``web/base.html`` can show who is signed in and post forms.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
 from urllib.parse import quote
@@ -147,12 +148,23 @@ def _token_user(request: Request, session: Session, token: str) -> TokenUser | N
     return token_user(session, found)
 
 
-def api_actor(
-    request: Request,
-    session: Session = Depends(request_session),
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What an API request presents besides its headers, read from its body on the event loop:
+    the CSRF token of a form post and the digest of a body sent with an ``Idempotency-Key``."""
+
+    presented_csrf: str | None
+    body_digest: str | None
+
+
+async def api_credentials(
     presented: str | None = Depends(presented_csrf),
     digest: str | None = Depends(idempotency.request_digest),
-) -> Actor:
+) -> Credentials:
+    return Credentials(presented_csrf=presented, body_digest=digest)
+
+
+def authenticate(request: Request, session: Session, credentials: Credentials) -> Actor:
     """The staff member behind an API request (Bearer token, or session cookie + CSRF).
 
     A POST with an ``Idempotency-Key`` is checked here, once the user is known: a repeat is
@@ -168,13 +180,22 @@ def api_actor(
         web_session = current_web_session(request, session)
         if web_session is None:
             raise AuthenticationError("sign in, or send Authorization: Bearer <API token>")
-        if request.method not in READ_METHODS and not csrf_matches(web_session, presented):
+        if request.method not in READ_METHODS and not csrf_matches(web_session, credentials.presented_csrf):
             raise CsrfFailedError(f"send the session's CSRF token in the {CSRF_HEADER} header")
         _remember(request, web_session.user, web_session)
         actor = Actor.for_user(web_session.user, via="web")
-    if digest is not None and actor.user is not None:
-        idempotency.begin(session, request, user_id=actor.user.id, digest=digest)
+    if credentials.body_digest is not None and actor.user is not None:
+        idempotency.begin(session, request, user_id=actor.user.id, digest=credentials.body_digest)
     return actor
+
+
+def api_actor(
+    request: Request,
+    session: Session = Depends(request_session),
+    credentials: Credentials = Depends(api_credentials),
+) -> Actor:
+    """The dependency form of :func:`authenticate` (``actor: ApiActor``)."""
+    return authenticate(request, session, credentials)
 
 
 def page_actor(
@@ -241,4 +262,6 @@ def sign_out_cookie(response: Response) -> None:
 
 # Annotated shorthands for handlers: ``def handler(actor: ApiActor, session: DbSession)``.
 ApiActor = Annotated[Actor, Depends(api_actor)]
+# For endpoints that authenticate in :mod:`opsdesk.web.write_lane`.
+ApiCredentials = Annotated[Credentials, Depends(api_credentials)]
 PageActor = Annotated[Actor, Depends(page_actor)]

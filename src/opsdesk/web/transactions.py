@@ -19,7 +19,6 @@ from typing import Any
 
 from anyio import to_thread
 from sqlalchemy.orm import Session
-from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opsdesk.errors import DomainError
@@ -35,23 +34,6 @@ class CommitFailedError(DomainError):
     code = "commit_failed"
     status = 503
     title = "Not saved"
-
-
-def commit_before_answer(request: Request, session: Session) -> None:
-    """Commit the request's transaction now, in the handler's thread, unless an
-    ``Idempotency-Key`` answer must still be stored in it (then the middleware commits).
-
-    For the hot write endpoints: on SQLite the write lock is held until COMMIT, and left to the
-    middleware the COMMIT waits for the answer to be built and for its turn on the event loop,
-    which under load holds the lock for all writers several times longer than the work."""
-    if getattr(request.state, IDEMPOTENCY_KEY, None) is not None:
-        return
-    try:
-        session.commit()
-    except Exception as error:
-        session.rollback()
-        logger.exception("commit failed for %s %s", request.method, request.url.path)
-        raise CommitFailedError("the change could not be saved; nothing was changed, please retry") from error
 
 
 def _commit(

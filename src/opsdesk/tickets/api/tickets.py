@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from opsdesk.auth.actor import Actor
 from opsdesk.sla.queries import sla_for_tickets
 from opsdesk.sla.schemas import SlaItemOut
 from opsdesk.tickets import service as tickets
@@ -29,9 +30,9 @@ from opsdesk.tickets.schemas import (
     TicketPatch,
 )
 from opsdesk.tickets.service import attachments, bulk, history, views
-from opsdesk.web.auth import ApiActor
+from opsdesk.web import write_lane
+from opsdesk.web.auth import ApiActor, ApiCredentials
 from opsdesk.web.sessions import DbSession
-from opsdesk.web.transactions import commit_before_answer
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
 
@@ -55,8 +56,14 @@ ListParam = Annotated[list[str] | None, Query()]
 
 
 @router.post("", status_code=201, response_model=TicketOut)
-def create_ticket(body: TicketCreate, actor: ApiActor, session: DbSession, request: Request) -> Response:
+async def create_ticket(body: TicketCreate, request: Request, credentials: ApiCredentials) -> Response:
     """Open a ticket with the requester's first message."""
+    return await write_lane.run(
+        request, credentials, lambda session, actor: _create_ticket(session, actor, body)
+    )
+
+
+def _create_ticket(session: Session, actor: Actor, body: TicketCreate) -> Response:
     ticket = tickets.create_ticket(
         session,
         actor,
@@ -77,11 +84,9 @@ def create_ticket(body: TicketCreate, actor: ApiActor, session: DbSession, reque
             language=body.language,
         ),
     )
-    answer = _ticket_out(session, ticket)
-    commit_before_answer(request, session)
     # Serialized here, once: the hot path of every channel integration skips re-validation.
     return Response(
-        answer.model_dump_json(),
+        _ticket_out(session, ticket).model_dump_json(),
         status_code=201,
         media_type="application/json",
         headers={"Location": f"/api/v1/tickets/{ticket.id}"},

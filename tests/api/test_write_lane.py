@@ -1,0 +1,102 @@
+"""The write lane (opsdesk.web.write_lane): ticket creation runs one request at a time per
+process, authenticates and commits in the same thread turn, and rolls back on any error."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from opsdesk.tickets import service as tickets_service
+from opsdesk.tickets.models import Person, Ticket
+from tests.support.factories import make_user
+from tests.support.web import bearer_headers
+
+
+def _count(db: Session, model: type[Any]) -> int:
+    return int(db.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_concurrent_creations_never_overlap_and_all_land(
+    db: Session, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = bearer_headers(db, make_user(db))
+    original = tickets_service.create_ticket
+    guard = threading.Lock()
+    inside = 0
+    most_inside = 0
+
+    def counting_create(*arguments: Any, **keywords: Any) -> Ticket:
+        nonlocal inside, most_inside
+        with guard:
+            inside += 1
+            most_inside = max(most_inside, inside)
+        try:
+            # Widen the window in which a second request would overlap this one.
+            time.sleep(0.02)
+            return original(*arguments, **keywords)
+        finally:
+            with guard:
+                inside -= 1
+
+    monkeypatch.setattr(tickets_service, "create_ticket", counting_create)
+    before = _count(db, Ticket)
+
+    async def create_at_once() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            return await asyncio.gather(
+                *(
+                    http.post(
+                        "/api/v1/tickets",
+                        headers=headers,
+                        json={
+                            "subject": f"Lane {number}",
+                            "body": "hello",
+                            "requester": {"email": "lane@example.org"},
+                        },
+                    )
+                    for number in range(6)
+                )
+            )
+
+    answers = asyncio.run(create_at_once())
+    assert [answer.status_code for answer in answers] == [201] * 6
+    assert len({answer.json()["id"] for answer in answers}) == 6
+    assert most_inside == 1
+    assert _count(db, Ticket) == before + 6
+
+
+def test_a_refused_creation_changes_nothing(db: Session, client: TestClient) -> None:
+    headers = bearer_headers(db, make_user(db))
+    tickets, people = _count(db, Ticket), _count(db, Person)
+    answer = client.post(
+        "/api/v1/tickets",
+        headers=headers,
+        json={
+            "subject": "Hi",
+            "body": "x",
+            "requester": {"email": "new-person@example.org"},
+            "group_id": 999_999,
+        },
+    )
+    assert answer.status_code == 422
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert (_count(db, Ticket), _count(db, Person)) == (tickets, people)
+
+
+def test_the_lane_authenticates_in_its_turn(db: Session, client: TestClient) -> None:
+    answer = client.post(
+        "/api/v1/tickets",
+        headers={"Authorization": "Bearer not-a-token"},
+        json={"subject": "Hi", "body": "x", "requester": {"email": "a@example.org"}},
+    )
+    assert answer.status_code == 401
+    assert answer.json()["code"] == "not_authenticated"
