@@ -268,7 +268,6 @@ def agent_end(database: Database, user_id: int, conversation_id: int) -> dict[st
 def agent_presence(database: Database, user_id: int, status: object) -> dict[str, Any]:
     with database.transaction() as session:
         chat_presence.set_presence(session, _actor(session, user_id), str(status))
-        chat.move_waiting_to_email_if_nobody_online(session)
         return {
             "type": "presence",
             "status": str(status),
@@ -284,4 +283,3 @@ def agent_heartbeat(database: Database, user_id: int) -> None:
 def agent_gone(database: Database, user_id: int) -> None:
     with database.transaction() as session:
         chat_presence.went_offline(session, user_id)
-        chat.move_waiting_to_email_if_nobody_online(session)

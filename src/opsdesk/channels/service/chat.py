@@ -54,6 +54,7 @@ from opsdesk.channels.errors import (
     OriginNotAllowedError,
     UnknownChatBrandError,
 )
+from opsdesk.channels.events import ChatPresenceSet
 from opsdesk.channels.models import (
     ChatBrand,
     ChatConversation,
@@ -487,6 +488,12 @@ def expire_waiting(session: Session, conversation_id: int) -> bool:
     _send_receipt(session, conversation)
     announce_status(session, conversation)
     return True
+
+
+def on_presence_set(session: Session, event: ChatPresenceSet) -> None:
+    """Reaction to ChatPresenceSet: when that left no agent online, waiting chats go to email."""
+    del event  # whoever it was, what counts is whether anyone is still online
+    move_waiting_to_email_if_nobody_online(session)
 
 
 def move_waiting_to_email_if_nobody_online(session: Session) -> int:
