@@ -321,8 +321,9 @@ def test_the_accept_timeout_job_and_the_last_agent_leaving_move_chats_to_email(
             assert session.get_one(ChatConversation, second_id).status == "waiting"
         with database.transaction() as session:
             chat_presence.heartbeat(session, agent_id)
+            # Setting the presence is enough: its reaction moves the waiting chats.
             chat_presence.set_presence(session, staff_actor(session.get_one(User, agent_id)), "away")
-            assert chat.move_waiting_to_email_if_nobody_online(session) == 1
+            assert chat.move_waiting_to_email_if_nobody_online(session) == 0
         with database.transaction(write=False) as session:
             assert session.get_one(ChatConversation, second_id).status == "offline"
             receipts = session.scalars(
@@ -416,3 +417,25 @@ def test_the_agent_queue_reads_a_fixed_number_of_statements(db: Session, databas
         ("Dana Agent", f"Answer {n}") for n in (0, 2, 3)
     ]
     assert {item["agent_name"] for item in queue["waiting"]} == {None}
+
+
+def test_the_last_agent_leaving_sends_waiting_chats_to_email_however_they_leave(db: Session) -> None:
+    brand = _brand(db)
+    first, second = _online_agent(db), _online_agent(db, "Otto Other")
+    waiting = _start(db, brand).conversation
+    _say(db, waiting, "c-1", "Anyone there?")
+
+    chat_presence.set_presence(db, staff_actor(first), "away")
+    assert waiting.status == "waiting"  # Otto is still online
+    chat_presence.went_offline(db, second.id)  # Otto's last chat connection closed
+    assert waiting.status == "offline"
+    assert db.scalars(select(OutboundEmail.to_address).where(OutboundEmail.kind == "receipt")).all() == [
+        "kim@customer.example"
+    ]
+
+    chat_presence.set_presence(db, staff_actor(first), "online")
+    later = _start(db, brand, email="ana@customer.example").conversation
+    _say(db, later, "c-1", "Hello?")
+    assert later.status == "waiting"
+    chat_presence.set_presence(db, staff_actor(first), "offline")
+    assert later.status == "offline"

@@ -54,6 +54,7 @@ from opsdesk.channels.errors import (
     OriginNotAllowedError,
     UnknownChatBrandError,
 )
+from opsdesk.channels.events import ChatPresenceSet
 from opsdesk.channels.models import (
     ChatBrand,
     ChatConversation,
@@ -63,6 +64,7 @@ from opsdesk.channels.models import (
     TicketBrand,
 )
 from opsdesk.channels.service import chat_presence
+from opsdesk.channels.service.brand_snapshots import ChatBrandInfo, chat_brands
 from opsdesk.errors import FieldProblem, ValidationFailedError
 from opsdesk.tickets import service as tickets
 from opsdesk.tickets.enums import AuthorKind, Channel, StatusCategory
@@ -202,9 +204,9 @@ def list_brands(session: Session, actor: Actor) -> list[ChatBrand]:
     return list(session.scalars(select(ChatBrand).order_by(ChatBrand.key)))
 
 
-def brand_for_origin(session: Session, key: str, origin: str | None) -> ChatBrand:
+def brand_for_origin(session: Session, key: str, origin: str | None) -> ChatBrandInfo:
     """The active brand ``key`` if ``origin`` is on its list; errors name what is wrong."""
-    brand = session.scalars(select(ChatBrand).where(ChatBrand.key == key[:60])).first()
+    brand = chat_brands(session).by_key.get(key[:60])
     if brand is None or not brand.is_active:
         raise UnknownChatBrandError(f"there is no chat brand {key!r}")
     try:
@@ -227,7 +229,9 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def conversation_for_token(session: Session, brand: ChatBrand, token: str) -> ChatConversation:
+def conversation_for_token(
+    session: Session, brand: ChatBrand | ChatBrandInfo, token: str
+) -> ChatConversation:
     conversation = (
         session.scalars(
             select(ChatConversation).where(ChatConversation.visitor_token_digest == token_digest(token))
@@ -242,7 +246,7 @@ def conversation_for_token(session: Session, brand: ChatBrand, token: str) -> Ch
 
 def start_conversation(
     session: Session,
-    brand: ChatBrand,
+    brand: ChatBrand | ChatBrandInfo,
     *,
     name: str,
     email: str,
@@ -397,7 +401,7 @@ def process_visitor_message(session: Session, raw_inbound_id: int) -> Message:
         return session.get_one(Message, row.message_id)
     payload = row.payload or {}
     conversation = session.get_one(ChatConversation, int(payload["conversation_id"]))
-    brand = session.get_one(ChatBrand, conversation.brand_id)
+    brand = chat_brands(session).by_id[conversation.brand_id]
     first = conversation.ticket_id is None
     received = tickets.receive(
         session,
@@ -433,7 +437,7 @@ def process_visitor_message(session: Session, raw_inbound_id: int) -> Message:
     return received.message
 
 
-def _wait_for_agent(session: Session, conversation: ChatConversation, brand: ChatBrand) -> None:
+def _wait_for_agent(session: Session, conversation: ChatConversation, brand: ChatBrandInfo) -> None:
     now = clock.now()
     conversation.agent_user_id = None
     conversation.accepted_at = None
@@ -471,7 +475,7 @@ def expire_waiting(session: Session, conversation_id: int) -> bool:
     conversation = session.get(ChatConversation, conversation_id)
     if conversation is None or conversation.status != ChatStatus.WAITING.value:
         return False
-    brand = session.get_one(ChatBrand, conversation.brand_id)
+    brand = chat_brands(session).by_id[conversation.brand_id]
     if conversation.waiting_since is None or clock.now() < conversation.waiting_since + timedelta(
         seconds=brand.accept_timeout_seconds
     ):
@@ -487,6 +491,12 @@ def expire_waiting(session: Session, conversation_id: int) -> bool:
     _send_receipt(session, conversation)
     announce_status(session, conversation)
     return True
+
+
+def on_presence_set(session: Session, event: ChatPresenceSet) -> None:
+    """Reaction to ChatPresenceSet: when that left no agent online, waiting chats go to email."""
+    del event  # whoever it was, what counts is whether anyone is still online
+    move_waiting_to_email_if_nobody_online(session)
 
 
 def move_waiting_to_email_if_nobody_online(session: Session) -> int:
