@@ -101,7 +101,11 @@ def generate(plan: TicketPlan) -> Iterator[Batch]:
                 # What the search index holds for a ticket: its subject, and the text of its
                 # messages in order, one per line (the rebuild's group_concat).
                 documents.append(
-                    (ticket_id, rows.tickets[-1][1], "\n".join([message[6] for message in messages[first:]]))
+                    (
+                        ticket_id,
+                        rows.tickets[-1][1],
+                        "\n".join([str(message[6]) for message in messages[first:]]),
+                    )
                 )
             ticket_id += 1
         yield rows, ticket_id, message_id
@@ -202,7 +206,8 @@ class ChildTickets:
             self._process.join()
 
     def _receive(self) -> bytes:
-        assert self._receiver is not None and self._process is not None, "use ChildTickets in a with block"
+        if self._receiver is None or self._process is None:
+            raise RuntimeError("use ChildTickets in a with block")
         try:
             return self._receiver.recv_bytes()
         except EOFError:

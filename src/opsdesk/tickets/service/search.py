@@ -133,7 +133,9 @@ POSTGRES_TRIGGERS: dict[str, str] = {
 # segment; a bulk rebuild with a bigger buffer writes fewer, larger segments and merges less.
 SQLITE_BULK_HASH_SIZE = 64 * 1024 * 1024
 SQLITE_DEFAULT_HASH_SIZE = 1024 * 1024
-SQLITE_BULK_BUFFER = f"INSERT INTO ticket_search(ticket_search, rank) VALUES ('hashsize', {SQLITE_BULK_HASH_SIZE})"
+SQLITE_BULK_BUFFER = (
+    f"INSERT INTO ticket_search(ticket_search, rank) VALUES ('hashsize', {SQLITE_BULK_HASH_SIZE})"
+)
 SQLITE_DEFAULT_BUFFER = (
     f"INSERT INTO ticket_search(ticket_search, rank) VALUES ('hashsize', {SQLITE_DEFAULT_HASH_SIZE})"
 )
