@@ -34,7 +34,6 @@ from typing import Any
 from opsdesk.demo.conversations import (
     MESSAGE_COLUMNS,
     TAG_COLUMNS,
-    TICKET_COLUMNS,
     Requester,
     Rows,
     TicketPlayer,
@@ -47,7 +46,6 @@ Batch = tuple[Rows, int, int]
 # The tables a ChildStore holds, in the order the parent copies them, with the Rows field and
 # the columns the child writes.
 STORED_TABLES = (
-    ("tickets", "tickets", TICKET_COLUMNS),
     ("ticket_tags", "tags", TAG_COLUMNS),
     ("messages", "messages", MESSAGE_COLUMNS),
 )

@@ -182,9 +182,11 @@ def seed_company(
             search.suspended_index(session, rebuild=store is None),
             writer.without_foreign_keys(LOADED_TABLES),
         ):
-            # The ticket rows' audit is derived in SQL from people's indexes, so theirs stay. A
-            # store's tables keep theirs: the transfer fills them.
-            with writer.without_indexes(("audit_events",) if store is not None else TICKET_TABLES):
+            # People's indexes stay (they are small). A store's tables keep theirs (the transfer
+            # fills them), and so does the audit trail: keeping its indexes up to date row by row
+            # costs more than building them at the end, but this process would otherwise wait
+            # for the child during the load and the child idle after it.
+            with writer.without_indexes(("tickets",) if store is not None else TICKET_TABLES):
                 writer.insert("accounts", ACCOUNT_COLUMNS, company.account_rows)
                 writer.insert("account_domains", ("id", "account_id", "domain"), company.domain_rows)
                 writer.insert("people", PERSON_COLUMNS, company.person_rows)
