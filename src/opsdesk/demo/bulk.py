@@ -253,5 +253,9 @@ def load_transaction(database: Database) -> Iterator[Session]:
         with Session(bind=connection, expire_on_commit=False) as session, session.begin():
             session.execute(text("SET LOCAL synchronous_commit = off"))
             session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+            # The keyword index's rebuild sorts every message's vector by ticket and keeps them in
+            # a temporary table: in memory rather than spilled to files.
+            session.execute(text("SET LOCAL work_mem = '256MB'"))
+            session.execute(text("SET LOCAL temp_buffers = '1GB'"))
             session.info[BULK_LOAD_KEY] = True
             yield session
