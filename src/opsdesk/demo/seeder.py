@@ -182,11 +182,9 @@ def seed_company(
             search.suspended_index(session, rebuild=store is None),
             writer.without_foreign_keys(LOADED_TABLES),
         ):
-            # People's indexes stay (they are small). A store's tables keep theirs (the transfer
-            # fills them), and so does the audit trail: keeping its indexes up to date row by row
-            # costs more than building them at the end, but this process would otherwise wait
-            # for the child during the load and the child idle after it.
-            with writer.without_indexes(("tickets",) if store is not None else TICKET_TABLES):
+            # People's indexes stay (they are small). A store's tables keep theirs: the transfer
+            # fills them.
+            with writer.without_indexes(("audit_events",) if store is not None else TICKET_TABLES):
                 writer.insert("accounts", ACCOUNT_COLUMNS, company.account_rows)
                 writer.insert("account_domains", ("id", "account_id", "domain"), company.domain_rows)
                 writer.insert("people", PERSON_COLUMNS, company.person_rows)
@@ -207,7 +205,7 @@ def seed_company(
                     ticket_id, message_id = next_ticket_id, next_message_id
                     if progress is not None:
                         progress(ticket_id - plan.first_ticket_id)
-            # This process has rebuilt its indexes while the child built the store's.
+            # This process has built its indexes while the store writer built the store's.
             if child is not None and store is not None:
                 child.stored()
                 writer.transfer(store, [table for table, _, _ in STORED_TABLES])
