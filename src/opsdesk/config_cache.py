@@ -1,16 +1,17 @@
 """Configuration that every new ticket reads, cached per process and never stale.
 
 Each new ticket reads the team's configuration several times (routing rules, SLA policies,
-triggers, webhook subscriptions, triage settings, running experiments). It changes a few times a
-day; tickets arrive many times a second. So hot paths keep an immutable snapshot of what they
-read, keyed by the database's *configuration generation*:
+triggers, webhook subscriptions, triage settings, running experiments, the email or chat brand).
+It changes a few times a day; tickets arrive many times a second. So hot paths keep an immutable
+snapshot of what they read, keyed by the database's *configuration generation*:
 
 - ``config_generation`` is a one-row table. Database triggers on every configuration table
-  (migration ``core_02``) set its ``value`` to a fresh random number in the same transaction as
-  any insert, update or delete, so no service has to remember to invalidate anything, and every
-  process (Uvicorn workers, ``opsdesk worker``) sees the change as soon as it commits. Random, not
-  a counter: a change that rolls back leaves entries keyed by a value that is never current again
-  (a counter would reach that number again with a different change).
+  (migrations ``core_02``, and ``core_03`` for the brands) set its ``value`` to a fresh random
+  number in the same transaction as any insert, update or delete, so no service has to remember
+  to invalidate anything, and every process (Uvicorn workers, ``opsdesk worker``) sees the change
+  as soon as it commits. Random, not a counter: a change that rolls back leaves entries keyed by a
+  value that is never current again (a counter would reach that number again with a different
+  change).
 - Its ``epoch`` is random per database, so two databases in one process (tests, the benches)
   never share entries.
 - The generation is read once per transaction (a primary-key read) and read again after any
@@ -39,7 +40,9 @@ GENERATION_TABLE = "config_generation"
 CONFIGURATION_TABLES = (
     "automation_rules",
     "business_calendars",
+    "chat_brands",
     "custom_field_definitions",
+    "email_brands",
     "escalation_rules",
     "experiments",
     "group_assignment_settings",

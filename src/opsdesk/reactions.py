@@ -20,6 +20,7 @@ def register(bus: Bus) -> None:
     from opsdesk.automation import rules as triggers
     from opsdesk.billing.events import DisputeClosed, DisputeOpened
     from opsdesk.billing.service import dispute_deadlines
+    from opsdesk.channels.events import ChatPresenceSet
     from opsdesk.channels.service import chat as channel_chat
     from opsdesk.channels.service import outbound as channel_outbound
     from opsdesk.channels.service import slack as channel_slack
@@ -65,6 +66,8 @@ def register(bus: Bus) -> None:
     bus.subscribe(MessageAdded, channel_slack.queue_public_reply)
     # channels: ... or shown in the live chat (after commit; emailed instead once the chat is over)
     bus.subscribe(MessageAdded, channel_chat.on_message_added)
+    # channels: the last agent left chat (away, offline, tab closed): waiting chats go to email
+    bus.subscribe(ChatPresenceSet, channel_chat.on_presence_set)
 
     # channels: last, outbound webhooks see every ticket event (queued in the outbox)
     for event_type in (TicketCreated, MessageAdded, TicketUpdated, TicketMerged):

@@ -321,8 +321,9 @@ def test_the_accept_timeout_job_and_the_last_agent_leaving_move_chats_to_email(
             assert session.get_one(ChatConversation, second_id).status == "waiting"
         with database.transaction() as session:
             chat_presence.heartbeat(session, agent_id)
+            # Setting the presence is enough: its reaction moves the waiting chats.
             chat_presence.set_presence(session, staff_actor(session.get_one(User, agent_id)), "away")
-            assert chat.move_waiting_to_email_if_nobody_online(session) == 1
+            assert chat.move_waiting_to_email_if_nobody_online(session) == 0
         with database.transaction(write=False) as session:
             assert session.get_one(ChatConversation, second_id).status == "offline"
             receipts = session.scalars(
@@ -363,3 +364,78 @@ def test_contractors_see_only_the_chats_of_their_groups(db: Session) -> None:
     with pytest.raises(ChatConversationNotFoundError):
         chat.accept(db, staff_actor(contractor), hidden.id)
     assert hidden.status == "waiting"
+
+
+def test_the_agent_queue_reads_a_fixed_number_of_statements(db: Session, database: BoundDatabase) -> None:
+    from sqlalchemy import event
+
+    from opsdesk.tickets import service as tickets
+    from tests.support.factories import make_group
+
+    brand = _brand(db)
+    agent = _online_agent(db)
+    actor = staff_actor(agent)
+    group = make_group(db)
+
+    def add_chats(waiting: int, active: int) -> None:
+        for _ in range(waiting + active):
+            number = _count(db, ChatConversation)
+            conversation = _start(db, brand, email=f"visitor{number}@customer.example").conversation
+            _say(db, conversation, "c-1", f"Question {number}")
+            ticket = db.get_one(Ticket, conversation.ticket_id)
+            tickets.update_ticket(db, actor, ticket, {"group_id": group.id})
+            if active:
+                chat.accept(db, actor, conversation.id)
+                chat.agent_reply(db, actor, conversation.id, client_id="a-1", body=f"Answer {number}")
+                active -= 1
+        db.flush()
+
+    def statements_of_queue() -> tuple[dict[str, list[dict[str, object]]], int]:
+        statements: list[str] = []
+
+        def record(*arguments: object) -> None:
+            statements.append(str(arguments[2]))
+
+        event.listen(database.engine, "before_cursor_execute", record)
+        try:
+            queue = chat.queue_for_agent(db, actor)
+        finally:
+            event.remove(database.engine, "before_cursor_execute", record)
+        return queue, len(statements)
+
+    add_chats(waiting=1, active=1)
+    _, few = statements_of_queue()
+    add_chats(waiting=3, active=2)
+    queue, many = statements_of_queue()
+
+    assert (len(queue["waiting"]), len(queue["active"])) == (4, 3)
+    assert many == few <= 3
+    assert {item["group_id"] for item in queue["waiting"] + queue["active"]} == {group.id}
+    # The first chats of each round were accepted and answered.
+    assert [item["last_message"] for item in queue["waiting"]] == [f"Question {n}" for n in (1, 4, 5, 6)]
+    assert [(item["agent_name"], item["last_message"]) for item in queue["active"]] == [
+        ("Dana Agent", f"Answer {n}") for n in (0, 2, 3)
+    ]
+    assert {item["agent_name"] for item in queue["waiting"]} == {None}
+
+
+def test_the_last_agent_leaving_sends_waiting_chats_to_email_however_they_leave(db: Session) -> None:
+    brand = _brand(db)
+    first, second = _online_agent(db), _online_agent(db, "Otto Other")
+    waiting = _start(db, brand).conversation
+    _say(db, waiting, "c-1", "Anyone there?")
+
+    chat_presence.set_presence(db, staff_actor(first), "away")
+    assert waiting.status == "waiting"  # Otto is still online
+    chat_presence.went_offline(db, second.id)  # Otto's last chat connection closed
+    assert waiting.status == "offline"
+    assert db.scalars(select(OutboundEmail.to_address).where(OutboundEmail.kind == "receipt")).all() == [
+        "kim@customer.example"
+    ]
+
+    chat_presence.set_presence(db, staff_actor(first), "online")
+    later = _start(db, brand, email="ana@customer.example").conversation
+    _say(db, later, "c-1", "Hello?")
+    assert later.status == "waiting"
+    chat_presence.set_presence(db, staff_actor(first), "offline")
+    assert later.status == "offline"

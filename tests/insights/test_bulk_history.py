@@ -43,7 +43,7 @@ def test_a_bulk_load_restores_indexes_and_search_and_keeps_ticket_invariants(db:
     indexes, triggers = _indexes(db), _triggers(db)
     assert len(indexes) > 10
     assert triggers
-    loaded = load(db.connection(), 300, end=NOW, days=20, seed=3, rebuild_indexes=True)
+    loaded = load(db, 300, end=NOW, days=20, seed=3, rebuild_indexes=True)
     assert (_indexes(db), _triggers(db)) == (indexes, triggers)
     assert loaded.tickets == db.scalar(select(func.count()).select_from(Ticket)) == 300
     assert loaded.messages == db.scalar(select(func.count()).select_from(Message))
@@ -86,5 +86,5 @@ def test_a_bulk_load_restores_indexes_and_search_and_keeps_ticket_invariants(db:
 
 def test_a_load_of_no_tickets_is_refused_and_writes_nothing(db: Session) -> None:
     with pytest.raises(ValueError, match="at least 1"):
-        load(db.connection(), 0, end=NOW)
+        load(db, 0, end=NOW)
     assert db.scalar(select(func.count()).select_from(Ticket)) == 0

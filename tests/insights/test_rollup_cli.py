@@ -35,8 +35,8 @@ def test_rebuild_then_incremental_refresh(tmp_path: Path) -> None:
     migrate.upgrade(url)
     database = Database(url)
     try:
-        with database.engine.begin() as connection:
-            load(connection, 120, end=clock.now() - timedelta(hours=1), days=10, seed=5)
+        with database.transaction() as session:
+            load(session, 120, end=clock.now() - timedelta(hours=1), days=10, seed=5)
         rebuilt = _opsdesk("insights", "rollup", "--rebuild", "--db", url, data_dir=tmp_path)
         assert rebuilt.returncode == 0, rebuilt.stderr
         report = json.loads(rebuilt.stdout)
@@ -70,8 +70,8 @@ def test_the_scheduled_first_build_goes_day_by_day_and_equals_a_rebuild(tmp_path
         transactions += 1
 
     try:
-        with database.engine.begin() as connection:
-            load(connection, 120, end=clock.now() - timedelta(hours=1), days=10, seed=5)
+        with database.transaction() as session:
+            load(session, 120, end=clock.now() - timedelta(hours=1), days=10, seed=5)
         event.listen(database.engine, "commit", _count)
         stepped = rollups.refresh_in_steps(database)
         event.remove(database.engine, "commit", _count)

@@ -31,7 +31,7 @@ SYSTEM = Actor.system("test")
 
 
 def _loaded(db: Session) -> None:
-    load(db.connection(), 240, end=NOW, days=30, seed=11)
+    load(db, 240, end=NOW, days=30, seed=11)
     rollups.rebuild(db, SYSTEM, now=NOW)
 
 
@@ -217,7 +217,7 @@ def test_the_scan_build_equals_the_per_metric_sql_build(db: Session) -> None:
     """The one-pass numpy build writes the rows the per-metric SQL writes: same days, keys, units
     and histograms; sums equal up to the order of addition."""
     build(db)  # next replies, a reopen, a solve without reply, ratings, a contractor vendor
-    load(db.connection(), 400, end=NOW, days=30, seed=13)
+    load(db, 400, end=NOW, days=30, seed=13)
     # A merged-away ticket (never counts) and a follow-up (follow-up rate).
     merged, target, followed, follow_up = db.scalars(
         select(Ticket.id).where(Ticket.solved_at.is_not(None)).order_by(Ticket.id.desc()).limit(4)

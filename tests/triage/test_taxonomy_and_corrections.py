@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from opsdesk.auth.models import AuditEvent
@@ -18,12 +18,12 @@ from opsdesk.channels.models import WebhookDelivery
 from opsdesk.channels.service import webhooks
 from opsdesk.tickets.models import View
 from opsdesk.tickets.service import views as views_service
-from opsdesk.triage.errors import InvalidTaxonomyError
-from opsdesk.triage.models import KeywordRuleRow, TriageCategory
+from opsdesk.triage.errors import InvalidTaxonomyError, InvalidTriageSettingsError
+from opsdesk.triage.models import KeywordRuleRow, TriageCategory, TriageSettings
 from opsdesk.triage.seed import NEEDS_TRIAGE_VIEW, seed_defaults
 from opsdesk.triage.service import assignment, classification, registry, routing, taxonomy
 from opsdesk.triage.service.classification import prediction_for
-from opsdesk.triage.service.settings import triage_settings
+from opsdesk.triage.service.settings import triage_settings, update_triage_settings
 from tests.support.databases import BoundDatabase
 from tests.support.factories import SYSTEM, make_group, make_ticket, make_user, staff_actor
 from tests.support.web import app_client, bearer_headers, sign_in
@@ -112,6 +112,63 @@ def test_retiring_is_refused_while_something_depends_on_the_category(db: Session
     taxonomy.set_category_active(db, admin, other.id, active=True)
     taxonomy.set_category_active(db, admin, _category(db, "other/press").id, active=True)
     assert {"other", "other/press"} <= taxonomy.category_paths(db)
+
+
+def test_an_edit_checks_once_and_a_refused_one_changes_nothing(db: Session, database: BoundDatabase) -> None:
+    seed_defaults(db)
+    admin = staff_actor(make_user(db, role="admin"))
+    taxonomy.create_category(db, admin, path="other/press", label="Press")
+    press = _category(db, "other/press")
+    taxonomy.set_category_active(db, admin, press.id, active=False)
+    db.flush()
+    statements: list[str] = []
+
+    def record(*arguments: object) -> None:
+        statements.append(str(arguments[2]))
+
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        taxonomy.update_category(db, admin, press.id, label="Press office", active=False)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+    # the retired category stays retired: no blocker query; the label is checked once
+    assert press.label == "Press office"
+    assert sum("lower(triage_categories.label)" in statement for statement in statements) == 1
+
+    taxonomy.set_category_active(db, admin, press.id, active=True)
+    statements.clear()
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        taxonomy.update_category(db, admin, press.id, label="Press desk", active=False)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+    assert sum("FROM routing_rules" in statement for statement in statements) == 1
+    assert sum("FROM triage_keyword_rules" in statement for statement in statements) == 1
+    assert (press.label, press.is_active) == ("Press desk", False)
+
+    # bringing a child back under a retired parent is refused, and its rename with it
+    taxonomy.set_category_active(db, admin, _category(db, "other").id, active=False)
+    before = _snapshot(db)
+    with pytest.raises(InvalidTaxonomyError) as orphan:
+        taxonomy.update_category(db, admin, press.id, label="Newsroom", active=True)
+    assert orphan.value.fields[0].message == "bring back 'other' first"
+    assert _snapshot(db) == before
+
+
+def test_target_precision_as_typed_is_parsed_by_the_service(db: Session) -> None:
+    admin = staff_actor(make_user(db, role="admin"))
+    audit_rows = db.scalar(select(func.count()).select_from(AuditEvent))
+    with pytest.raises(InvalidTriageSettingsError) as refused:
+        update_triage_settings(db, admin, target_precision="high")
+    assert [(field.location, field.message) for field in refused.value.fields] == [
+        (("target_precision",), "must be a number such as 0.95")
+    ]
+    with pytest.raises(InvalidTriageSettingsError) as out_of_range:
+        update_triage_settings(db, admin, target_precision="nan")
+    assert out_of_range.value.fields[0].message == "must be between 0.5 and 0.999"
+    assert db.scalar(select(func.count()).select_from(TriageSettings)) == 0
+    assert db.scalar(select(func.count()).select_from(AuditEvent)) == audit_rows
+    assert update_triage_settings(db, admin, target_precision=" 0.9 ").target_precision == 0.9
 
 
 # ---------------------------------------------------------------- taxonomy API and page

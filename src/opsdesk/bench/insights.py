@@ -73,9 +73,9 @@ def run(database: Database, tickets: int) -> dict[str, object]:
     loaded_now = present < tickets
     if loaded_now:
         started, cpu = time.perf_counter(), time.process_time()
-        with database.engine.begin() as connection:
+        with database.engine.begin() as connection, Session(bind=connection) as session:
             backend_before = _connection_backend_cpu(connection)
-            history = load(connection, tickets - present, end=now)
+            history = load(session, tickets - present, end=now)
             load_backend = _connection_backend_cpu(connection) - backend_before
         loaded = {
             "tickets": history.tickets,

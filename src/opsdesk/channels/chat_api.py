@@ -30,6 +30,7 @@ from opsdesk.channels.chat_socket import CLOSE_NOT_FOUND, CLOSE_POLICY, ChatSock
 from opsdesk.channels.errors import BadVisitorTokenError, InvalidChatError, UnknownChatBrandError
 from opsdesk.channels.models import ChatBrand
 from opsdesk.channels.service import chat
+from opsdesk.channels.service.brand_snapshots import ChatBrandInfo
 from opsdesk.errors import DomainError
 from opsdesk.web.auth import api_actor
 from opsdesk.web.problems import problem_response
@@ -156,9 +157,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
         await socket.close()
 
 
-async def _serve_visitor(
-    socket: ChatSocket, brand: chat_pipeline.BrandInfo, origin: str, client: str
-) -> None:
+async def _serve_visitor(socket: ChatSocket, brand: ChatBrandInfo, origin: str, client: str) -> None:
     database = socket.database
     conversation_id: int | None = None
 

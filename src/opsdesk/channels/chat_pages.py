@@ -274,7 +274,6 @@ def presence_from_form(
     session: Session = Depends(request_session),
 ) -> Response:
     chat_presence.set_presence(session, actor, status)
-    chat.move_waiting_to_email_if_nobody_online(session)
     return _back(next_path, "/chat")
 
 

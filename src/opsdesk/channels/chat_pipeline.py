@@ -20,19 +20,12 @@ from opsdesk.auth.models import User
 from opsdesk.auth.sessions import session_for_secret
 from opsdesk.channels.enums import ChatStatus, InboundStatus
 from opsdesk.channels.errors import InvalidChatError
-from opsdesk.channels.models import ChatBrand, ChatConversation
+from opsdesk.channels.models import ChatConversation
 from opsdesk.channels.service import chat, chat_presence, inbound
+from opsdesk.channels.service.brand_snapshots import ChatBrandInfo
 from opsdesk.db import Database
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class BrandInfo:
-    id: int
-    key: str
-    name: str
-    greeting: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +34,9 @@ class Visitor:
     token: str | None = None
 
 
-def brand_info(brand: ChatBrand) -> BrandInfo:
-    return BrandInfo(brand.id, brand.key, brand.name, brand.greeting)
-
-
-def check_brand(database: Database, key: str, origin: str | None) -> BrandInfo:
+def check_brand(database: Database, key: str, origin: str | None) -> ChatBrandInfo:
     with database.transaction(write=False) as session:
-        return brand_info(chat.brand_for_origin(session, key, origin))
+        return chat.brand_for_origin(session, key, origin)
 
 
 def widget_config(database: Database, key: str, origin: str | None) -> dict[str, Any]:
@@ -74,20 +63,20 @@ def _welcome(session: Any, conversation: ChatConversation | None) -> dict[str, A
 
 
 def visitor_hello(
-    database: Database, brand: BrandInfo, token: str | None
+    database: Database, brand: ChatBrandInfo, token: str | None
 ) -> tuple[int | None, dict[str, Any]]:
     """Resume the conversation of a stored token (or greet a new visitor)."""
     with database.transaction() as session:
         if not token:
             return None, _welcome(session, None)
-        conversation = chat.conversation_for_token(session, session.get_one(ChatBrand, brand.id), token)
+        conversation = chat.conversation_for_token(session, brand, token)
         chat.visitor_seen(session, conversation)
         return conversation.id, _welcome(session, conversation)
 
 
 def visitor_start(
     database: Database,
-    brand: BrandInfo,
+    brand: ChatBrandInfo,
     *,
     name: object,
     email: object,
@@ -100,7 +89,7 @@ def visitor_start(
     with database.transaction() as session:
         started = chat.start_conversation(
             session,
-            session.get_one(ChatBrand, brand.id),
+            brand,
             name=name,
             email=email,
             origin=origin,
@@ -268,7 +257,6 @@ def agent_end(database: Database, user_id: int, conversation_id: int) -> dict[st
 def agent_presence(database: Database, user_id: int, status: object) -> dict[str, Any]:
     with database.transaction() as session:
         chat_presence.set_presence(session, _actor(session, user_id), str(status))
-        chat.move_waiting_to_email_if_nobody_online(session)
         return {
             "type": "presence",
             "status": str(status),
@@ -284,4 +272,3 @@ def agent_heartbeat(database: Database, user_id: int) -> None:
 def agent_gone(database: Database, user_id: int) -> None:
     with database.transaction() as session:
         chat_presence.went_offline(session, user_id)
-        chat.move_waiting_to_email_if_nobody_online(session)

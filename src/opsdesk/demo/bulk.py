@@ -10,7 +10,7 @@ can be written without reading anything back, and PostgreSQL sequences are moved
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,20 @@ class InstantFormat:
             self._days[epoch // 86_400] = prefix
         return prefix + self._seconds[epoch % 86_400]
 
+    def texts(self, epochs: Sequence[int], *, absent: Iterable[int] = ()) -> list[str | None]:
+        """The text of each epoch, as calling this per epoch gives, and ``None`` at the positions
+        in ``absent`` (a NULL instant). For columns of many values: no Python call per value."""
+        if not epochs:
+            return []
+        days, seconds = self._days, self._seconds
+        for day in range(min(epochs) // 86_400, max(epochs) // 86_400 + 1):
+            if day not in days:
+                days[day] = (_EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
+        texts: list[str | None] = [days[epoch // 86_400] + seconds[epoch % 86_400] for epoch in epochs]
+        for position in absent:
+            texts[position] = None
+        return texts
+
 
 def epoch_of(instant: datetime) -> int:
     return int((instant - _EPOCH).total_seconds())
@@ -66,8 +80,9 @@ class BulkWriter:
         self.dialect = session.connection().dialect.name
         self.instant = InstantFormat(self.dialect)
 
-    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        if not rows:
+    def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        # Rows may come from an iterator (a zip over columns: one tuple at a time, reused).
+        if isinstance(rows, Sized) and not rows:
             return
         names = ", ".join(columns)
         # Asked for every time: a commit between batches may hand the session another connection.

@@ -28,21 +28,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
 
 from opsdesk.auth.models import Group, GroupMembership, User
+from opsdesk.demo.bulk import BulkWriter, epoch_of
 from opsdesk.tickets.models import Account, Person, Ticket
-from opsdesk.tickets.service.search import (
-    POSTGRES_REBUILD,
-    POSTGRES_TRIGGERS,
-    SQLITE_REBUILD,
-    SQLITE_TRIGGERS,
-)
+from opsdesk.tickets.service import search
 
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "billing": (
@@ -123,113 +120,37 @@ def _hour_of_week_weights() -> npt.NDArray[np.float64]:
     return normalised
 
 
-def _epoch(instant: datetime) -> int:
-    return int(instant.timestamp())
+class _ColumnWriter:
+    """Generated columns to the shared bulk writer (:class:`opsdesk.demo.bulk.BulkWriter`: COPY on
+    PostgreSQL, the driver's executemany on SQLite), in chunks of rows, with instants formatted by
+    its :class:`~opsdesk.demo.bulk.InstantFormat`."""
 
-
-class _Instants:
-    """Epoch seconds to the text each database stores for a UTC instant (per-day cache)."""
-
-    def __init__(self, postgres: bool) -> None:
-        self._suffix = "+00" if postgres else ".000000"
-        self._days: dict[int, str] = {}
-        self._seconds = [
-            f" {second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}{self._suffix}"
-            for second in range(86_400)
-        ]
-
-    def texts(self, epochs: IntArray, present: BoolArray | None = None) -> list[str | None]:
-        days, seconds = self._days, self._seconds
-        for day in np.unique(epochs // 86_400).tolist():
-            if day not in days:
-                days[day] = datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y-%m-%d")
-        texts: list[str | None] = [
-            days[epoch // 86_400] + seconds[epoch % 86_400] for epoch in epochs.tolist()
-        ]
-        if present is not None:
-            for index in np.flatnonzero(~present).tolist():
-                texts[index] = None
-        return texts
-
-
-class _Writer:
-    """Column lists to a table: COPY on PostgreSQL, the driver's executemany on SQLite."""
-
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-        self.postgres = connection.dialect.name == "postgresql"
+    def __init__(self, session: Session) -> None:
+        self.bulk = BulkWriter(session)
 
     def write(self, table: str, columns: dict[str, Sequence[Any]]) -> int:
-        names = list(columns)
+        names = tuple(columns)
         values = list(columns.values())
         count = len(values[0])
-        raw: Any = self.connection.connection.driver_connection
         for begin in range(0, count, CHUNK):
-            rows = zip(*(column[begin : begin + CHUNK] for column in values), strict=True)
-            if self.postgres:
-                with (
-                    raw.cursor() as cursor,
-                    cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy,
-                ):
-                    write_row = copy.write_row
-                    for row in rows:
-                        write_row(row)
-            else:
-                marks = ", ".join("?" for _ in names)
-                cursor = raw.cursor()
-                try:
-                    cursor.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})", rows)
-                finally:
-                    cursor.close()
+            self.bulk.insert(
+                table, names, zip(*(column[begin : begin + CHUNK] for column in values), strict=True)
+            )
         return count
+
+    def instants(self, epochs: IntArray, present: BoolArray | None = None) -> list[str | None]:
+        """The stored text of each instant; ``None`` where ``present`` is false."""
+        absent: list[int] = [] if present is None else np.flatnonzero(~present).tolist()
+        return self.bulk.instant.texts(epochs.tolist(), absent=absent)
 
 
 @contextlib.contextmanager
-def _bulk_mode(connection: Connection, tables: Sequence[str]) -> Iterator[None]:
+def _bulk_mode(writer: BulkWriter, tables: Sequence[str]) -> Iterator[None]:
     """Without secondary indexes and keyword-search triggers while the block writes; then the
-    indexes built once, the search index rebuilt from the rows and the triggers restored."""
-    postgres = connection.dialect.name == "postgresql"
-    definitions: list[tuple[str, str]] = []
-    for table in tables:
-        query = (
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = :table "
-            "AND schemaname = current_schema() AND indexname NOT IN (SELECT conname FROM pg_constraint)"
-            if postgres
-            else "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :table "
-            "AND sql IS NOT NULL"
-        )
-        definitions.extend(
-            (str(name), str(sql)) for name, sql in connection.execute(text(query), {"table": table})
-        )
-    trigger_query = (
-        "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'ticket_search%'"
-        if postgres
-        else "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'ticket_search%'"
-    )
-    search = bool(connection.execute(text(trigger_query)).scalar())
-    triggers = POSTGRES_TRIGGERS if postgres else SQLITE_TRIGGERS
-    previous_cache = None
-    if not postgres:
-        # A page cache that holds the load: SQLite does not spill half-built B-trees mid-way.
-        previous_cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
-        connection.exec_driver_sql("PRAGMA cache_size=-1048576")
-    try:
-        for name, _ in definitions:
-            connection.exec_driver_sql(f'DROP INDEX "{name}"')
-        if search:
-            for name in triggers:
-                connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+    indexes built once, the search index rebuilt from the rows and the triggers restored (what the
+    demo seeder's bulk load does too)."""
+    with writer.bulk_load_tuning(), search.suspended_index(writer.session), writer.without_indexes(tables):
         yield
-        for _, sql in definitions:
-            connection.exec_driver_sql(sql)
-        if search:
-            for statement in POSTGRES_REBUILD if postgres else SQLITE_REBUILD:
-                connection.exec_driver_sql(statement)
-            for statement in triggers.values():
-                connection.exec_driver_sql(statement)
-    finally:
-        if previous_cache is not None:
-            connection.exec_driver_sql(f"PRAGMA cache_size={int(previous_cache)}")
 
 
 def _within(counts: IntArray) -> IntArray:
@@ -241,7 +162,7 @@ def _within(counts: IntArray) -> IntArray:
 
 
 def load(
-    connection: Connection,
+    session: Session,
     tickets: int,
     *,
     end: datetime,
@@ -253,24 +174,24 @@ def load(
     if tickets < 1:
         raise ValueError("tickets must be at least 1")
     rng = np.random.default_rng(seed)
-    writer = _Writer(connection)
-    instants = _Instants(writer.postgres)
+    writer = _ColumnWriter(session)
     start = end - timedelta(days=days)
-    first_id = (connection.scalar(select(func.max(Ticket.id))) or 0) + 1
+    first_id = (session.scalar(select(func.max(Ticket.id))) or 0) + 1
 
     # --- staff, groups, accounts, people
     group_names = [f"Bench {name}" for name in ("Tier 1", "Tier 2", "Billing", "Technical", "VIP", "Nights")]
-    group_ids = [
-        connection.execute(
-            insert(Group).values(name=f"{name} {seed}-{first_id}", description="")
-        ).inserted_primary_key[0]  # type: ignore[index]
+    group_ids: list[int] = [
+        session.execute(
+            insert(Group).values(name=f"{name} {seed}-{first_id}", description="").returning(Group.id)
+        ).scalar_one()
         for name in group_names
     ]
     user_ids: list[int] = []
     for number in range(60):
         vendor = None if number < 40 else ("Acme BPO" if number < 52 else "Globex Support")
-        user_id = connection.execute(
-            insert(User).values(
+        user_id = session.execute(
+            insert(User)
+            .values(
                 email=f"bench{seed}-{first_id}-{number}@staff.example.com",
                 name=f"Bench Agent {number}",
                 role="agent" if vendor is None else "contractor",
@@ -285,14 +206,15 @@ def load(
                 created_at=start,
                 updated_at=start,
             )
-        ).inserted_primary_key[0]  # type: ignore[index]
+            .returning(User.id)
+        ).scalar_one()
         user_ids.append(user_id)
-        connection.execute(
+        session.execute(
             insert(GroupMembership).values(group_id=group_ids[number % len(group_ids)], user_id=user_id)
         )
-    start_text = instants.texts(np.array([_epoch(start)]))[0]
+    start_text = writer.instants(np.array([epoch_of(start)]))[0]
     account_count = max(10, tickets // 500)
-    first_account = (connection.scalar(select(func.max(Account.id))) or 0) + 1
+    first_account = (session.scalar(select(func.max(Account.id))) or 0) + 1
     accounts = range(account_count)
     writer.write(
         "accounts",
@@ -310,7 +232,7 @@ def load(
         },
     )
     people_count = max(20, tickets // 20)
-    first_person = (connection.scalar(select(func.max(Person.id))) or 0) + 1
+    first_person = (session.scalar(select(func.max(Person.id))) or 0) + 1
     person_accounts = rng.integers(0, account_count, people_count) + first_account
     people = range(people_count)
     writer.write(
@@ -336,10 +258,8 @@ def load(
     history = _generate(rng, tickets, start, end, days)
     bulk = tickets >= BULK_FROM if rebuild_indexes is None else rebuild_indexes
     tables = ("tickets", "messages", "audit_events", "sla_targets")
-    with _bulk_mode(connection, tables) if bulk else contextlib.nullcontext():
-        _write_history(
-            writer, instants, history, first_id, group_ids, user_ids, first_person, person_accounts
-        )
+    with _bulk_mode(writer.bulk, tables) if bulk else contextlib.nullcontext():
+        _write_history(writer, history, first_id, group_ids, user_ids, first_person, person_accounts)
     return LoadedHistory(
         tickets,
         len(history.message_ticket),
@@ -396,10 +316,10 @@ class _History:
 
 def _generate(rng: np.random.Generator, count: int, start: datetime, end: datetime, days: int) -> _History:
     weights = _hour_of_week_weights()
-    start_epoch, end_epoch = _epoch(start), _epoch(end)
+    start_epoch, end_epoch = epoch_of(start), epoch_of(end)
     hour_slots = rng.choice(168, size=count, p=weights)
     week_index = rng.integers(0, int(np.ceil(days / 7)), count)
-    monday = _epoch(
+    monday = epoch_of(
         start.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=start.weekday())
     )
     created = monday + (week_index * 168 + hour_slots) * 3600 + rng.integers(0, 3600, count)
@@ -547,8 +467,7 @@ def _generate(rng: np.random.Generator, count: int, start: datetime, end: dateti
 
 
 def _write_history(
-    writer: _Writer,
-    instants: _Instants,
+    writer: _ColumnWriter,
     history: _History,
     first_id: int,
     group_ids: list[int],
@@ -564,18 +483,18 @@ def _write_history(
         f"{CATEGORIES[category_names[c]][s]} #{ticket_id % 97}"
         for c, s, ticket_id in zip(h.category_index.tolist(), h.subject_index.tolist(), ids, strict=True)
     ]
-    created = instants.texts(h.created)
-    first_reply = instants.texts(h.first_reply, h.replied)
-    solved_at = instants.texts(h.solved_at, h.solved)
-    last_reply = instants.texts(h.last_reply, h.replied)
+    created = writer.instants(h.created)
+    first_reply = writer.instants(h.first_reply, h.replied)
+    solved_at = writer.instants(h.solved_at, h.solved)
+    last_reply = writer.instants(h.last_reply, h.replied)
     updated = np.where(h.solved, h.solved_at, np.where(h.replied, h.last_reply, h.created))
-    updated_text = instants.texts(updated)
+    updated_text = writer.instants(updated)
     assignee = np.asarray(user_ids)[h.assignee_index]
     assignee_ids: list[int | None] = assignee.tolist()
     for index in np.flatnonzero(h.unassigned).tolist():
         assignee_ids[index] = None
     channels = [CHANNELS[c] for c in h.channel_index.tolist()]
-    rated_at = instants.texts(h.solved_at + 7200, h.rated)
+    rated_at = writer.instants(h.solved_at + 7200, h.rated)
     scores: list[int | None] = h.scores.tolist()
     for index in np.flatnonzero(~h.rated).tolist():
         scores[index] = None
@@ -602,10 +521,10 @@ def _write_history(
             "created_at": created,
             "updated_at": updated_text,
             "first_reply_at": first_reply,
-            "first_solved_at": instants.texts(h.first_solved, h.solved),
+            "first_solved_at": writer.instants(h.first_solved, h.solved),
             "solved_at": solved_at,
-            "closed_at": instants.texts(h.solved_at + 4 * 86400, h.closed),
-            "last_customer_message_at": instants.texts(h.last_customer),
+            "closed_at": writer.instants(h.solved_at + 4 * 86400, h.closed),
+            "last_customer_message_at": writer.instants(h.last_customer),
             "last_staff_reply_at": last_reply,
             "status_changed_at": updated_text,
             "reopened_count": h.reopened.astype(np.int64).tolist(),
@@ -662,7 +581,7 @@ def _write_history(
                 "web" if is_staff else channels[ticket]
                 for is_staff, ticket in zip(staff_list, tickets_of, strict=True)
             ],
-            "created_at": instants.texts(h.message_at),
+            "created_at": writer.instants(h.message_at),
         },
     )
     del bodies, author_user, author_person, user_of, person_of, staff_list, tickets_of
@@ -689,23 +608,19 @@ def _write_history(
             "actor_id": event_actor,
             "actor_name": ["bench" if kind == 0 else "Bench Agent" for kind in kinds],
             "via": ["bench" if kind == 0 else "web" for kind in kinds],
-            "created_at": instants.texts(h.event_at),
+            "created_at": writer.instants(h.event_at),
         },
     )
     del event_ticket_ids, event_actor, kinds
 
     # SLA targets, as the SLA domain leaves them.
-    _write_targets(writer, instants, h, first_id)
-    if writer.postgres:
-        # Rows written with explicit ids: the sequences continue after them.
-        for table in ("tickets", "accounts", "people"):
-            writer.connection.exec_driver_sql(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
-            )
+    _write_targets(writer, h, first_id)
+    # Rows written with explicit ids: the sequences continue after them.
+    for table in ("tickets", "accounts", "people"):
+        writer.bulk.move_sequence(table)
 
 
-def _write_targets(writer: _Writer, instants: _Instants, h: _History, first_id: int) -> None:
+def _write_targets(writer: _ColumnWriter, h: _History, first_id: int) -> None:
     targets = h.target_ticket.size
     due = h.target_started + h.target_seconds
     met = h.target_met_present
@@ -730,12 +645,12 @@ def _write_targets(writer: _Writer, instants: _Instants, h: _History, first_id: 
             "target_seconds": h.target_seconds.tolist(),
             "status": status,
             "kind": ["policy"] * targets,
-            "started_at": instants.texts(h.target_started),
-            "running_since": instants.texts(h.target_started, running),
+            "started_at": writer.instants(h.target_started),
+            "running_since": writer.instants(h.target_started, running),
             "elapsed_seconds": elapsed,
-            "due_at": instants.texts(due),
-            "achieved_at": instants.texts(h.target_met, met),
-            "breached_at": instants.texts(due, late | unmet_due),
-            "updated_at": instants.texts(settled_at),
+            "due_at": writer.instants(due),
+            "achieved_at": writer.instants(h.target_met, met),
+            "breached_at": writer.instants(due, late | unmet_due),
+            "updated_at": writer.instants(settled_at),
         },
     )

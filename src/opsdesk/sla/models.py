@@ -8,7 +8,8 @@ Bookkeeping of a target: ``elapsed_seconds`` is the (business or calendar) time 
 current run; while ``active`` the clock runs since ``running_since`` and ``due_at`` is when the
 budget runs out; while ``paused`` ``due_at`` is null. Active targets are indexed by ``due_at``
 (a partial index, ``WHERE status = 'active'``) so the sweep and the "breaching soon" view find
-due targets without loading open tickets; breached targets by ``breached_at`` (also partial).
+due targets without loading open tickets; breached targets by ``breached_at`` (set only when a
+target breaches, which it then stays).
 
 ``kind`` is ``policy`` for targets a policy started, ``deadline`` for a fixed deadline started by
 another domain (:func:`opsdesk.sla.deadlines.start_deadline_target`, e.g. a payment dispute's
@@ -69,8 +70,8 @@ class SlaPolicy(Base):
 
 
 ACTIVE_DUE_INDEX = "ix_sla_targets_active_due_at"
+BREACHED_AT_INDEX = "ix_sla_targets_any_breached_at"
 ACTIVE_ONLY = text("status = 'active'")
-BREACHED_ONLY = text("status = 'breached'")
 # Compare with these (rendered into the SQL as constants, never bound) where a query should use
 # the partial indexes: a PostgreSQL generic plan cannot prove ``status = $1`` implies the predicate.
 ACTIVE_STATUS = literal("active", literal_execute=True)
@@ -83,12 +84,9 @@ class SlaTarget(Base):
         UniqueConstraint("ticket_id", "metric", "cycle"),
         # Active targets by due time (the sweep, "breaching soon"); breached ones by breach time.
         Index(ACTIVE_DUE_INDEX, "due_at", sqlite_where=ACTIVE_ONLY, postgresql_where=ACTIVE_ONLY),
-        Index(
-            "ix_sla_targets_breached_at",
-            "breached_at",
-            sqlite_where=BREACHED_ONLY,
-            postgresql_where=BREACHED_ONLY,
-        ),
+        # Not partial: SLA attainment ranges over it for every status (insights). Only breached
+        # targets have a breached_at, so the breached view reads it with ``IS NOT NULL``.
+        Index(BREACHED_AT_INDEX, "breached_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

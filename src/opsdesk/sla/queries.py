@@ -139,7 +139,9 @@ def breached(session: Session, actor: Actor, *, limit: int = 200) -> list[SlaVie
     rows = session.execute(
         select(SlaTarget, tickets.c.subject, tickets.c.priority, tickets.c.status)
         .join(tickets, tickets.c.id == SlaTarget.ticket_id)
-        .where(SlaTarget.status == BREACHED_STATUS)
+        # Every breached target has a breached_at; saying so lets the newest breaches be read
+        # backwards from the breached_at index, past the NULLs of targets that never breached.
+        .where(SlaTarget.status == BREACHED_STATUS, SlaTarget.breached_at.is_not(None))
         .order_by(SlaTarget.breached_at.desc())
         .limit(limit)
     ).all()

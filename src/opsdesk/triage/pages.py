@@ -383,19 +383,8 @@ def target_precision_page(
 ) -> Response:
     typed = {"target_precision": target_precision}
     try:
-        value = float(target_precision)
-    except ValueError:
-        from opsdesk.errors import FieldProblem
-        from opsdesk.triage.errors import InvalidTriageSettingsError
-
-        error = InvalidTriageSettingsError(
-            "the triage settings are not valid",
-            fields=[FieldProblem(("target_precision",), "must be a number such as 0.95")],
-        )
-        return _taxonomy_refused(request, session, actor, error, typed)
-    try:
         with session.begin_nested():
-            settings.update_triage_settings(session, actor, target_precision=value)
+            row = settings.update_triage_settings(session, actor, target_precision=target_precision)
     except DomainError as error:
         return _taxonomy_refused(request, session, actor, error, typed)
-    return _taxonomy_done(f"Target precision is {value:g}; hand-off thresholds were re-tuned.")
+    return _taxonomy_done(f"Target precision is {row.target_precision:g}; hand-off thresholds were re-tuned.")

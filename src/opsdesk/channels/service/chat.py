@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -53,6 +54,7 @@ from opsdesk.channels.errors import (
     OriginNotAllowedError,
     UnknownChatBrandError,
 )
+from opsdesk.channels.events import ChatPresenceSet
 from opsdesk.channels.models import (
     ChatBrand,
     ChatConversation,
@@ -62,6 +64,7 @@ from opsdesk.channels.models import (
     TicketBrand,
 )
 from opsdesk.channels.service import chat_presence
+from opsdesk.channels.service.brand_snapshots import ChatBrandInfo, chat_brands
 from opsdesk.errors import FieldProblem, ValidationFailedError
 from opsdesk.tickets import service as tickets
 from opsdesk.tickets.enums import AuthorKind, Channel, StatusCategory
@@ -201,9 +204,9 @@ def list_brands(session: Session, actor: Actor) -> list[ChatBrand]:
     return list(session.scalars(select(ChatBrand).order_by(ChatBrand.key)))
 
 
-def brand_for_origin(session: Session, key: str, origin: str | None) -> ChatBrand:
+def brand_for_origin(session: Session, key: str, origin: str | None) -> ChatBrandInfo:
     """The active brand ``key`` if ``origin`` is on its list; errors name what is wrong."""
-    brand = session.scalars(select(ChatBrand).where(ChatBrand.key == key[:60])).first()
+    brand = chat_brands(session).by_key.get(key[:60])
     if brand is None or not brand.is_active:
         raise UnknownChatBrandError(f"there is no chat brand {key!r}")
     try:
@@ -226,7 +229,9 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def conversation_for_token(session: Session, brand: ChatBrand, token: str) -> ChatConversation:
+def conversation_for_token(
+    session: Session, brand: ChatBrand | ChatBrandInfo, token: str
+) -> ChatConversation:
     conversation = (
         session.scalars(
             select(ChatConversation).where(ChatConversation.visitor_token_digest == token_digest(token))
@@ -241,7 +246,7 @@ def conversation_for_token(session: Session, brand: ChatBrand, token: str) -> Ch
 
 def start_conversation(
     session: Session,
-    brand: ChatBrand,
+    brand: ChatBrand | ChatBrandInfo,
     *,
     name: str,
     email: str,
@@ -396,7 +401,7 @@ def process_visitor_message(session: Session, raw_inbound_id: int) -> Message:
         return session.get_one(Message, row.message_id)
     payload = row.payload or {}
     conversation = session.get_one(ChatConversation, int(payload["conversation_id"]))
-    brand = session.get_one(ChatBrand, conversation.brand_id)
+    brand = chat_brands(session).by_id[conversation.brand_id]
     first = conversation.ticket_id is None
     received = tickets.receive(
         session,
@@ -432,7 +437,7 @@ def process_visitor_message(session: Session, raw_inbound_id: int) -> Message:
     return received.message
 
 
-def _wait_for_agent(session: Session, conversation: ChatConversation, brand: ChatBrand) -> None:
+def _wait_for_agent(session: Session, conversation: ChatConversation, brand: ChatBrandInfo) -> None:
     now = clock.now()
     conversation.agent_user_id = None
     conversation.accepted_at = None
@@ -470,7 +475,7 @@ def expire_waiting(session: Session, conversation_id: int) -> bool:
     conversation = session.get(ChatConversation, conversation_id)
     if conversation is None or conversation.status != ChatStatus.WAITING.value:
         return False
-    brand = session.get_one(ChatBrand, conversation.brand_id)
+    brand = chat_brands(session).by_id[conversation.brand_id]
     if conversation.waiting_since is None or clock.now() < conversation.waiting_since + timedelta(
         seconds=brand.accept_timeout_seconds
     ):
@@ -486,6 +491,12 @@ def expire_waiting(session: Session, conversation_id: int) -> bool:
     _send_receipt(session, conversation)
     announce_status(session, conversation)
     return True
+
+
+def on_presence_set(session: Session, event: ChatPresenceSet) -> None:
+    """Reaction to ChatPresenceSet: when that left no agent online, waiting chats go to email."""
+    del event  # whoever it was, what counts is whether anyone is still online
+    move_waiting_to_email_if_nobody_online(session)
 
 
 def move_waiting_to_email_if_nobody_online(session: Session) -> int:
@@ -667,31 +678,53 @@ def transcript(session: Session, conversation: ChatConversation) -> list[dict[st
 
 
 def conversation_view(session: Session, conversation: ChatConversation) -> dict[str, Any]:
-    agent = session.get(User, conversation.agent_user_id) if conversation.agent_user_id else None
-    last = None
-    if conversation.ticket_id is not None:
-        last = session.scalar(
-            select(Message.body_text)
-            .where(
-                Message.ticket_id == conversation.ticket_id,
-                Message.is_public.is_(True),
-                Message.author_kind != AuthorKind.SYSTEM.value,
-            )
-            .order_by(Message.id.desc())
-            .limit(1)
+    return conversation_views(session, [conversation])[0]
+
+
+def conversation_views(session: Session, conversations: Sequence[ChatConversation]) -> list[dict[str, Any]]:
+    """What agents see of each conversation, in order, read with one query however many there
+    are (an agent's queue holds up to 200): the agent's name, the ticket's group and the last
+    public message that is not a system note."""
+    if not conversations:
+        return []
+    last_message = (
+        select(Message.body_text)
+        .where(
+            Message.ticket_id == ChatConversation.ticket_id,
+            Message.is_public.is_(True),
+            Message.author_kind != AuthorKind.SYSTEM.value,
         )
+        .order_by(Message.id.desc())
+        .limit(1)
+        .correlate(ChatConversation)
+        .scalar_subquery()
+    )
+    details = {
+        conversation_id: (group_id, agent_name, last)
+        for conversation_id, group_id, agent_name, last in session.execute(
+            select(ChatConversation.id, Ticket.group_id, User.name, last_message)
+            .outerjoin(Ticket, Ticket.id == ChatConversation.ticket_id)
+            .outerjoin(User, User.id == ChatConversation.agent_user_id)
+            .where(ChatConversation.id.in_([conversation.id for conversation in conversations]))
+        )
+    }
+    return [_view(conversation, *details[conversation.id]) for conversation in conversations]
+
+
+def _view(
+    conversation: ChatConversation, group_id: int | None, agent_name: str | None, last: str | None
+) -> dict[str, Any]:
+    waiting_since = conversation.waiting_since
     return {
         "id": conversation.id,
         "status": conversation.status,
         "ticket_id": conversation.ticket_id,
-        "group_id": session.scalar(select(Ticket.group_id).where(Ticket.id == conversation.ticket_id))
-        if conversation.ticket_id is not None
-        else None,
+        "group_id": group_id,
         "visitor_name": conversation.visitor_name,
         "visitor_email": conversation.visitor_email,
         "agent_id": conversation.agent_user_id,
-        "agent_name": agent.name if agent is not None else None,
-        "waiting_since": conversation.waiting_since.isoformat() if conversation.waiting_since else None,
+        "agent_name": agent_name,
+        "waiting_since": waiting_since.isoformat() if waiting_since else None,
         "last_message": (last or "")[:140],
     }
 
@@ -759,7 +792,5 @@ def queue_for_agent(session: Session, actor: Actor) -> dict[str, list[dict[str, 
         )
         .order_by(ChatConversation.id)
     ).all()
-    return {
-        "waiting": [conversation_view(session, item) for item in waiting],
-        "active": [conversation_view(session, item) for item in mine],
-    }
+    views = conversation_views(session, [*waiting, *mine])
+    return {"waiting": views[: len(waiting)], "active": views[len(waiting) :]}

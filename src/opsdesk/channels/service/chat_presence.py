@@ -6,6 +6,10 @@ heartbeat is younger than :data:`STALE_AFTER` (the agent page beats every
 its socket never said goodbye. Chat presence is separate from triage's work availability
 (``users.availability``): going offline in chat must not hand the agent's tickets to colleagues,
 which is what triage does when an agent goes away.
+
+Every presence change publishes :class:`~opsdesk.channels.events.ChatPresenceSet`; its reaction
+(:func:`opsdesk.channels.service.chat.on_presence_set`) sends waiting chats to email when no agent
+is left online, whichever page, socket or job changed the presence.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from opsdesk import clock
+from opsdesk import bus, clock
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.models import User
 from opsdesk.auth.permissions import Permission, require
 from opsdesk.channels.chat_fanout import agents_topic, publish_after_commit, session_namespace
 from opsdesk.channels.enums import ChatPresenceStatus
 from opsdesk.channels.errors import InvalidChatError
+from opsdesk.channels.events import ChatPresenceSet
 from opsdesk.channels.models import ChatPresence
 from opsdesk.errors import FieldProblem
 
@@ -61,6 +66,8 @@ def set_presence(session: Session, actor: Actor, status: str) -> ChatPresence:
     session.flush()
     if changed:
         _announce(session)
+    # Reactions (the last agent leaving sends waiting chats to email) run for every entry point.
+    bus.publish(session, ChatPresenceSet(actor.user_id, status))
     return row
 
 
@@ -80,6 +87,7 @@ def went_offline(session: Session, user_id: int) -> None:
         row.changed_at = clock.now()
         session.flush()
         _announce(session)
+    bus.publish(session, ChatPresenceSet(user_id, ChatPresenceStatus.OFFLINE.value))
 
 
 def online_agent_count(session: Session) -> int:

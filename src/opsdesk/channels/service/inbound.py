@@ -43,8 +43,8 @@ from opsdesk.channels.errors import MessageTooLargeError
 from opsdesk.channels.models import OutboundEmail, RawInbound
 from opsdesk.channels.noise import classify_noise, is_automated
 from opsdesk.channels.quoting import strip_reply_html, strip_reply_text
+from opsdesk.channels.service.brand_snapshots import EmailBrandInfo
 from opsdesk.channels.service.outbound import (
-    EmailBrandInfo,
     NewTicketFacts,
     brand_for_recipients,
     queue_refusal,

@@ -20,7 +20,8 @@ from opsdesk import clock, outbox
 from opsdesk.channels.email_composing import OutgoingEmail, new_message_id
 from opsdesk.channels.email_threading import reply_address, tagged_subject
 from opsdesk.channels.enums import OutboundKind
-from opsdesk.channels.models import EmailBrand, OutboundEmail, TicketBrand
+from opsdesk.channels.models import OutboundEmail, TicketBrand
+from opsdesk.channels.service.brand_snapshots import EmailBrandInfo, email_brands
 from opsdesk.channels.service.brands import render_receipt
 from opsdesk.config import Settings
 from opsdesk.tickets.enums import AuthorKind, Channel
@@ -32,18 +33,6 @@ EMAIL_SEND_JOB = "email.send"
 MAX_REFERENCES = 20
 # Replies on these channels go back through the channel itself, not by email.
 _CHANNELS_WITH_OWN_REPLIES = frozenset({Channel.SLACK.value})
-
-
-@dataclass(frozen=True, slots=True)
-class EmailBrandInfo:
-    """What sending mail needs of a brand (read with one Core query, not an ORM load)."""
-
-    id: int
-    from_name: str
-    from_address: str
-    support_address: str
-    signature: str
-    receipt_template: str
 
 
 class BrandLike(Protocol):
@@ -63,29 +52,11 @@ class BrandLike(Protocol):
 
 
 # Statements built once: their compiled form and cache key are reused for every email.
-_BRANDS = cast(Table, EmailBrand.__table__)
 _TICKET_BRANDS = cast(Table, TicketBrand.__table__)
 _MESSAGES = cast(Table, Message.__table__)
 _OUTBOUND = cast(Table, OutboundEmail.__table__)
-_BRAND_COLUMNS = (
-    _BRANDS.c.id,
-    _BRANDS.c.from_name,
-    _BRANDS.c.from_address,
-    _BRANDS.c.support_address,
-    _BRANDS.c.signature,
-    _BRANDS.c.receipt_template,
-)
-_BRAND_BY_ADDRESS = (
-    select(*_BRAND_COLUMNS)
-    .where(_BRANDS.c.support_address.in_(bindparam("addresses", expanding=True)))
-    .order_by(_BRANDS.c.id)
-    .limit(1)
-)
-_BRAND_OF_TICKET = (
-    select(*_BRAND_COLUMNS)
-    .join(_TICKET_BRANDS, _TICKET_BRANDS.c.brand_id == _BRANDS.c.id)
-    .where(_TICKET_BRANDS.c.ticket_id == bindparam("ticket_id"))
-    .limit(1)
+_BRAND_ID_OF_TICKET = select(_TICKET_BRANDS.c.brand_id).where(
+    _TICKET_BRANDS.c.ticket_id == bindparam("ticket_id")
 )
 _TICKET_HAS_BRAND = select(_TICKET_BRANDS.c.ticket_id).where(
     _TICKET_BRANDS.c.ticket_id == bindparam("ticket_id")
@@ -114,8 +85,10 @@ def brand_for_recipients(session: Session, recipients: tuple[str, ...]) -> Email
     for address in recipients:
         local, _, domain = address.partition("@")
         plain.add(f"{local.split('+', 1)[0]}@{domain}")
-    row = session.connection().execute(_BRAND_BY_ADDRESS, {"addresses": sorted(plain)}).first()
-    return EmailBrandInfo(*row) if row is not None else None
+    by_address = email_brands(session).by_support_address
+    matches = [by_address[address] for address in plain if address in by_address]
+    # Mail to two brands' addresses belongs to the older brand.
+    return min(matches, key=lambda brand: brand.id) if matches else None
 
 
 def set_ticket_brand(session: Session, ticket_id: int, brand_id: int) -> None:
@@ -125,8 +98,8 @@ def set_ticket_brand(session: Session, ticket_id: int, brand_id: int) -> None:
 
 
 def brand_of(session: Session, ticket_id: int) -> EmailBrandInfo | None:
-    row = session.connection().execute(_BRAND_OF_TICKET, {"ticket_id": ticket_id}).first()
-    return EmailBrandInfo(*row) if row is not None else None
+    brand_id = session.connection().execute(_BRAND_ID_OF_TICKET, {"ticket_id": ticket_id}).scalar()
+    return email_brands(session).by_id.get(brand_id) if brand_id is not None else None
 
 
 def sender_of(session: Session, ticket_id: int, settings: Settings) -> tuple[str, str, str, str]:

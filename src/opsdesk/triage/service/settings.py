@@ -74,12 +74,18 @@ def update_triage_settings(
     session: Session,
     actor: Actor,
     *,
-    target_precision: float | None = None,
+    target_precision: float | str | None = None,
     needs_triage_group_id: int | object | None = _UNSET,
     auto_assign: bool | None = None,
 ) -> TriageSettings:
+    """Change the given settings; ``target_precision`` may be the text a person typed ("0.95").
+    Refused with every problem at once, changing nothing."""
     require(actor, Permission.FIELD_MANAGE)
     problems: list[FieldProblem] = []
+    if isinstance(target_precision, str):
+        target_precision = _number(target_precision)
+        if target_precision is None:
+            problems.append(FieldProblem(("target_precision",), "must be a number such as 0.95"))
     if target_precision is not None and not 0.5 <= target_precision <= 0.999:
         problems.append(FieldProblem(("target_precision",), "must be between 0.5 and 0.999"))
     if (
@@ -115,3 +121,11 @@ def update_triage_settings(
             session, actor, entity_type="triage_settings", entity_id=SETTINGS_ID, changes=changes
         )
     return settings
+
+
+def _number(typed: str) -> float | None:
+    """The number a person typed ("0.95"), or None when it is not one."""
+    try:
+        return float(typed)
+    except ValueError:
+        return None

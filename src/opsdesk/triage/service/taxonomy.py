@@ -88,8 +88,11 @@ def access_category(session: Session, category_id: int) -> TriageCategory:
 
 def rename_category(session: Session, actor: Actor, category_id: int, *, label: str) -> TriageCategory:
     """Change the label people read; the path (the stable key) stays."""
-    require(actor, Permission.FIELD_MANAGE)
-    category = access_category(session, category_id)
+    return update_category(session, actor, category_id, label=label)
+
+
+def _checked_label(session: Session, category: TriageCategory, label: str) -> str:
+    """The label with its spaces tidied, or the reason it cannot be the category's name."""
     cleaned = " ".join(label.split())
     if not cleaned or len(cleaned) > 120:
         raise InvalidTaxonomyError(
@@ -107,20 +110,7 @@ def rename_category(session: Session, actor: Actor, category_id: int, *, label: 
             "the category name is taken",
             fields=[FieldProblem(("label",), f"{taken!r} is already called {cleaned!r}")],
         )
-    if cleaned != category.label:
-        audit.record(
-            session,
-            actor,
-            entity_type="triage_category",
-            entity_id=category.id,
-            action="updated",
-            field="label",
-            old=category.label,
-            new=cleaned,
-        )
-        category.label = cleaned
-        session.flush()
-    return category
+    return cleaned
 
 
 def _retire_blockers(session: Session, category: TriageCategory) -> list[FieldProblem]:
@@ -174,8 +164,10 @@ def _categories_named(conditions: list[dict[str, object]]) -> set[str]:
 def set_category_active(session: Session, actor: Actor, category_id: int, *, active: bool) -> TriageCategory:
     """Retire (``active=False``) or bring back a category; refused with the reasons when something
     still depends on it (see the module docstring), changing nothing."""
-    require(actor, Permission.FIELD_MANAGE)
-    category = access_category(session, category_id)
+    return update_category(session, actor, category_id, active=active)
+
+
+def _check_activation(session: Session, category: TriageCategory, active: bool) -> None:
     if not active and category.is_active:
         problems = _retire_blockers(session, category)
         if problems:
@@ -189,7 +181,32 @@ def set_category_active(session: Session, actor: Actor, category_id: int, *, act
                 f"{category.path!r} cannot come back while its parent is retired",
                 fields=[FieldProblem(("is_active",), f"bring back {category.parent_path!r} first")],
             )
-    if category.is_active != active:
+
+
+def update_category(
+    session: Session, actor: Actor, category_id: int, *, label: str | None = None, active: bool | None = None
+) -> TriageCategory:
+    """Rename and/or retire or bring back a category in one step: the permission, the new label
+    and what depends on the category are each checked once, all before anything changes, so a
+    refused edit changes nothing."""
+    require(actor, Permission.FIELD_MANAGE)
+    category = access_category(session, category_id)
+    cleaned = _checked_label(session, category, label) if label is not None else None
+    if active is not None:
+        _check_activation(session, category, active)
+    if cleaned is not None and cleaned != category.label:
+        audit.record(
+            session,
+            actor,
+            entity_type="triage_category",
+            entity_id=category.id,
+            action="updated",
+            field="label",
+            old=category.label,
+            new=cleaned,
+        )
+        category.label = cleaned
+    if active is not None and category.is_active != active:
         audit.record(
             session,
             actor,
@@ -201,25 +218,7 @@ def set_category_active(session: Session, actor: Actor, category_id: int, *, act
             new=active,
         )
         category.is_active = active
-        session.flush()
-    return category
-
-
-def update_category(
-    session: Session, actor: Actor, category_id: int, *, label: str | None = None, active: bool | None = None
-) -> TriageCategory:
-    """Rename and/or retire or bring back a category in one step: every check runs before anything
-    changes, so a refused edit changes nothing."""
-    require(actor, Permission.FIELD_MANAGE)
-    category = access_category(session, category_id)
-    if active is False and category.is_active:
-        problems = _retire_blockers(session, category)
-        if problems:
-            raise InvalidTaxonomyError(f"{category.path!r} cannot be retired yet", fields=problems)
-    if label is not None:
-        rename_category(session, actor, category_id, label=label)
-    if active is not None:
-        set_category_active(session, actor, category_id, active=active)
+    session.flush()
     return category
 
 
