@@ -4,6 +4,7 @@ same data as the in-process loop, and the relaxed load settings leave nothing re
 from __future__ import annotations
 
 import random
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -122,7 +123,7 @@ def test_load_transaction_seeds_consistent_rows_and_restores_settings(fresh_data
 
 
 def test_a_failing_generator_rolls_the_load_back(
-    fresh_database: Database, monkeypatch: pytest.MonkeyPatch
+    fresh_database: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     original = TicketPlayer.play
 
@@ -147,3 +148,88 @@ def test_a_failing_generator_rolls_the_load_back(
         if fresh_database.is_sqlite:
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            # The child's scratch file is removed and detached after a failure too.
+            assert [row[1] for row in connection.exec_driver_sql("PRAGMA database_list")] == ["main"]
+            assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".opsdesk-seed-")] == []
+
+
+def _rows(database: Database) -> dict[str, list[tuple[object, ...]]]:
+    tables = ("tickets", "messages", "ticket_tags", "audit_events", "people", "accounts")
+    with database.engine.connect() as connection:
+        return {
+            table: [tuple(row) for row in connection.exec_driver_sql(f"SELECT * FROM {table} ORDER BY id")]
+            for table in tables
+        }
+
+
+def _search_documents(database: Database) -> list[tuple[object, ...]]:
+    with database.engine.connect() as connection:
+        query = "SELECT rowid, subject, body FROM ticket_search ORDER BY rowid"
+        return [tuple(row) for row in connection.exec_driver_sql(query)]
+
+
+def test_sqlite_child_store_makes_the_same_database_as_the_in_process_load(tmp_path: Path) -> None:
+    databases: list[Database] = []
+    for name, parallel in (("in_process", False), ("child_store", True)):
+        url = f"sqlite:///{tmp_path / name / 'seeded.db'}"
+        (tmp_path / name).mkdir()
+        migrate.upgrade(url)
+        database = Database(url)
+        databases.append(database)
+        with clock.frozen(NOW), load_transaction(database) as session:
+            seed_company(
+                session,
+                SeedOptions(
+                    tickets=500, days=20, seed=5, batch_size=120, parallel=parallel, with_domains=False
+                ),
+            )
+        # The child's scratch file is gone and no longer attached.
+        assert [
+            path.name for path in (tmp_path / name).iterdir() if path.name.startswith(".opsdesk-seed")
+        ] == []
+        with database.engine.connect() as connection:
+            attached = [row[1] for row in connection.exec_driver_sql("PRAGMA database_list")]
+            assert attached == ["main"]
+    in_process, child_store = databases
+    expected = _rows(in_process)
+    assert len(expected["tickets"]) == 500
+    assert _rows(child_store) == expected
+    # The keyword index written from the child's documents is the one the rebuild makes.
+    assert _search_documents(child_store) == _search_documents(in_process)
+    for database in databases:
+        database.dispose()
+
+
+def test_the_store_transfer_copies_records_as_stored(tmp_path: Path) -> None:
+    # SQLite copies records and index entries as they are only if the store's tables match the
+    # database's exactly; a mismatch would silently fall back to a row-by-row insert.
+    from opsdesk.demo.bulk import STORE_SCHEMA, BulkWriter
+    from opsdesk.demo.producer import STORED_TABLES
+    from opsdesk.tickets.service.search import SQLITE_TRIGGERS
+
+    url = f"sqlite:///{tmp_path / 'main.db'}"
+    migrate.upgrade(url)
+    database = Database(url)
+    with database.transaction() as session:
+        writer = BulkWriter(session)
+        store = writer.store_for([table for table, _, _ in STORED_TABLES], str(tmp_path / "store.db"))
+    scratch = sqlite3.connect(store.path)
+    for statement in (*store.tables, *store.indexes):
+        scratch.execute(statement)
+    scratch.close()
+    raw = sqlite3.connect(tmp_path / "main.db", isolation_level=None)
+    # As during the load: SQLite copies no records as stored into a table whose foreign keys it
+    # enforces or that has triggers.
+    raw.execute("PRAGMA foreign_keys=OFF")
+    raw.execute(f"ATTACH DATABASE '{store.path}' AS {STORE_SCHEMA}")
+    raw.execute("BEGIN")
+    for trigger in SQLITE_TRIGGERS:
+        raw.execute(f"DROP TRIGGER {trigger}")
+    for table, _, _ in STORED_TABLES:
+        program = raw.execute(
+            f"EXPLAIN INSERT INTO main.{table} SELECT * FROM {STORE_SCHEMA}.{table}"
+        ).fetchall()
+        assert "RowData" in {row[1] for row in program}, table
+    raw.execute("ROLLBACK")
+    raw.close()
+    database.dispose()

@@ -4,6 +4,7 @@ audit rows) into a fresh SQLite file and a fresh PostgreSQL database. Prints one
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import uuid
 from pathlib import Path
@@ -17,8 +18,12 @@ DEFAULT_POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 def _measure(url: str, tickets: int, days: int, with_domains: bool) -> dict[str, Any]:
     from opsdesk.demo.cli import seed_database
 
+    # The machine's load around the run: on a shared machine the rate depends on it.
+    load_before = [round(value, 2) for value in os.getloadavg()]
     run = seed_database(url, tickets, days, 1, with_domains=with_domains)
     return {
+        "load_average_before": load_before,
+        "load_average_after": [round(value, 2) for value in os.getloadavg()],
         "tickets": run.tickets,
         "messages": run.messages,
         # The company, people and tickets with messages, tags and audit rows, indexes and the

@@ -12,14 +12,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Sequence, Sized
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from opsdesk.db import Database
+from opsdesk.demo.producer import ChildStore
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Set on the session of :func:`load_transaction`: scratch databases attached during the load are
+# detached once it ends (SQLite cannot detach inside a transaction).
+BULK_LOAD_KEY = "opsdesk_bulk_load"
+STORE_SCHEMA = "opsdesk_seed_store"
 # A negative cache_size is in KiB: up to 1 GiB of pages for a bulk load (memory is only used as
 # the load grows into it).
 BULK_CACHE_KIB = -1_048_576
@@ -170,6 +176,39 @@ class BulkWriter:
         for _, sql in definitions:
             self.session.execute(text(sql))
 
+    def store_for(self, tables: Sequence[str], path: str) -> ChildStore:
+        """SQLite: how to make a file with the same tables and indexes as ``tables`` here, for a
+        child process to fill and :meth:`transfer` to copy."""
+        creates: list[str] = []
+        indexes: list[str] = []
+        for table in tables:
+            for kind, sql in self.session.execute(
+                text(
+                    "SELECT type, sql FROM sqlite_master WHERE tbl_name = :table "
+                    "AND type IN ('table', 'index') AND sql IS NOT NULL"
+                ),
+                {"table": table},
+            ):
+                (creates if kind == "table" else indexes).append(str(sql))
+        page_size = int(self.session.execute(text("PRAGMA page_size")).scalar_one())
+        return ChildStore(path, tuple(creates), tuple(indexes), page_size)
+
+    def database_directory(self) -> Path | None:
+        """SQLite: the directory of the database file (None in memory)."""
+        rows = self.session.execute(text("PRAGMA database_list")).all()
+        path = next((str(row[2]) for row in rows if row[1] == "main"), "")
+        return Path(path).parent if path else None
+
+    def transfer(self, store: ChildStore, tables: Sequence[str]) -> None:
+        """SQLite: copy ``tables`` from a filled store into this database's tables of the same
+        definition, which must be empty and without triggers: SQLite then copies records and
+        index entries as stored. Only inside :func:`load_transaction`, which detaches the store."""
+        if not self.session.info.get(BULK_LOAD_KEY):
+            raise RuntimeError("a store is only transferred inside load_transaction")
+        self.session.execute(text(f"ATTACH DATABASE :path AS {STORE_SCHEMA}"), {"path": store.path})
+        for table in tables:
+            self.session.execute(text(f"INSERT INTO main.{table} SELECT * FROM {STORE_SCHEMA}.{table}"))
+
     def analyze(self, tables: Sequence[str]) -> None:
         """PostgreSQL: ANALYZE the tables (a sample of each). SQLite plans from its indexes alone
         here; its ANALYZE reads every index in full."""
@@ -217,12 +256,21 @@ def load_transaction(database: Database) -> Iterator[Session]:
             connection = connection.execution_options(sqlite_begin="IMMEDIATE")
             try:
                 with Session(bind=connection, expire_on_commit=False) as session, session.begin():
+                    session.info[BULK_LOAD_KEY] = True
                     yield session
             finally:
+                attached = [row[1] for row in raw.execute("PRAGMA database_list") if row[1] == STORE_SCHEMA]
+                for schema in attached:
+                    raw.execute(f"DETACH DATABASE {schema}")
                 for name in reversed(names):
                     raw.execute(f"PRAGMA {name}={previous[name]}")
             return
         with Session(bind=connection, expire_on_commit=False) as session, session.begin():
             session.execute(text("SET LOCAL synchronous_commit = off"))
             session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+            # The keyword index's rebuild sorts every message's vector by ticket and keeps them in
+            # a temporary table: in memory rather than spilled to files.
+            session.execute(text("SET LOCAL work_mem = '256MB'"))
+            session.execute(text("SET LOCAL temp_buffers = '1GB'"))
+            session.info[BULK_LOAD_KEY] = True
             yield session

@@ -165,6 +165,8 @@ class Rows:
     created_audit: list[tuple[object, ...]] = field(default_factory=list)
     audit: list[tuple[object, ...]] = field(default_factory=list)
     message_audit: list[tuple[object, ...]] = field(default_factory=list)
+    # (ticket id, subject, message texts one per line): the keyword index's rows, when asked for.
+    documents: list[tuple[object, ...]] = field(default_factory=list)
 
 
 def _variant(generator: random.Random, scenario_index: int) -> Variant:

@@ -11,10 +11,14 @@ inside that transaction. Deterministic for a given ``SeedOptions.seed`` and "now
 
 from __future__ import annotations
 
+import contextlib
 import random
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,7 +26,7 @@ from sqlalchemy.orm import Session
 from opsdesk import clock
 from opsdesk.auth.actor import Actor
 from opsdesk.demo.arrivals import arrival_times, plan_bursts
-from opsdesk.demo.bulk import BulkWriter, epoch_of
+from opsdesk.demo.bulk import BULK_LOAD_KEY, BulkWriter, epoch_of
 from opsdesk.demo.company import (
     ACCOUNT_COLUMNS,
     COMPANY_TABLES,
@@ -42,7 +46,7 @@ from opsdesk.demo.conversations import (
     Requester,
     TicketPlayer,
 )
-from opsdesk.demo.producer import TicketPlan, ticket_batches
+from opsdesk.demo.producer import STORED_TABLES, ChildStore, ChildTickets, TicketPlan, can_fork, generate
 from opsdesk.domains import domain_modules
 from opsdesk.errors import ConflictError, FieldProblem, ValidationFailedError
 from opsdesk.tickets.models import Account, Ticket
@@ -67,6 +71,20 @@ def validate_options(options: SeedOptions) -> None:
         problems.append(FieldProblem(("batch_size",), "must be at least 1"))
     if problems:
         raise ValidationFailedError("the seed options are not valid", fields=problems)
+
+
+def _child_store(writer: BulkWriter, stack: contextlib.ExitStack) -> ChildStore | None:
+    """SQLite inside :func:`opsdesk.demo.bulk.load_transaction`, on a file: a scratch file beside
+    the database (same file system, which has room for the data) for the child to write the
+    tickets, tags and messages into; removed when the seed ends."""
+    if writer.dialect != "sqlite" or not writer.session.info.get(BULK_LOAD_KEY):
+        return None
+    directory = writer.database_directory()
+    if directory is None:
+        return None
+    scratch = tempfile.mkdtemp(prefix=".opsdesk-seed-", dir=directory)
+    stack.callback(shutil.rmtree, scratch, ignore_errors=True)
+    return writer.store_for([table for table, _, _ in STORED_TABLES], str(Path(scratch) / "tickets.db"))
 
 
 def people_for(tickets: int) -> int:
@@ -152,28 +170,45 @@ def seed_company(
     )
     ticket_id, message_id = plan.first_ticket_id, plan.first_message_id
     parallel = options.parallel if options.parallel is not None else options.tickets >= PARALLEL_FROM
-    # The keyword search index is rebuilt once from the loaded rows instead of row by row.
-    with (
-        writer.bulk_load_tuning(),
-        search.suspended_index(session),
-        writer.without_foreign_keys(LOADED_TABLES),
-        # The ticket rows' audit is derived in SQL from people's indexes, so theirs stay.
-        writer.without_indexes(TICKET_TABLES),
-    ):
-        writer.insert("accounts", ACCOUNT_COLUMNS, company.account_rows)
-        writer.insert("account_domains", ("id", "account_id", "domain"), company.domain_rows)
-        writer.insert("people", PERSON_COLUMNS, company.person_rows)
-        writer.insert("person_emails", ("id", "person_id", "email", "is_primary"), company.email_rows)
-        writer.insert("person_accounts", ("id", "person_id", "account_id", "relation"), company.relation_rows)
-        for rows, next_ticket_id, next_message_id in ticket_batches(plan, in_child=parallel):
-            writer.insert("tickets", TICKET_COLUMNS, rows.tickets)
-            writer.insert("ticket_tags", TAG_COLUMNS, rows.tags)
-            writer.insert("messages", MESSAGE_COLUMNS, rows.messages)
-            # One statement: the created events, the changes, then the message events.
-            writer.insert("audit_events", AUDIT_COLUMNS, rows.created_audit + rows.audit + rows.message_audit)
-            ticket_id, message_id = next_ticket_id, next_message_id
-            if progress is not None:
-                progress(ticket_id - plan.first_ticket_id)
+    parallel = parallel and can_fork()
+    with contextlib.ExitStack() as stack:
+        store = _child_store(writer, stack) if parallel else None
+        plan.documents = store is not None
+        child = stack.enter_context(ChildTickets(plan, store)) if parallel else None
+        # The keyword search index is rebuilt once from the loaded rows instead of row by row
+        # (or, with a store, written batch by batch from the documents the child made).
+        with (
+            writer.bulk_load_tuning(),
+            search.suspended_index(session, rebuild=store is None),
+            writer.without_foreign_keys(LOADED_TABLES),
+        ):
+            # People's indexes stay (they are small). A store's tables keep theirs: the transfer
+            # fills them.
+            with writer.without_indexes(("audit_events",) if store is not None else TICKET_TABLES):
+                writer.insert("accounts", ACCOUNT_COLUMNS, company.account_rows)
+                writer.insert("account_domains", ("id", "account_id", "domain"), company.domain_rows)
+                writer.insert("people", PERSON_COLUMNS, company.person_rows)
+                writer.insert("person_emails", ("id", "person_id", "email", "is_primary"), company.email_rows)
+                writer.insert(
+                    "person_accounts", ("id", "person_id", "account_id", "relation"), company.relation_rows
+                )
+                batches = child.batches() if child is not None else generate(plan)
+                for rows, next_ticket_id, next_message_id in batches:
+                    writer.insert("tickets", TICKET_COLUMNS, rows.tickets)
+                    writer.insert("ticket_tags", TAG_COLUMNS, rows.tags)
+                    writer.insert("messages", MESSAGE_COLUMNS, rows.messages)
+                    # One statement: the created events, the changes, then the message events.
+                    writer.insert(
+                        "audit_events", AUDIT_COLUMNS, rows.created_audit + rows.audit + rows.message_audit
+                    )
+                    writer.insert("ticket_search", ("rowid", "subject", "body"), rows.documents)
+                    ticket_id, message_id = next_ticket_id, next_message_id
+                    if progress is not None:
+                        progress(ticket_id - plan.first_ticket_id)
+            # This process has built its indexes while the store writer built the store's.
+            if child is not None and store is not None:
+                child.stored()
+                writer.transfer(store, [table for table, _, _ in STORED_TABLES])
     for table in (*COMPANY_TABLES, "tickets", "messages"):
         writer.move_sequence(table)
     # Planner statistics for what was just loaded (PostgreSQL would otherwise plan the first

@@ -133,15 +133,21 @@ POSTGRES_TRIGGERS: dict[str, str] = {
 # segment; a bulk rebuild with a bigger buffer writes fewer, larger segments and merges less.
 SQLITE_BULK_HASH_SIZE = 64 * 1024 * 1024
 SQLITE_DEFAULT_HASH_SIZE = 1024 * 1024
+SQLITE_BULK_BUFFER = (
+    f"INSERT INTO ticket_search(ticket_search, rank) VALUES ('hashsize', {SQLITE_BULK_HASH_SIZE})"
+)
+SQLITE_DEFAULT_BUFFER = (
+    f"INSERT INTO ticket_search(ticket_search, rank) VALUES ('hashsize', {SQLITE_DEFAULT_HASH_SIZE})"
+)
 SQLITE_REBUILD = (
     "DELETE FROM ticket_search",
-    f"INSERT INTO ticket_search(ticket_search, rank) VALUES ('hashsize', {SQLITE_BULK_HASH_SIZE})",
+    SQLITE_BULK_BUFFER,
     """INSERT INTO ticket_search(rowid, subject, body)
         SELECT t.id, t.subject,
                coalesce((SELECT group_concat(m.body_text, char(10))
                          FROM messages m WHERE m.ticket_id = t.id), '')
         FROM tickets t""",
-    f"INSERT INTO ticket_search(ticket_search, rank) VALUES ('hashsize', {SQLITE_DEFAULT_HASH_SIZE})",
+    SQLITE_DEFAULT_BUFFER,
 )
 # PostgreSQL: the document the triggers keep is the subject's vector followed by each message's
 # vector in insertion order (``document || to_tsvector(body)`` per message). The rebuild makes
@@ -175,12 +181,20 @@ POSTGRES_REBUILD = (
 
 
 @contextlib.contextmanager
-def suspended_index(session: Session) -> Iterator[None]:
+def suspended_index(session: Session, *, rebuild: bool = True) -> Iterator[None]:
     """Inside the caller's transaction: stop maintaining the index, let the block write tickets
     and messages in bulk, then rebuild the whole index and restore the triggers. If the block
-    fails, the transaction's rollback restores everything."""
+    fails, the transaction's rollback restores everything.
+
+    SQLite only, ``rebuild=False``: the block writes the index rows of the tickets it loads
+    itself (``INSERT INTO ticket_search(rowid, subject, body)``, the subject and the message
+    texts one per line, as the rebuild makes them), with the rebuild's bigger FTS5 buffer, and
+    nothing is rebuilt.
+    """
     connection = session.connection()
     sqlite = connection.dialect.name == "sqlite"
+    if not rebuild and not sqlite:
+        raise ValueError("only SQLite's keyword index can be written by the bulk loader")
     present = session.execute(
         text(
             "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'ticket_search%'"
@@ -194,9 +208,14 @@ def suspended_index(session: Session) -> Iterator[None]:
         return
     for name in SQLITE_TRIGGERS if sqlite else POSTGRES_TRIGGERS:
         connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+    if not rebuild:
+        connection.exec_driver_sql(SQLITE_BULK_BUFFER)
     yield
     connection = session.connection()
-    for statement in SQLITE_REBUILD if sqlite else POSTGRES_REBUILD:
-        connection.exec_driver_sql(statement)
+    if rebuild:
+        for statement in SQLITE_REBUILD if sqlite else POSTGRES_REBUILD:
+            connection.exec_driver_sql(statement)
+    else:
+        connection.exec_driver_sql(SQLITE_DEFAULT_BUFFER)
     for statement in (SQLITE_TRIGGERS if sqlite else POSTGRES_TRIGGERS).values():
         connection.exec_driver_sql(statement)
