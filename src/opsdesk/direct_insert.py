@@ -120,12 +120,24 @@ def held_by_session(session: Session, model: type[ModelT], primary_key: Any) -> 
     return held
 
 
+def unattached(model: type[ModelT], values: Mapping[str, Any]) -> ModelT:
+    """An object for a row read with Core, to pass in ``related`` of :func:`attach_as_loaded`
+    (a collection's members): it is attached, as loaded, together with its parent."""
+    return model(**values)
+
+
 def _attach(
     session: Session, model: type[ModelT], values: Mapping[str, Any], related: Mapping[str, Any]
 ) -> ModelT:
     instance = model(**values)
     for name, value in related.items():
         setattr(instance, name, value)
+        # Members built by `unattached` become loaded now, after the relationship (and its
+        # backref on them) was set: had they been attached first, setting the backref would
+        # leave them dirty and the next query would flush them.
+        for member in value if isinstance(value, list) else [value]:
+            if member is not None and inspect(member).transient:
+                make_transient_to_detached(member)
     make_transient_to_detached(instance)
     session.add(instance)
     return instance

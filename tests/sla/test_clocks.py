@@ -275,3 +275,39 @@ def test_bulk_recompute_restores_due_times_from_the_bookkeeping(db: Session) -> 
             for target in db.scalars(select(SlaTarget).where(SlaTarget.ticket_id == ticket.id))
         } == expected
         assert expected["first_reply"] == ny(5, 9, 30)
+
+
+def test_the_creation_answer_carries_the_targets_a_later_read_shows(
+    database: BoundDatabase, db: Session, tmp_path: Path
+) -> None:
+    # The answer is built from the targets the creating transaction started (no query): it must
+    # say what a read of the ticket says, for a policy with several metrics and for none.
+    office_policies(db)
+    make_account(db, tier="enterprise", domain="answer.example")
+    headers = bearer_headers(db, make_user(db, role="agent"))
+    db.commit()
+    client = app_client(database, tmp_path)
+
+    def without_time_left(entries: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [
+            {key: value for key, value in entry.items() if key != "time_left_seconds"} for entry in entries
+        ]
+
+    for priority, email, metrics in (
+        ("urgent", "boss@answer.example", ["first_reply", "resolution"]),
+        ("low", "someone@elsewhere.example", ["first_reply"]),
+    ):
+        created = client.post(
+            "/api/v1/tickets",
+            headers=headers,
+            json={
+                "subject": "Down",
+                "body": "It is down",
+                "priority": priority,
+                "requester": {"email": email},
+            },
+        )
+        assert created.status_code == 201, created.text
+        read = client.get(f"/api/v1/tickets/{created.json()['id']}", headers=headers).json()
+        assert [item["metric"] for item in created.json()["sla"]] == metrics
+        assert without_time_left(created.json()["sla"]) == without_time_left(read["sla"])

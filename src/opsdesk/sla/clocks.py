@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, inspect, select
 from sqlalchemy.orm import Session
 
 from opsdesk import bus, clock
@@ -179,6 +179,28 @@ def _started_in_transaction(session: Session) -> dict[int, set[str]]:
     return started
 
 
+_TARGETS_KEY = "opsdesk_sla_targets_started"
+
+
+def remember_started(session: Session, target: SlaTarget) -> None:
+    """Keep a target this transaction started (for :func:`targets_started_here`)."""
+    transaction = session.get_transaction()
+    kept: tuple[int, dict[int, list[SlaTarget]]] | None = session.info.get(_TARGETS_KEY)
+    if kept is None or kept[0] != id(transaction):
+        kept = (id(transaction), {})
+        session.info[_TARGETS_KEY] = kept
+    kept[1].setdefault(target.ticket_id, []).append(target)
+
+
+def targets_started_here(session: Session, ticket_id: int) -> list[SlaTarget]:
+    """The targets this transaction started for the ticket (still kept, not deleted). For a
+    ticket this transaction created, these are all of its targets: its answer needs no query."""
+    kept = session.info.get(_TARGETS_KEY)
+    if kept is None or kept[0] != id(session.get_transaction()):
+        return []
+    return [target for target in kept[1].get(ticket_id, []) if not inspect(target).was_deleted]
+
+
 def start_target(
     session: Session,
     ticket: Ticket,
@@ -220,6 +242,7 @@ def start_target(
     _apply_policy(session, target, policy, seconds, business)
     target.due_at = _due(_calendar(session, target), at, seconds)
     session.add(target)
+    remember_started(session, target)
     if _should_pause(target, ticket.status):
         _pause(session, target, at)
     if flush:

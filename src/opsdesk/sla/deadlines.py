@@ -22,7 +22,7 @@ from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.permissions import Permission, require
 from opsdesk.errors import FieldProblem
-from opsdesk.sla.clocks import achieve_target
+from opsdesk.sla.clocks import achieve_target, remember_started
 from opsdesk.sla.enums import Metric, TargetKind, TargetStatus
 from opsdesk.sla.errors import InvalidDeadlineError
 from opsdesk.sla.models import SlaTarget
@@ -88,6 +88,7 @@ def start_deadline_target(
         due_at=due_at,
     )
     session.add(target)
+    remember_started(session, target)
     session.flush()
     audit.record(
         session,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from opsdesk import clock
 from opsdesk.auth.actor import Actor
+from opsdesk.sla.clocks import targets_started_here
 from opsdesk.sla.enums import Metric
 from opsdesk.sla.models import ACTIVE_STATUS, BREACHED_STATUS, SlaTarget
 from opsdesk.tickets.enums import UNSOLVED_STATUSES
@@ -97,6 +98,19 @@ def sla_for_tickets(session: Session, ticket_ids: Iterable[int]) -> dict[int, li
         ticket_id: [item_of(target, now) for _, target in sorted(by_metric.items(), key=_display_order)]
         for ticket_id, by_metric in found.items()
     }
+
+
+def sla_of_new_ticket(session: Session, ticket_id: int) -> list[SlaItem]:
+    """What :func:`sla_for_tickets` gives for a ticket created in this transaction, without a
+    query: all its targets were started here (the creation path's answer is built in the write
+    lock on SQLite, so a query there costs every writer)."""
+    by_metric: dict[tuple[str, int], SlaTarget] = {}
+    for target in sorted(
+        targets_started_here(session, ticket_id), key=lambda target: (target.cycle, target.id)
+    ):
+        by_metric[(target.metric, 0 if target.kind == "policy" else target.id)] = target
+    now = clock.now()
+    return [item_of(target, now) for _, target in sorted(by_metric.items(), key=_display_order)]
 
 
 def ticket_sla(session: Session, actor: Actor, ticket_id: int) -> list[SlaItem]:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from opsdesk.auth.actor import Actor
-from opsdesk.sla.queries import sla_for_tickets
+from opsdesk.sla.queries import SlaItem, sla_for_tickets, sla_of_new_ticket
 from opsdesk.sla.schemas import SlaItemOut
 from opsdesk.tickets import service as tickets
 from opsdesk.tickets.models import Ticket
@@ -40,12 +40,11 @@ router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
 def _ticket_outs(session: Session, rows: Sequence[Ticket]) -> list[TicketOut]:
     """Ticket JSON with the fields other domains provide: ``"sla"`` (one query for the page)."""
     sla = sla_for_tickets(session, [ticket.id for ticket in rows])
-    return [
-        TicketOut.of(ticket).model_copy(
-            update={"sla": [SlaItemOut.of(item).model_dump(mode="json") for item in sla.get(ticket.id, [])]}
-        )
-        for ticket in rows
-    ]
+    return [_with_sla(TicketOut.of(ticket), sla.get(ticket.id, [])) for ticket in rows]
+
+
+def _with_sla(answer: TicketOut, sla: Sequence[SlaItem]) -> TicketOut:
+    return answer.model_copy(update={"sla": [SlaItemOut.of(item).model_dump(mode="json") for item in sla]})
 
 
 def _ticket_out(session: Session, ticket: Ticket) -> TicketOut:
@@ -85,8 +84,9 @@ def _create_ticket(session: Session, actor: Actor, body: TicketCreate) -> Respon
         ),
     )
     # Serialized here, once: the hot path of every channel integration skips re-validation.
+    answer = _with_sla(TicketOut.of(ticket), sla_of_new_ticket(session, ticket.id))
     return Response(
-        _ticket_out(session, ticket).model_dump_json(),
+        answer.model_dump_json(),
         status_code=201,
         media_type="application/json",
         headers={"Location": f"/api/v1/tickets/{ticket.id}"},

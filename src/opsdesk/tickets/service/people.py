@@ -17,7 +17,7 @@ from opsdesk import clock
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.permissions import Permission, is_group_scoped, require
-from opsdesk.direct_insert import attach_as_loaded, held_by_session
+from opsdesk.direct_insert import attach_as_loaded, held_by_session, unattached
 from opsdesk.errors import ConflictError, FieldProblem, NotFoundError, ValidationFailedError
 from opsdesk.tickets.models import (
     Account,
@@ -89,8 +89,7 @@ def person_by_email(session: Session, email: str) -> Person | None:
     if held is not None:
         return held  # with whatever this transaction changed on it
     emails = [
-        attach_as_loaded(
-            session,
+        unattached(
             PersonEmail,
             {
                 "id": row.email_id,
