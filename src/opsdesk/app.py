@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opsdesk import __version__
 from opsdesk.config import Settings
-from opsdesk.db import Database
+from opsdesk.db import Database, WalCheckpointer
 from opsdesk.domains import domain_modules
 from opsdesk.errors import DomainError
 from opsdesk.web.auth import LoginRequired, login_redirect
@@ -33,6 +33,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     from opsdesk.jobs.process import InProcessJobs
 
     jobs = InProcessJobs(settings, database)
+    # SQLite: WAL checkpoints in a thread of their own, not inside some request's write lock.
+    checkpointer = WalCheckpointer(database)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -40,9 +42,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         # jobs finished) on shutdown.
         del app
         jobs.start()
+        checkpointer.start()
         try:
             yield
         finally:
+            checkpointer.stop()
             jobs.stop()
 
     app = FastAPI(
