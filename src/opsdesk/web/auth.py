@@ -129,15 +129,16 @@ def current_web_session(request: Request, session: Session) -> WebSession | None
 def _token_user(request: Request, session: Session, token: str) -> TokenUser | None:
     """The token's user, attached to the request's session.
 
-    A write request's session takes SQLite's write lock at its first statement, and this
-    dependency runs in another thread-pool turn than the handler: had it taken the lock, the
-    lock would be held while the request waits for the handler's turn (and with every pool
-    thread waiting for the lock, that turn would not come). So a write request reads the token on
-    a connection of its own and hands the row to its session; a stale ``last_used_at`` is
-    touched in a transaction of its own, committed in this turn."""
-    if request.method in READ_METHODS:
-        return user_for_token(session, token)
+    On SQLite a write request's session takes the write lock at its first statement, and
+    :func:`api_actor` may run in another thread-pool turn than the handler: had it taken the
+    lock, the lock would be held while the request waits for the handler's turn (and with every
+    pool thread waiting for the lock, that turn would not come). So there a write request reads
+    the token on a connection of its own and hands the row to its session; a stale
+    ``last_used_at`` is touched in a transaction of its own, committed in this turn. PostgreSQL
+    locks rows, not the database: the request's session reads it (one connection, not two)."""
     database = database_of(request)
+    if request.method in READ_METHODS or not database.is_sqlite:
+        return user_for_token(session, token)
     with database.read_connection() as connection:
         found = find_token(connection, token)
     if found is None:
