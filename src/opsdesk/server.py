@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 
-import uvicorn
-
-from opsdesk import migrate
+from opsdesk import migrate, server_workers
 from opsdesk.config import Settings
 
 
@@ -30,13 +28,6 @@ def run(
     # Worker processes rebuild the app from the environment, so pass settings through it.
     os.environ["OPSDESK_DATABASE_URL"] = settings.resolved_database_url
     os.environ["OPSDESK_DATA_DIR"] = str(settings.data_dir.resolve())
-    uvicorn.run(
-        "opsdesk.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
-        proxy_headers=True,
+    server_workers.serve(
+        host, port, workers, {"log_level": "warning", "access_log": False, "proxy_headers": True}
     )
