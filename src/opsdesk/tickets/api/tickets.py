@@ -233,8 +233,8 @@ async def _message_input(request: Request, max_bytes: int) -> tuple[MessageCreat
     return message, uploads
 
 
-@router.post("/{ticket_id}/messages", status_code=201, openapi_extra=_MESSAGE_BODY)
-async def add_message(ticket_id: int, request: Request, actor: ApiActor, session: DbSession) -> MessageOut:
+@router.post("/{ticket_id}/messages", status_code=201, response_model=MessageOut, openapi_extra=_MESSAGE_BODY)
+async def add_message(ticket_id: int, request: Request, credentials: ApiCredentials) -> Response:
     """A public reply (``public: true``) or an internal note by the signed-in staff member.
 
     Send JSON, or ``multipart/form-data`` with ``body``, ``public``, ``status`` and up to 10 files
@@ -244,18 +244,26 @@ async def add_message(ticket_id: int, request: Request, actor: ApiActor, session
     body, uploads = await _message_input(request, settings.attachment_max_bytes)
     store = attachments.AttachmentStore(settings.attachments_dir, settings.attachment_max_bytes)
     attachments.check_uploads(uploads, store.max_bytes)
-    ticket = tickets.access_ticket(session, actor, ticket_id, for_update=True)
-    message = tickets.add_message(
-        session,
-        actor,
-        ticket,
-        body_text=body.body,
-        body_html=body.body_html,
-        public=body.public,
-        status=body.status,
-        attachments=attachments.store_uploads(store, uploads),
-    )
-    return MessageOut.of(message)
+
+    def add(session: Session, actor: Actor) -> Response:
+        ticket = tickets.access_ticket(session, actor, ticket_id, for_update=True)
+        message = tickets.add_message(
+            session,
+            actor,
+            ticket,
+            body_text=body.body,
+            body_html=body.body_html,
+            public=body.public,
+            status=body.status,
+            attachments=attachments.store_uploads(store, uploads),
+        )
+        return Response(
+            MessageOut.of(message).model_dump_json(), status_code=201, media_type="application/json"
+        )
+
+    # In the write lane: the database work (and storing the files) off the event loop, which
+    # this handler blocked before.
+    return await write_lane.run(request, credentials, add)
 
 
 @router.get("/{ticket_id}/messages")
