@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
-from opsdesk.billing.models import BillingCustomer, Payment, Refund
+from opsdesk.billing.models import BillingCustomer, Dispute, Payment, Refund
 from opsdesk.db import Database
 from opsdesk.tickets.models import Ticket
 from tests.e2e.conftest import AGENT_EMAIL, AGENT_PASSWORD, RunningServer
@@ -20,7 +20,9 @@ pytestmark = pytest.mark.e2e
 
 
 def _ticket_with_a_refundable_charge(database_url: str) -> tuple[int, int]:
-    """A seeded ticket (not closed) whose account pays by card and has a captured charge."""
+    """A seeded ticket (not closed) whose account pays by card and has a captured charge with no
+    dispute (the seed disputes some recent charges, which can then not be refunded: which ones
+    depends on the day the seed runs)."""
     database = Database(database_url)
     try:
         with database.transaction() as session:
@@ -35,6 +37,7 @@ def _ticket_with_a_refundable_charge(database_url: str) -> tuple[int, int]:
                     Payment.amount_minor > 100,
                     Payment.currency == "USD",
                     Ticket.status != "closed",
+                    ~exists().where(Dispute.payment_id == Payment.id),
                 )
                 .order_by(Payment.id.desc(), Ticket.id)
                 .limit(1)
