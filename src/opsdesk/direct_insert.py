@@ -37,6 +37,8 @@ class _Shape:
     key_of_primary: str
     # (attribute key, column name, default value or callable, is callable)
     columns: tuple[tuple[str, str, Any, bool], ...]
+    # The column attributes' keys but the primary key's (checked against on every call).
+    keys: frozenset[str]
 
 
 _shapes: dict[type, _Shape] = {}
@@ -65,7 +67,13 @@ def _shape(model: type) -> _Shape:
             columns.append((attribute.key, column.name, default.arg, False))  # type: ignore[attr-defined]
         else:
             raise TypeError(f"{model.__name__}.{attribute.key}: only Python-side defaults are supported")
-    shape = _Shape(table, table.insert().returning(primary), key_of_primary, tuple(columns))
+    shape = _Shape(
+        table,
+        table.insert().returning(primary),
+        key_of_primary,
+        tuple(columns),
+        frozenset(key for key, *_ in columns),
+    )
     _shapes[model] = shape
     return shape
 
@@ -77,7 +85,7 @@ def insert_as_loaded(
     default) and return the persistent object. ``related`` sets relationships that should count
     as loaded (a many-to-one's object, a collection's list of objects built the same way)."""
     shape = _shape(model)
-    unknown = set(values) - {key for key, *_ in shape.columns}
+    unknown = values.keys() - shape.keys
     if unknown:
         raise TypeError(f"{model.__name__} has no column attributes {sorted(unknown)}")
     by_key: dict[str, Any] = {}
@@ -103,7 +111,7 @@ def attach_as_loaded(
     first use). If the session already holds the object, that one is returned unchanged: it may
     carry changes this row does not know about."""
     shape = _shape(model)
-    missing = {key for key, *_ in shape.columns} - set(values)
+    missing = shape.keys - values.keys()
     if missing or shape.key_of_primary not in values:
         raise TypeError(f"{model.__name__}: values lack {sorted(missing) or [shape.key_of_primary]}")
     existing = held_by_session(session, model, values[shape.key_of_primary])

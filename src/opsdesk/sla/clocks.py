@@ -166,39 +166,26 @@ def _apply_policy(
 _STARTED_KEY = "opsdesk_sla_started"
 
 
-def _started_in_transaction(session: Session) -> dict[int, set[str]]:
-    """Metrics whose targets this transaction started, per ticket (kept in ``session.info``,
-    tied to the root transaction so a rolled-back one's ids are not remembered)."""
-    transaction = session.get_transaction()
-    marker = id(transaction)
-    kept = session.info.get(_STARTED_KEY)
+def _started(session: Session) -> dict[int, list[SlaTarget]]:
+    """The targets this transaction started, per ticket (kept in ``session.info``, tied to the
+    root transaction so a rolled-back one's are not remembered)."""
+    marker = id(session.get_transaction())
+    kept: tuple[int, dict[int, list[SlaTarget]]] | None = session.info.get(_STARTED_KEY)
     if kept is None or kept[0] != marker:
         kept = (marker, {})
         session.info[_STARTED_KEY] = kept
-    started: dict[int, set[str]] = kept[1]
-    return started
-
-
-_TARGETS_KEY = "opsdesk_sla_targets_started"
+    return kept[1]
 
 
 def remember_started(session: Session, target: SlaTarget) -> None:
     """Keep a target this transaction started (for :func:`targets_started_here`)."""
-    transaction = session.get_transaction()
-    kept: tuple[int, dict[int, list[SlaTarget]]] | None = session.info.get(_TARGETS_KEY)
-    if kept is None or kept[0] != id(transaction):
-        kept = (id(transaction), {})
-        session.info[_TARGETS_KEY] = kept
-    kept[1].setdefault(target.ticket_id, []).append(target)
+    _started(session).setdefault(target.ticket_id, []).append(target)
 
 
 def targets_started_here(session: Session, ticket_id: int) -> list[SlaTarget]:
     """The targets this transaction started for the ticket (still kept, not deleted). For a
     ticket this transaction created, these are all of its targets: its answer needs no query."""
-    kept = session.info.get(_TARGETS_KEY)
-    if kept is None or kept[0] != id(session.get_transaction()):
-        return []
-    return [target for target in kept[1].get(ticket_id, []) if not inspect(target).was_deleted]
+    return [target for target in _started(session).get(ticket_id, []) if not inspect(target).was_deleted]
 
 
 def start_target(
@@ -219,7 +206,6 @@ def start_target(
     if found is None:
         return None
     seconds, business = found
-    _started_in_transaction(session).setdefault(ticket.id, set()).add(metric.value)
     last_cycle = (
         None
         if new_ticket
@@ -275,7 +261,7 @@ def start_clocks(session: Session, event: TicketCreated) -> None:
         return
     # Routing may have changed a field that chooses the policy before this reaction ran, and
     # that change already started the clocks (reselect_policy): those stand.
-    already = _started_in_transaction(session).get(ticket.id, set())
+    already = {target.metric for target in _started(session).get(ticket.id, []) if target.kind == POLICY_KIND}
     for metric in (Metric.FIRST_REPLY, Metric.RESOLUTION):
         if metric.value not in already:
             start_target(session, ticket, policy, metric, ticket.created_at, new_ticket=True, flush=False)

@@ -76,41 +76,40 @@ _TARGETS_OF_TICKETS = (
 )
 
 
+def _current_items(targets: Iterable[SlaTarget], now: datetime) -> list[SlaItem]:
+    """One ticket's targets (in cycle order) as shown: the latest cycle of each policy metric,
+    in metric order, then each fixed deadline after its metric's."""
+    by_metric: dict[tuple[str, int], SlaTarget] = {}
+    for target in targets:
+        # Later cycles replace earlier ones; fixed deadlines are each their own (keyed by id).
+        by_metric[(target.metric, 0 if target.kind == "policy" else target.id)] = target
+    return [item_of(target, now) for _, target in sorted(by_metric.items(), key=_display_order)]
+
+
 def sla_for_tickets(session: Session, ticket_ids: Iterable[int]) -> dict[int, list[SlaItem]]:
-    """The current target of each metric for each ticket (latest cycle), in metric order, then
-    the ticket's fixed deadlines (each, in the order they were started) after their metric's.
-    This is the field provider behind ``"sla"`` in the ticket JSON: one query for a page."""
+    """The current targets of each ticket (see :func:`_current_items`). This is the field
+    provider behind ``"sla"`` in the ticket JSON: one query for a page."""
     ids = list(dict.fromkeys(ticket_ids))
-    # Policy targets: the latest cycle of each metric. Fixed deadlines: each one (keyed by id).
-    found: dict[int, dict[tuple[str, int], SlaTarget]] = {ticket_id: {} for ticket_id in ids}
     if not ids:
         return {}
-    now = clock.now()
     rows = (
         session.scalars(_TARGETS_OF_TICKET, {"ticket_id": ids[0]})
         if len(ids) == 1
         else session.scalars(_TARGETS_OF_TICKETS, {"ticket_ids": ids})
     )
+    targets: dict[int, list[SlaTarget]] = {ticket_id: [] for ticket_id in ids}
     for target in rows:
-        key = (target.metric, 0 if target.kind == "policy" else target.id)
-        found[target.ticket_id][key] = target  # later cycles replace earlier ones
-    return {
-        ticket_id: [item_of(target, now) for _, target in sorted(by_metric.items(), key=_display_order)]
-        for ticket_id, by_metric in found.items()
-    }
+        targets[target.ticket_id].append(target)
+    now = clock.now()
+    return {ticket_id: _current_items(of_ticket, now) for ticket_id, of_ticket in targets.items()}
 
 
 def sla_of_new_ticket(session: Session, ticket_id: int) -> list[SlaItem]:
     """What :func:`sla_for_tickets` gives for a ticket created in this transaction, without a
     query: all its targets were started here (the creation path's answer is built in the write
     lock on SQLite, so a query there costs every writer)."""
-    by_metric: dict[tuple[str, int], SlaTarget] = {}
-    for target in sorted(
-        targets_started_here(session, ticket_id), key=lambda target: (target.cycle, target.id)
-    ):
-        by_metric[(target.metric, 0 if target.kind == "policy" else target.id)] = target
-    now = clock.now()
-    return [item_of(target, now) for _, target in sorted(by_metric.items(), key=_display_order)]
+    started = sorted(targets_started_here(session, ticket_id), key=lambda target: (target.cycle, target.id))
+    return _current_items(started, clock.now())
 
 
 def ticket_sla(session: Session, actor: Actor, ticket_id: int) -> list[SlaItem]:

@@ -83,14 +83,8 @@ def _create_ticket(session: Session, actor: Actor, body: TicketCreate) -> Respon
             language=body.language,
         ),
     )
-    # Serialized here, once: the hot path of every channel integration skips re-validation.
     answer = _with_sla(TicketOut.of(ticket), sla_of_new_ticket(session, ticket.id))
-    return Response(
-        answer.model_dump_json(),
-        status_code=201,
-        media_type="application/json",
-        headers={"Location": f"/api/v1/tickets/{ticket.id}"},
-    )
+    return write_lane.created(answer, f"/api/v1/tickets/{ticket.id}")
 
 
 @router.get("")
@@ -257,9 +251,7 @@ async def add_message(ticket_id: int, request: Request, credentials: ApiCredenti
             status=body.status,
             attachments=attachments.store_uploads(store, uploads),
         )
-        return Response(
-            MessageOut.of(message).model_dump_json(), status_code=201, media_type="application/json"
-        )
+        return write_lane.created(MessageOut.of(message))
 
     # In the write lane: the database work (and storing the files) off the event loop, which
     # this handler blocked before.

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Table, bindparam, delete, exists, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 
 from opsdesk import clock
 from opsdesk.auth import audit
@@ -156,15 +156,17 @@ def _insert_person(
     if email_id is None:
         session.execute(_DELETE_PERSON, {"person_id": person_id})
         return None
-    entry = PersonEmail(id=email_id, person_id=person_id, email=email, is_primary=True)
-    person = Person(id=person_id, phone=None, time_zone=None, **values)
-    person.emails = [entry]
-    person.external_ids = []
-    person.other_accounts = []
-    make_transient_to_detached(entry)
-    make_transient_to_detached(person)
-    session.add(person)
-    return person
+    entry = unattached(
+        PersonEmail, {"id": email_id, "person_id": person_id, "email": email, "is_primary": True}
+    )
+    return attach_as_loaded(
+        session,
+        Person,
+        {"id": person_id, "phone": None, "time_zone": None, **values},
+        emails=[entry],
+        external_ids=[],
+        other_accounts=[],
+    )
 
 
 # ---------------------------------------------------------------- managing people

@@ -194,30 +194,16 @@ def update_category(
     cleaned = _checked_label(session, category, label) if label is not None else None
     if active is not None:
         _check_activation(session, category, active)
+    changes: dict[str, tuple[object, object]] = {}
     if cleaned is not None and cleaned != category.label:
-        audit.record(
-            session,
-            actor,
-            entity_type="triage_category",
-            entity_id=category.id,
-            action="updated",
-            field="label",
-            old=category.label,
-            new=cleaned,
-        )
+        changes["label"] = (category.label, cleaned)
         category.label = cleaned
     if active is not None and category.is_active != active:
-        audit.record(
-            session,
-            actor,
-            entity_type="triage_category",
-            entity_id=category.id,
-            action="updated",
-            field="is_active",
-            old=category.is_active,
-            new=active,
-        )
+        changes["is_active"] = (category.is_active, active)
         category.is_active = active
+    audit.record_changes(
+        session, actor, entity_type="triage_category", entity_id=category.id, changes=changes
+    )
     session.flush()
     return category
 
