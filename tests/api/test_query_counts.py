@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from opsdesk.tickets.service import people
-from tests.support.databases import BoundDatabase
+from tests.support.databases import BoundDatabase, recorded_statements
 from tests.support.factories import SYSTEM, make_account, make_group, make_ticket, make_user
 from tests.support.web import bearer_headers
 
 
-@contextmanager
-def counted(database: BoundDatabase) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(*arguments: Any) -> None:
-        statements.append(str(arguments[2]))
-
-    event.listen(database.engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(database.engine, "before_cursor_execute", record)
-
-
 def _queries(database: BoundDatabase, call: Callable[[], Any]) -> int:
-    with counted(database) as statements:
+    with recorded_statements(database) as statements:
         answer = call()
         assert answer.status_code == 200, answer.text
     return len(statements)

@@ -4,12 +4,7 @@ the configuration generation), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import pytest
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from opsdesk.channels.errors import OriginNotAllowedError
@@ -17,24 +12,10 @@ from opsdesk.channels.service import chat, chat_presence
 from opsdesk.channels.service.brands import BrandValues, create_brand, update_brand
 from opsdesk.channels.service.outbound import brand_for_recipients, sender_of, set_ticket_brand
 from opsdesk.config import Settings
-from tests.support.databases import BoundDatabase
+from tests.support.databases import BoundDatabase, recorded_statements
 from tests.support.factories import SYSTEM, make_ticket, make_user, staff_actor
 
 ORIGIN = "https://shop.example"
-
-
-@contextmanager
-def _statements(database: BoundDatabase) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(*arguments: Any) -> None:
-        statements.append(str(arguments[2]))
-
-    event.listen(database.engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(database.engine, "before_cursor_execute", record)
 
 
 def test_email_brands_come_from_the_cache_and_follow_every_change(
@@ -50,7 +31,7 @@ def test_email_brands_come_from_the_cache_and_follow_every_change(
     set_ticket_brand(db, ticket.id, newer.id)
     assert brand_for_recipients(db, ("care+x1@globex.example",)) is not None  # loads the snapshot
 
-    with _statements(database) as statements:
+    with recorded_statements(database) as statements:
         for _ in range(3):  # three inbound emails
             found = brand_for_recipients(db, ("help@initech.example", "care+x1@globex.example"))
             assert found is not None
@@ -79,7 +60,7 @@ def test_chat_brands_come_from_the_cache_and_follow_every_change(
     chat_presence.set_presence(db, staff_actor(make_user(db)), "online")
     assert chat.brand_for_origin(db, "acme", ORIGIN).id == brand.id  # loads the snapshot
 
-    with _statements(database) as statements:
+    with recorded_statements(database) as statements:
         found = chat.brand_for_origin(db, "acme", ORIGIN)
         conversation = chat.start_conversation(
             db, found, name="Kim", email="kim@customer.example", origin=ORIGIN, client_address="203.0.113.9"

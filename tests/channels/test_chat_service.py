@@ -30,7 +30,7 @@ from opsdesk.channels.service.mailboxes import add_brand
 from opsdesk.jobs.runner import run_pending
 from opsdesk.outbox import OutboxJob
 from opsdesk.tickets.models import Message, Ticket
-from tests.support.databases import BoundDatabase
+from tests.support.databases import BoundDatabase, recorded_statements
 from tests.support.factories import SYSTEM, make_user, staff_actor
 from tests.support.smtp_sink import SmtpSink, smtp_sink
 
@@ -367,7 +367,6 @@ def test_contractors_see_only_the_chats_of_their_groups(db: Session) -> None:
 
 
 def test_the_agent_queue_reads_a_fixed_number_of_statements(db: Session, database: BoundDatabase) -> None:
-    from sqlalchemy import event
 
     from opsdesk.tickets import service as tickets
     from tests.support.factories import make_group
@@ -391,16 +390,8 @@ def test_the_agent_queue_reads_a_fixed_number_of_statements(db: Session, databas
         db.flush()
 
     def statements_of_queue() -> tuple[dict[str, list[dict[str, object]]], int]:
-        statements: list[str] = []
-
-        def record(*arguments: object) -> None:
-            statements.append(str(arguments[2]))
-
-        event.listen(database.engine, "before_cursor_execute", record)
-        try:
+        with recorded_statements(database) as statements:
             queue = chat.queue_for_agent(db, actor)
-        finally:
-            event.remove(database.engine, "before_cursor_execute", record)
         return queue, len(statements)
 
     add_chats(waiting=1, active=1)

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-from sqlalchemy import Connection
+from sqlalchemy import Connection, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from opsdesk.db import Database
@@ -72,3 +72,19 @@ class BoundDatabase(Database):
         # The test's connection: what the test wrote in its outer transaction is visible.
         with self._turns:
             yield self.connection
+
+
+@contextmanager
+def recorded_statements(database: Database) -> Iterator[list[str]]:
+    """The SQL statements the database's engine runs inside the block, in order (for tests that
+    count queries)."""
+    statements: list[str] = []
+
+    def record(_connection: object, _cursor: object, statement: str, *_rest: object) -> None:
+        statements.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)

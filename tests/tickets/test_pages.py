@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from opsdesk.auth.models import AuditEvent
 from opsdesk.tickets import service as tickets
 from opsdesk.tickets.models import Account, CustomFieldDefinition, Message, Ticket, View
 from opsdesk.tickets.service import views as views_service
-from tests.support.databases import BoundDatabase
+from tests.support.databases import BoundDatabase, recorded_statements
 from tests.support.factories import make_account, make_group, make_ticket, make_user, staff_actor
 from tests.support.web import app_client, sign_in
 
@@ -47,20 +46,6 @@ def _signed_in(client: TestClient, db: Session, role: str = "agent", **fields: A
 
 def _view(views: list[View], name: str) -> View:
     return next(view for view in views if view.name == name)
-
-
-@contextmanager
-def counted_queries(database: BoundDatabase) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(database.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(database.engine, "before_cursor_execute", count)
 
 
 def test_pages_need_a_signed_in_user(client: TestClient) -> None:
@@ -133,16 +118,16 @@ def test_list_pages_do_not_query_per_ticket(
 
     url = f"/views/{_view(views, 'All unsolved').id}"
     add(3, 0)
-    with counted_queries(database) as few:
+    with recorded_statements(database) as few:
         assert client.get(url).status_code == 200
     add(30, 100)
-    with counted_queries(database) as many:
+    with recorded_statements(database) as many:
         assert client.get(url).status_code == 200
     assert len(many) == len(few)
-    with counted_queries(database) as account_queries:
+    with recorded_statements(database) as account_queries:
         assert client.get(f"/accounts/{account.id}").status_code == 200
     add(10, 200)
-    with counted_queries(database) as more_account_queries:
+    with recorded_statements(database) as more_account_queries:
         assert client.get(f"/accounts/{account.id}").status_code == 200
     assert len(more_account_queries) == len(account_queries)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from opsdesk.auth.models import AuditEvent
@@ -24,7 +24,7 @@ from opsdesk.triage.seed import NEEDS_TRIAGE_VIEW, seed_defaults
 from opsdesk.triage.service import assignment, classification, registry, routing, taxonomy
 from opsdesk.triage.service.classification import prediction_for
 from opsdesk.triage.service.settings import triage_settings, update_triage_settings
-from tests.support.databases import BoundDatabase
+from tests.support.databases import BoundDatabase, recorded_statements
 from tests.support.factories import SYSTEM, make_group, make_ticket, make_user, staff_actor
 from tests.support.web import app_client, bearer_headers, sign_in
 
@@ -121,27 +121,15 @@ def test_an_edit_checks_once_and_a_refused_one_changes_nothing(db: Session, data
     press = _category(db, "other/press")
     taxonomy.set_category_active(db, admin, press.id, active=False)
     db.flush()
-    statements: list[str] = []
-
-    def record(*arguments: object) -> None:
-        statements.append(str(arguments[2]))
-
-    event.listen(database.engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(database) as statements:
         taxonomy.update_category(db, admin, press.id, label="Press office", active=False)
-    finally:
-        event.remove(database.engine, "before_cursor_execute", record)
     # the retired category stays retired: no blocker query; the label is checked once
     assert press.label == "Press office"
     assert sum("lower(triage_categories.label)" in statement for statement in statements) == 1
 
     taxonomy.set_category_active(db, admin, press.id, active=True)
-    statements.clear()
-    event.listen(database.engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(database) as statements:
         taxonomy.update_category(db, admin, press.id, label="Press desk", active=False)
-    finally:
-        event.remove(database.engine, "before_cursor_execute", record)
     assert sum("FROM routing_rules" in statement for statement in statements) == 1
     assert sum("FROM triage_keyword_rules" in statement for statement in statements) == 1
     assert (press.label, press.is_active) == ("Press desk", False)
