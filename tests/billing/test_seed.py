@@ -35,7 +35,7 @@ NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 
 def test_seeded_billing_is_consistent(db: Session) -> None:
     with clock.frozen(NOW):
-        seeder.seed_company(db, SeedOptions(tickets=150, days=30, seed=11, batch_size=100))
+        seeder.seed_company(db, SeedOptions(tickets=150, days=30, seed=11))
     paying = set(db.scalars(select(Account.id).where(Account.mrr_amount_minor > 0)))
     customers = db.scalars(select(BillingCustomer)).all()
     assert {customer.account_id for customer in customers} == paying

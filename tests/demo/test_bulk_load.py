@@ -1,9 +1,8 @@
-"""The seeder's own load transaction on a fresh database: the child-process generator makes the
-same data as the in-process loop, and the relaxed load settings leave nothing relaxed behind."""
+"""The seeder's own load transaction on a fresh database: the store writer makes the same data as
+the in-process load, and the relaxed load settings leave nothing relaxed behind."""
 
 from __future__ import annotations
 
-import random
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,54 +13,13 @@ from sqlalchemy import text
 
 from opsdesk import clock, migrate
 from opsdesk.db import Database
-from opsdesk.demo.arrivals import arrival_times, plan_bursts
-from opsdesk.demo.bulk import InstantFormat, epoch_of, load_transaction
+from opsdesk.demo.bulk import STORE_SCHEMA, load_transaction
 from opsdesk.demo.context import SeedOptions
-from opsdesk.demo.conversations import Agent, Requester, TicketPlayer
-from opsdesk.demo.producer import TicketPlan, generate, ticket_batches
+from opsdesk.demo.conversations import TicketPlayer
 from opsdesk.demo.seeder import seed_company
 from tests.support.databases import postgres_database
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
-GROUPS = ("Frontline", "Technical Support", "Billing", "Enterprise", "Renewals")
-
-
-def _plan(seed: int) -> TicketPlan:
-    generator = random.Random(seed)
-    start = epoch_of(NOW) - 20 * 86_400
-    bursts = plan_bursts(generator, start, 20)
-    agents = [Agent(1, "Priya Patel", "Priya"), Agent(2, "Lucas Moreau", "Lucas")]
-    player = TicketPlayer(
-        generator,
-        now=epoch_of(NOW),
-        instant=InstantFormat("postgresql"),
-        groups={name: index for index, name in enumerate(GROUPS, start=1)},
-        members=dict.fromkeys(GROUPS, agents),
-        system_name="opsdesk",
-        waiting_status_id=9,
-        bursts=bursts,
-    )
-    requesters = [
-        Requester(number, f"Person {number}", "Person", number, tier, "en")
-        for number, tier in enumerate(("enterprise", "business", "self_serve", "consumer") * 5, start=1)
-    ]
-    times = arrival_times(generator, start, 20, 700, bursts)
-    return TicketPlan(generator, player, times, requesters, 1, 1, batch_size=200)
-
-
-def test_child_process_makes_the_same_batches_and_leaves_the_generator_alike() -> None:
-    in_process = _plan(4)
-    expected = [
-        (rows.tickets, rows.messages, rows.tags, rows.audit, t, m) for rows, t, m in generate(in_process)
-    ]
-    forked = _plan(4)
-    got = [
-        (rows.tickets, rows.messages, rows.tags, rows.audit, t, m)
-        for rows, t, m in ticket_batches(forked, in_child=True)
-    ]
-    assert len(got) == 4  # 700 tickets in batches of 200
-    assert got == expected
-    assert forked.generator.random() == in_process.generator.random()
 
 
 @pytest.fixture(params=("sqlite", "postgresql"))
@@ -94,7 +52,7 @@ def test_load_transaction_seeds_consistent_rows_and_restores_settings(fresh_data
     with clock.frozen(NOW), load_transaction(fresh_database) as session:
         context = seed_company(
             session,
-            SeedOptions(tickets=600, days=20, seed=3, batch_size=250, parallel=True, with_domains=False),
+            SeedOptions(tickets=600, days=20, seed=3, parallel=True, with_domains=False),
         )
     assert len(context.ticket_ids) == 600
     assert _constraints(fresh_database) == before  # every index and foreign key is back
@@ -134,9 +92,10 @@ def test_a_failing_generator_rolls_the_load_back(
 
     monkeypatch.setattr(TicketPlayer, "play", play)
     before = _constraints(fresh_database)
-    options = SeedOptions(tickets=600, days=20, seed=3, batch_size=100, parallel=True, with_domains=False)
+    options = SeedOptions(tickets=600, days=20, seed=3, parallel=True, with_domains=False)
     with (
-        pytest.raises(RuntimeError, match="generator broke"),
+        # Raised here (PostgreSQL plays in this process) or reported by SQLite's store writer.
+        pytest.raises((ValueError, RuntimeError), match="generator broke"),
         clock.frozen(NOW),
         load_transaction(fresh_database) as session,
     ):
@@ -149,7 +108,9 @@ def test_a_failing_generator_rolls_the_load_back(
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             # The child's scratch file is removed and detached after a failure too.
-            assert [row[1] for row in connection.exec_driver_sql("PRAGMA database_list")] == ["main"]
+            attached = {row[1] for row in connection.exec_driver_sql("PRAGMA database_list")}
+            assert STORE_SCHEMA not in attached
+            assert connection.exec_driver_sql("SELECT count(*) FROM temp.sqlite_master").scalar() == 0
             assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".opsdesk-seed-")] == []
 
 
@@ -179,17 +140,17 @@ def test_sqlite_child_store_makes_the_same_database_as_the_in_process_load(tmp_p
         with clock.frozen(NOW), load_transaction(database) as session:
             seed_company(
                 session,
-                SeedOptions(
-                    tickets=500, days=20, seed=5, batch_size=120, parallel=parallel, with_domains=False
-                ),
+                SeedOptions(tickets=500, days=20, seed=5, parallel=parallel, with_domains=False),
             )
         # The child's scratch file is gone and no longer attached.
         assert [
             path.name for path in (tmp_path / name).iterdir() if path.name.startswith(".opsdesk-seed")
         ] == []
         with database.engine.connect() as connection:
-            attached = [row[1] for row in connection.exec_driver_sql("PRAGMA database_list")]
-            assert attached == ["main"]
+            attached = {row[1] for row in connection.exec_driver_sql("PRAGMA database_list")}
+            assert STORE_SCHEMA not in attached
+            # The expansion's source tables are gone too.
+            assert connection.exec_driver_sql("SELECT count(*) FROM temp.sqlite_master").scalar() == 0
     in_process, child_store = databases
     expected = _rows(in_process)
     assert len(expected["tickets"]) == 500
@@ -214,7 +175,7 @@ def test_the_store_transfer_copies_records_as_stored(tmp_path: Path) -> None:
         writer = BulkWriter(session)
         store = writer.store_for([table for table, _, _ in STORED_TABLES], str(tmp_path / "store.db"))
     scratch = sqlite3.connect(store.path)
-    for statement in (*store.tables, *store.indexes):
+    for statement in (*store.tables, *(sql for table in store.indexes.values() for sql in table)):
         scratch.execute(statement)
     scratch.close()
     raw = sqlite3.connect(tmp_path / "main.db", isolation_level=None)

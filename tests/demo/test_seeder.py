@@ -24,9 +24,7 @@ CLOSE_AFTER = timedelta(days=4)
 @pytest.fixture
 def seeded(db: Session) -> SeedContext:
     with clock.frozen(NOW):
-        return seeder.seed_company(
-            db, SeedOptions(tickets=400, days=30, seed=7, batch_size=150, with_domains=False)
-        )
+        return seeder.seed_company(db, SeedOptions(tickets=400, days=30, seed=7, with_domains=False))
 
 
 def test_counts_and_company(db: Session, seeded: SeedContext) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from opsdesk.db import Database
+from opsdesk.demo import expansion
 from opsdesk.demo.producer import ChildStore
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -29,6 +30,7 @@ STORE_SCHEMA = "opsdesk_seed_store"
 # A negative cache_size is in KiB: up to 1 GiB of pages for a bulk load (memory is only used as
 # the load grows into it).
 BULK_CACHE_KIB = -1_048_576
+BULK_MMAP_BYTES = 8 * 1024**3
 
 
 class InstantFormat:
@@ -80,13 +82,16 @@ class BulkWriter:
         self.dialect = session.connection().dialect.name
         self.instant = InstantFormat(self.dialect)
 
+    def raw_connection(self) -> Any:
+        # Asked for every time: a commit between batches may hand the session another connection.
+        return self.session.connection().connection.driver_connection
+
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         # Rows may come from an iterator (a zip over columns: one tuple at a time, reused).
         if isinstance(rows, Sized) and not rows:
             return
         names = ", ".join(columns)
-        # Asked for every time: a commit between batches may hand the session another connection.
-        raw: Any = self.session.connection().connection.driver_connection
+        raw = self.raw_connection()
         if self.dialect == "sqlite":
             marks = ", ".join("?" for _ in columns)
             cursor = raw.cursor()
@@ -100,20 +105,33 @@ class BulkWriter:
             for row in rows:
                 write_row(row)
 
+    def expand(self, sources: dict[str, Iterable[Sequence[object]]], tables: Sequence[str]) -> None:
+        """Fill ``tables`` from a cast's sources (:mod:`opsdesk.demo.expansion`), one statement each."""
+        raw = self.raw_connection()
+        expansion.write_sources(raw, self.dialect, sources)
+        statements = expansion.expansion_statements(self.dialect)
+        for table in tables:
+            raw.execute(statements[table])
+        for statement in expansion.drop_statements():
+            raw.execute(statement)
+
     @contextlib.contextmanager
     def bulk_load_tuning(self) -> Iterator[None]:
         """SQLite settings for one big load on this connection, restored afterwards.
 
         A page cache large enough to hold the load keeps SQLite from spilling half-built B-trees
-        to the WAL mid-transaction, and worker threads let ``CREATE INDEX`` sort on both cores.
+        to the WAL mid-transaction, worker threads let ``CREATE INDEX`` sort on both cores, and
+        the expansion's source tables stay in memory.
         """
         if self.dialect != "sqlite":
             yield
             return
-        names = ("cache_size", "threads")
+        names = ("cache_size", "threads", "temp_store", "mmap_size")
         previous = {name: self.session.execute(text(f"PRAGMA {name}")).scalar_one() for name in names}
         self.session.execute(text(f"PRAGMA cache_size={BULK_CACHE_KIB}"))
         self.session.execute(text("PRAGMA threads=2"))
+        self.session.execute(text("PRAGMA temp_store=MEMORY"))
+        self.session.execute(text(f"PRAGMA mmap_size={BULK_MMAP_BYTES}"))
         try:
             yield
         finally:
@@ -180,18 +198,19 @@ class BulkWriter:
         """SQLite: how to make a file with the same tables and indexes as ``tables`` here, for a
         child process to fill and :meth:`transfer` to copy."""
         creates: list[str] = []
-        indexes: list[str] = []
+        indexes: dict[str, tuple[str, ...]] = {}
         for table in tables:
-            for kind, sql in self.session.execute(
+            statements = self.session.execute(
                 text(
                     "SELECT type, sql FROM sqlite_master WHERE tbl_name = :table "
                     "AND type IN ('table', 'index') AND sql IS NOT NULL"
                 ),
                 {"table": table},
-            ):
-                (creates if kind == "table" else indexes).append(str(sql))
+            ).all()
+            creates.extend(str(sql) for kind, sql in statements if kind == "table")
+            indexes[table] = tuple(str(sql) for kind, sql in statements if kind == "index")
         page_size = int(self.session.execute(text("PRAGMA page_size")).scalar_one())
-        return ChildStore(path, tuple(creates), tuple(indexes), page_size)
+        return ChildStore(path, tuple(creates), indexes, page_size)
 
     def database_directory(self) -> Path | None:
         """SQLite: the directory of the database file (None in memory)."""

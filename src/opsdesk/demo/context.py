@@ -17,12 +17,11 @@ class SeedOptions:
     tickets: int = 2_000
     days: int = 90
     seed: int = 1
-    # Tickets per bulk insert; bigger batches are faster but hold more rows in memory.
-    batch_size: int = 5_000
     # Run the other domains' seed functions (plans, invoices...); benchmarks that only need
     # tickets turn them off.
     with_domains: bool = True
-    # Generate the conversations in a child process while this one writes (None: for big seeds).
+    # SQLite: write tickets, tags and messages in a child process while this one writes the audit
+    # trail and the keyword index (None: for big seeds).
     parallel: bool | None = None
 
 

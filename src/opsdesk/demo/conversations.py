@@ -263,7 +263,7 @@ class TicketPlayer:
                 self._json_cache[value] = encoded
         return encoded
 
-    def _burst_at(self, moment: int) -> Burst | None:
+    def burst_at(self, moment: int) -> Burst | None:
         for burst in self.bursts:
             if burst.start <= moment < burst.end + 1800:
                 return burst
@@ -274,7 +274,7 @@ class TicketPlayer:
         rnd = self.random.random
         instant = self.instant
         now = self.now
-        burst = self._burst_at(created)
+        burst = self.burst_at(created)
         if burst is not None and rnd() < 0.6:
             variant = self.random.choice(self.incident_variants[burst.start])
             priority = "high"

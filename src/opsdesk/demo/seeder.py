@@ -25,8 +25,10 @@ from sqlalchemy.orm import Session
 
 from opsdesk import clock
 from opsdesk.auth.actor import Actor
+from opsdesk.demo import expansion
 from opsdesk.demo.arrivals import arrival_times, plan_bursts
 from opsdesk.demo.bulk import BULK_LOAD_KEY, BulkWriter, epoch_of
+from opsdesk.demo.casting import cast_tickets, play_solo
 from opsdesk.demo.company import (
     ACCOUNT_COLUMNS,
     COMPANY_TABLES,
@@ -39,23 +41,31 @@ from opsdesk.demo.context import SeedContext, SeedOptions
 from opsdesk.demo.conversations import (
     AUDIT_COLUMNS,
     CATEGORY_GROUP,
-    MESSAGE_COLUMNS,
-    TAG_COLUMNS,
-    TICKET_COLUMNS,
     Agent,
     Requester,
     TicketPlayer,
 )
-from opsdesk.demo.producer import STORED_TABLES, ChildStore, ChildTickets, TicketPlan, can_fork, generate
+from opsdesk.demo.producer import (
+    SEARCH_COLUMNS,
+    SEARCH_TABLE,
+    STORED_TABLES,
+    ChildStore,
+    StoreWriter,
+    can_fork,
+    fill_stored_tables,
+    solo_audit,
+)
 from opsdesk.domains import domain_modules
 from opsdesk.errors import ConflictError, FieldProblem, ValidationFailedError
 from opsdesk.tickets.models import Account, Ticket
 from opsdesk.tickets.service import search
 
 SEED_ACTOR_NAME = "Demo seed"
-# From this many tickets the conversations are generated in a child process while this one writes.
+# From this many tickets SQLite's tickets, tags, messages and keyword index are written by a child
+# process into a file of their own while this one writes the audit trail.
 PARALLEL_FROM = 20_000
-TICKET_TABLES = ("tickets", "messages", "ticket_tags", "audit_events")
+TICKET_TABLES = ("tickets", "ticket_tags", "messages", "audit_events")
+STORED = tuple(table for table, _, _ in STORED_TABLES)
 LOADED_TABLES = (*COMPANY_TABLES, *TICKET_TABLES)
 MAX_TICKETS = 10_000_000
 MAX_DAYS = 3_650
@@ -67,8 +77,6 @@ def validate_options(options: SeedOptions) -> None:
         problems.append(FieldProblem(("tickets",), f"must be between 0 and {MAX_TICKETS}"))
     if not 1 <= options.days <= MAX_DAYS:
         problems.append(FieldProblem(("days",), f"must be between 1 and {MAX_DAYS}"))
-    if options.batch_size < 1:
-        problems.append(FieldProblem(("batch_size",), "must be at least 1"))
     if problems:
         raise ValidationFailedError("the seed options are not valid", fields=problems)
 
@@ -84,7 +92,7 @@ def _child_store(writer: BulkWriter, stack: contextlib.ExitStack) -> ChildStore 
         return None
     scratch = tempfile.mkdtemp(prefix=".opsdesk-seed-", dir=directory)
     stack.callback(shutil.rmtree, scratch, ignore_errors=True)
-    return writer.store_for([table for table, _, _ in STORED_TABLES], str(Path(scratch) / "tickets.db"))
+    return writer.store_for(STORED, str(Path(scratch) / "tickets.db"))
 
 
 def people_for(tickets: int) -> int:
@@ -159,32 +167,32 @@ def seed_company(
         waiting_status_id=waiting_status_id,
         bursts=bursts,
     )
-    plan = TicketPlan(
-        generator=generator,
-        player=player,
-        times=arrival_times(generator, start_epoch, options.days, options.tickets, bursts),
-        requesters=requesters,
-        first_ticket_id=writer.next_id("tickets"),
-        first_message_id=writer.next_id("messages"),
-        batch_size=options.batch_size,
+    times = arrival_times(generator, start_epoch, options.days, options.tickets, bursts)
+    first_ticket_id, first_message_id = writer.next_id("tickets"), writer.next_id("messages")
+    cast = cast_tickets(generator, player, times, requesters, first_ticket_id, first_message_id)
+    agents = {agent.id: agent for team in members.values() for agent in team}
+    sources = expansion.source_rows(
+        cast,
+        [(r.id, r.name, r.first_name, r.email, r.language, r.account_id) for r in requesters],
+        [(agent.id, agent.name, agent.first_name) for agent in agents.values()],
     )
-    ticket_id, message_id = plan.first_ticket_id, plan.first_message_id
     parallel = options.parallel if options.parallel is not None else options.tickets >= PARALLEL_FROM
     parallel = parallel and can_fork()
+    sqlite = writer.dialect == "sqlite"
     with contextlib.ExitStack() as stack:
         store = _child_store(writer, stack) if parallel else None
-        plan.documents = store is not None
-        child = stack.enter_context(ChildTickets(plan, store)) if parallel else None
-        # The keyword search index is rebuilt once from the loaded rows instead of row by row
-        # (or, with a store, written batch by batch from the documents the child made).
+        child = stack.enter_context(StoreWriter(store, cast, player, sources)) if store is not None else None
+        here = TICKET_TABLES if child is None else ("audit_events",)
+        # SQLite's keyword index is written from the shapes' documents (and the solo tickets'),
+        # PostgreSQL's rebuilt from the loaded messages.
         with (
             writer.bulk_load_tuning(),
-            search.suspended_index(session, rebuild=store is None),
+            search.suspended_index(session, rebuild=not sqlite),
             writer.without_foreign_keys(LOADED_TABLES),
         ):
             # People's indexes stay (they are small). A store's tables keep theirs: the transfer
             # fills them.
-            with writer.without_indexes(("audit_events",) if store is not None else TICKET_TABLES):
+            with writer.without_indexes(here):
                 writer.insert("accounts", ACCOUNT_COLUMNS, company.account_rows)
                 writer.insert("account_domains", ("id", "account_id", "domain"), company.domain_rows)
                 writer.insert("people", PERSON_COLUMNS, company.person_rows)
@@ -192,29 +200,34 @@ def seed_company(
                 writer.insert(
                     "person_accounts", ("id", "person_id", "account_id", "relation"), company.relation_rows
                 )
-                batches = child.batches() if child is not None else generate(plan)
-                for rows, next_ticket_id, next_message_id in batches:
-                    writer.insert("tickets", TICKET_COLUMNS, rows.tickets)
-                    writer.insert("ticket_tags", TAG_COLUMNS, rows.tags)
-                    writer.insert("messages", MESSAGE_COLUMNS, rows.messages)
-                    # One statement: the created events, the changes, then the message events.
-                    writer.insert(
-                        "audit_events", AUDIT_COLUMNS, rows.created_audit + rows.audit + rows.message_audit
-                    )
-                    writer.insert("ticket_search", ("rowid", "subject", "body"), rows.documents)
-                    ticket_id, message_id = next_ticket_id, next_message_id
-                    if progress is not None:
-                        progress(ticket_id - plan.first_ticket_id)
+                if child is None:
+                    solo, message_id = play_solo(cast, player)
+                    if sqlite:
+                        # What the store writer does, in this database.
+                        fill_stored_tables(writer.raw_connection(), sources, solo, search=True)
+                        writer.expand(sources, ("audit_events",))
+                    else:
+                        writer.expand(sources, TICKET_TABLES)
+                        for table, field, columns in STORED_TABLES:
+                            writer.insert(table, columns, getattr(solo, field))
+                    writer.insert("audit_events", AUDIT_COLUMNS, solo_audit(solo))
+                else:
+                    writer.expand(sources, (*here, SEARCH_TABLE))
+                    audit, documents, message_id = child.solo_rows()
+                    writer.insert("audit_events", AUDIT_COLUMNS, audit)
+                    writer.insert(SEARCH_TABLE, SEARCH_COLUMNS, documents)
+                if progress is not None:
+                    progress(len(times))
             # This process has built its indexes while the store writer built the store's.
             if child is not None and store is not None:
                 child.stored()
-                writer.transfer(store, [table for table, _, _ in STORED_TABLES])
+                writer.transfer(store, STORED)
+    ticket_id = cast.next_ticket_id
     for table in (*COMPANY_TABLES, "tickets", "messages"):
         writer.move_sequence(table)
     # Planner statistics for what was just loaded (PostgreSQL would otherwise plan the first
     # queries blind until autovacuum gets to it).
     writer.analyze((*LOADED_TABLES, "ticket_search"))
-    first_ticket_id, first_message_id = plan.first_ticket_id, plan.first_message_id
     context.ticket_ids = range(first_ticket_id, ticket_id)
     context.message_count = message_id - first_message_id
 

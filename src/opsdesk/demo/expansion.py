@@ -1,0 +1,324 @@
+"""Expanding cast tickets into rows inside the database: one ``INSERT … SELECT`` per table.
+
+The cast (:mod:`opsdesk.demo.casting`) and the shapes (:mod:`opsdesk.demo.shapes`) go into
+temporary source tables: a million plan rows of seven integers, a few tens of thousands of shapes
+and the people. Each target table is then filled by joining every planned ticket to its shape's
+rows, with the placeholders swapped for the ticket's requester and agent and the offsets added to
+its arrival. The database does per row what Python did before (format instants, build texts),
+without a Python object per row or value: the bulk of a seed runs at the engine's own speed.
+
+The same statements run on SQLite and PostgreSQL apart from a few expressions (:class:`_Dialect`);
+on SQLite they take a raw ``sqlite3`` connection, so the seeder's store writer (a forked child with
+a scratch file of its own) runs them too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from opsdesk.demo.casting import PLAN_COLUMNS, Cast
+from opsdesk.demo.conversations import AUDIT_COLUMNS, MESSAGE_COLUMNS, TAG_COLUMNS, TICKET_COLUMNS
+from opsdesk.demo.shapes import (
+    AGENT_FIRST_NAME,
+    AGENT_ID,
+    AGENT_NAME,
+    REQUESTER_EMAIL_JSON,
+    REQUESTER_FIRST_NAME,
+    REQUESTER_ID,
+    REQUESTER_NAME,
+    SHAPE_TICKET_COLUMNS,
+)
+
+# The people of the cast: (id, name, first name, email, language, account id) and (id, name, first name).
+REQUESTER_COLUMNS = ("id", "name", "first_name", "email", "language", "account_id")
+AGENT_COLUMNS = ("id", "name", "first_name")
+_INSTANT_COLUMNS = tuple(name for name in SHAPE_TICKET_COLUMNS if name.endswith("_at"))
+_INTEGER_COLUMNS = {
+    "custom_status_id",
+    "assignee_id",
+    "group_id",
+    "reopened_count",
+    "staff_public_reply_count",
+    "customer_message_count",
+    "handle_seconds",
+    "satisfaction_score",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Dialect:
+    name: str
+    integer: str
+    boolean: str
+    json: str
+    temporary: str
+    chr_function: str
+
+    def instant(self, offset: str) -> str:
+        """The text (SQLite) or timestamp (PostgreSQL) of the arrival plus an offset; NULL stays NULL."""
+        if self.name == "sqlite":
+            # datetime() is strftime() with this format, at twice its speed.
+            return f"datetime(p.created + {offset}, 'unixepoch') || '.000000'"
+        return f"to_timestamp(p.created + {offset})"
+
+    def reply_token(self) -> str:
+        if self.name == "sqlite":
+            return "printf('%08x%08x', p.id, p.token)"
+        return "lpad(to_hex(p.id), 8, '0') || lpad(to_hex(p.token), 8, '0')"
+
+    def created_with_email(self) -> str:
+        """The "created" event's JSON with the requester's email in place of the placeholder."""
+        if self.name == "sqlite":
+            return f"replace(a.new_value, '{REQUESTER_EMAIL_JSON}', json_quote(r.email))"
+        return "a.new_value || jsonb_build_object('requester', r.email)"
+
+    def char(self, text: str) -> str:
+        return f"{self.chr_function}({ord(text)})"
+
+    def named(self, column: str, agent: str = "g") -> str:
+        """A text with the requester's and the agent's first names in place of the placeholders."""
+        return (
+            f"replace(replace({column}, {self.char(REQUESTER_FIRST_NAME)}, r.first_name), "
+            f"{self.char(AGENT_FIRST_NAME)}, {agent}.first_name)"
+        )
+
+
+_SQLITE = _Dialect("sqlite", "INTEGER", "INTEGER", "TEXT", "TEMP", "char")
+_POSTGRES = _Dialect("postgresql", "bigint", "boolean", "jsonb", "TEMPORARY", "chr")
+
+
+def dialect_named(name: str) -> _Dialect:
+    return _SQLITE if name == "sqlite" else _POSTGRES
+
+
+def _source_tables(dialect: _Dialect) -> dict[str, tuple[str, ...]]:
+    """Each source table and its column definitions (key columns first)."""
+    integer, boolean, json = dialect.integer, dialect.boolean, dialect.json
+
+    def shape_type(name: str) -> str:
+        if name in _INTEGER_COLUMNS or name in _INSTANT_COLUMNS:
+            return integer
+        return json if name == "custom_fields" else "TEXT"
+
+    shape_columns = tuple(f"{name} {shape_type(name)}" for name in SHAPE_TICKET_COLUMNS)
+    return {
+        "seed_plan": tuple(f"{name} {integer}" for name in PLAN_COLUMNS),
+        "seed_requesters": (
+            f"id {integer}",
+            "name TEXT",
+            "first_name TEXT",
+            "email TEXT",
+            "language TEXT",
+            f"account_id {integer}",
+        ),
+        "seed_agents": (f"id {integer}", "name TEXT", "first_name TEXT"),
+        "seed_shapes": (f"shape {integer}", *shape_columns, "document TEXT"),
+        "seed_shape_messages": (
+            f"shape {integer}",
+            f"position {integer}",
+            "author_kind TEXT",
+            f"staff {boolean}",
+            f"public {boolean}",
+            "body TEXT",
+            "channel TEXT",
+            f"at {integer}",
+        ),
+        "seed_shape_tags": (f"shape {integer}", "tag TEXT"),
+        "seed_shape_audit": (
+            f"shape {integer}",
+            f"position {integer}",
+            "entity_type TEXT",
+            f"message_position {integer}",
+            "action TEXT",
+            "field TEXT",
+            f"old_value {json}",
+            f"new_value {json}",
+            "actor_kind TEXT",
+            f"actor_id {integer}",
+            "actor_name TEXT",
+            "via TEXT",
+            f"at {integer}",
+        ),
+    }
+
+
+# The key of each source table: SQLite stores them as clustered B-trees on it, so every join below
+# is a lookup and rows come out in plan order.
+_KEYS = {
+    "seed_plan": ("id",),
+    "seed_requesters": ("id",),
+    "seed_agents": ("id",),
+    "seed_shapes": ("shape",),
+    "seed_shape_messages": ("shape", "position"),
+    "seed_shape_tags": ("shape", "tag"),
+    "seed_shape_audit": ("shape", "position"),
+}
+
+
+def source_statements(dialect_name: str) -> list[str]:
+    dialect = dialect_named(dialect_name)
+    statements = []
+    for table, columns in _source_tables(dialect).items():
+        key = ", ".join(_KEYS[table])
+        if dialect.name == "sqlite":
+            rowid = len(_KEYS[table]) == 1 and columns[0].endswith("INTEGER")
+            primary = (
+                f"{columns[0].split()[0]} INTEGER PRIMARY KEY, {', '.join(columns[1:])}"
+                if rowid
+                else f"{', '.join(columns)}, PRIMARY KEY ({key})"
+            )
+            suffix = "" if rowid else " WITHOUT ROWID"
+            statements.append(f"CREATE TEMP TABLE {table} ({primary}){suffix}")
+        else:
+            statements.append(
+                f"CREATE TEMPORARY TABLE {table} ({', '.join(columns)}, PRIMARY KEY ({key})) ON COMMIT DROP"
+            )
+    return statements
+
+
+def source_rows(
+    cast: Cast, requesters: Iterable[Sequence[object]], agents: Iterable[Sequence[object]]
+) -> dict[str, Iterable[Sequence[object]]]:
+    shapes = cast.shapes
+    return {
+        "seed_plan": cast.planned,
+        "seed_requesters": requesters,
+        "seed_agents": agents,
+        "seed_shapes": [
+            (*ticket, document)
+            for ticket, (_, document) in zip(shapes.tickets, shapes.documents, strict=True)
+        ],
+        "seed_shape_messages": shapes.messages,
+        "seed_shape_tags": shapes.tags,
+        "seed_shape_audit": shapes.audit,
+    }
+
+
+def source_columns(dialect_name: str) -> dict[str, tuple[str, ...]]:
+    return {
+        table: tuple(column.split()[0] for column in columns)
+        for table, columns in _source_tables(dialect_named(dialect_name)).items()
+    }
+
+
+def expansion_statements(dialect_name: str) -> dict[str, str]:
+    """The ``INSERT … SELECT`` filling each target table from the sources (``ticket_search``:
+    SQLite's keyword index, whose body is the messages' texts one per line)."""
+    dialect = dialect_named(dialect_name)
+    instant = dialect.instant
+    requester_id, agent_id = REQUESTER_ID, AGENT_ID
+    join = "CROSS JOIN" if dialect.name == "sqlite" else "JOIN"
+    people = f"{join} seed_requesters r ON r.id = p.requester_id {join} seed_agents g ON g.id = p.agent_id"
+    ticket_values = {
+        **{name: f"s.{name}" for name in SHAPE_TICKET_COLUMNS},
+        **{name: instant(f"s.{name}") for name in _INSTANT_COLUMNS},
+        "id": "p.id",
+        "language": "r.language",
+        "requester_id": "p.requester_id",
+        "account_id": "r.account_id",
+        "assignee_id": "CASE WHEN s.assignee_id IS NOT NULL THEN p.agent_id END",
+        "reply_token": dialect.reply_token(),
+    }
+    message_values = {
+        "id": "p.first_message_id + m.position",
+        "ticket_id": "p.id",
+        "author_kind": "m.author_kind",
+        "author_user_id": "CASE WHEN m.staff THEN p.agent_id END",
+        "author_person_id": "CASE WHEN m.staff THEN NULL ELSE p.requester_id END",
+        "is_public": "m.public",
+        "body_text": dialect.named("m.body"),
+        "channel": "m.channel",
+        "created_at": instant("m.at"),
+    }
+    audit_values = {
+        "ticket_id": "p.id",
+        "entity_type": "a.entity_type",
+        "entity_id": (
+            "CASE WHEN a.message_position IS NULL THEN p.id ELSE p.first_message_id + a.message_position END"
+        ),
+        "action": "a.action",
+        "field": "a.field",
+        "old_value": "a.old_value",
+        "new_value": (
+            f"CASE WHEN a.action = 'created' THEN {dialect.created_with_email()} ELSE a.new_value END"
+        ),
+        "actor_kind": "a.actor_kind",
+        "actor_id": (
+            f"CASE a.actor_id WHEN {requester_id} THEN p.requester_id "
+            f"WHEN {agent_id} THEN p.agent_id ELSE a.actor_id END"
+        ),
+        "actor_name": (
+            f"CASE a.actor_name WHEN {dialect.char(REQUESTER_NAME)} THEN r.name "
+            f"WHEN {dialect.char(AGENT_NAME)} THEN g.name ELSE a.actor_name END"
+        ),
+        "via": "a.via",
+        "created_at": instant("a.at"),
+    }
+
+    def select(target: str, columns: Sequence[str], values: dict[str, str], source: str) -> str:
+        return (
+            f"INSERT INTO {target} ({', '.join(columns)}) "
+            f"SELECT {', '.join(values[column] for column in columns)} FROM seed_plan p {source}"
+        )
+
+    statements = {
+        "tickets": select(
+            "tickets",
+            TICKET_COLUMNS,
+            ticket_values,
+            f"{join} seed_shapes s ON s.shape = p.shape {join} seed_requesters r ON r.id = p.requester_id",
+        ),
+        "ticket_tags": select(
+            "ticket_tags",
+            TAG_COLUMNS,
+            {"ticket_id": "p.id", "tag": "t.tag"},
+            f"{join} seed_shape_tags t ON t.shape = p.shape",
+        ),
+        "messages": select(
+            "messages",
+            MESSAGE_COLUMNS,
+            message_values,
+            f"{join} seed_shape_messages m ON m.shape = p.shape {people}",
+        ),
+        "audit_events": select(
+            "audit_events",
+            AUDIT_COLUMNS,
+            audit_values,
+            f"{join} seed_shape_audit a ON a.shape = p.shape {people}",
+        ),
+    }
+    if dialect.name == "sqlite":
+        statements["ticket_search"] = select(
+            "ticket_search",
+            ("rowid", "subject", "body"),
+            {"rowid": "p.id", "subject": "s.subject", "body": dialect.named("s.document")},
+            f"{join} seed_shapes s ON s.shape = p.shape {people}",
+        )
+    return statements
+
+
+def drop_statements() -> list[str]:
+    return [f"DROP TABLE IF EXISTS {table}" for table in _KEYS]
+
+
+def write_sources(raw: Any, dialect_name: str, rows: dict[str, Iterable[Sequence[object]]]) -> None:
+    """Create the source tables on a raw driver connection and fill them."""
+    columns = source_columns(dialect_name)
+    if dialect_name == "sqlite":
+        for statement in source_statements(dialect_name):
+            raw.execute(statement)
+        for table, table_rows in rows.items():
+            marks = ", ".join("?" for _ in columns[table])
+            raw.executemany(f"INSERT INTO {table} VALUES ({marks})", table_rows)
+        return
+    with raw.cursor() as cursor:
+        for statement in source_statements(dialect_name):
+            cursor.execute(statement)
+        for table, table_rows in rows.items():
+            with cursor.copy(f"COPY {table} ({', '.join(columns[table])}) FROM STDIN") as copy:
+                write_row = copy.write_row
+                for row in table_rows:
+                    write_row(row)
+        cursor.execute(f"ANALYZE {', '.join(_KEYS)}")
