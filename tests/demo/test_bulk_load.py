@@ -17,6 +17,7 @@ from opsdesk.demo.bulk import STORE_SCHEMA, load_transaction
 from opsdesk.demo.context import SeedOptions
 from opsdesk.demo.conversations import TicketPlayer
 from opsdesk.demo.seeder import seed_company
+from opsdesk.tickets.service.search import POSTGRES_DOCUMENT
 from tests.support.databases import postgres_database
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -78,6 +79,23 @@ def test_load_transaction_seeds_consistent_rows_and_restores_settings(fresh_data
             "(SELECT count(*) FROM ticket_search)"
         ).one()
         assert counts == (600, context.message_count, 600)
+        # The keyword index written from the shapes (names filled in) and the solo tickets holds
+        # what the loaded tickets and messages say.
+        if fresh_database.is_sqlite:
+            written = "SELECT rowid, subject, body FROM ticket_search ORDER BY rowid"
+            expected = (
+                "SELECT t.id, t.subject, (SELECT group_concat(body_text, char(10)) FROM "
+                "(SELECT body_text FROM messages WHERE ticket_id = t.id ORDER BY id)) "
+                "FROM tickets t ORDER BY t.id"
+            )
+        else:
+            written = "SELECT ticket_id, document::text FROM ticket_search ORDER BY ticket_id"
+            body = "(SELECT string_agg(body_text, E'\\n' ORDER BY id) FROM messages WHERE ticket_id = t.id)"
+            document = POSTGRES_DOCUMENT.format(subject="t.subject", body=body)
+            expected = f"SELECT t.id, ({document})::text FROM tickets t ORDER BY t.id"
+        documents = connection.exec_driver_sql(written).all()
+        assert documents == connection.exec_driver_sql(expected).all()
+        assert all("\x01" not in str(row) and "\x02" not in str(row) for row in documents)
 
 
 def test_a_failing_generator_rolls_the_load_back(

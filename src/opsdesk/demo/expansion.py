@@ -30,7 +30,9 @@ from opsdesk.demo.shapes import (
     REQUESTER_NAME,
     SHAPE_TICKET_COLUMNS,
 )
+from opsdesk.tickets.service.search import POSTGRES_DOCUMENT
 
+SQLITE_SEARCH_COLUMNS = ("rowid", "subject", "body")
 # The people of the cast: (id, name, first name, email, language, account id) and (id, name, first name).
 REQUESTER_COLUMNS = ("id", "name", "first_name", "email", "language", "account_id")
 AGENT_COLUMNS = ("id", "name", "first_name")
@@ -172,9 +174,10 @@ def source_statements(dialect_name: str) -> list[str]:
             suffix = "" if rowid else " WITHOUT ROWID"
             statements.append(f"CREATE TEMP TABLE {table} ({primary}){suffix}")
         else:
-            statements.append(
-                f"CREATE TEMPORARY TABLE {table} ({', '.join(columns)}, PRIMARY KEY ({key})) ON COMMIT DROP"
-            )
+            # Unlogged rather than temporary: parallel workers may scan these (not a session's
+            # temporary tables), and the keyword documents are made in parallel. Dropped after
+            # the expansion, or by the rollback of a failed load.
+            statements.append(f"CREATE UNLOGGED TABLE {table} ({', '.join(columns)}, PRIMARY KEY ({key}))")
     return statements
 
 
@@ -204,8 +207,8 @@ def source_columns(dialect_name: str) -> dict[str, tuple[str, ...]]:
 
 
 def expansion_statements(dialect_name: str) -> dict[str, str]:
-    """The ``INSERT … SELECT`` filling each target table from the sources (``ticket_search``:
-    SQLite's keyword index, whose body is the messages' texts one per line)."""
+    """The ``INSERT … SELECT`` filling each target table from the sources (``ticket_search``: the
+    keyword index, see :func:`opsdesk.tickets.service.search.suspended_index`)."""
     dialect = dialect_named(dialect_name)
     instant = dialect.instant
     requester_id, agent_id = REQUESTER_ID, AGENT_ID
@@ -289,14 +292,61 @@ def expansion_statements(dialect_name: str) -> dict[str, str]:
             f"{join} seed_shape_audit a ON a.shape = p.shape {people}",
         ),
     }
+    search_source = f"{join} seed_shapes s ON s.shape = p.shape {people}"
     if dialect.name == "sqlite":
         statements["ticket_search"] = select(
             "ticket_search",
-            ("rowid", "subject", "body"),
+            SQLITE_SEARCH_COLUMNS,
             {"rowid": "p.id", "subject": "s.subject", "body": dialect.named("s.document")},
-            f"{join} seed_shapes s ON s.shape = p.shape {people}",
+            search_source,
+        )
+    else:
+        document = POSTGRES_DOCUMENT.format(subject="s.subject", body=dialect.named("s.document"))
+        statements["ticket_search"] = _postgres_documents(
+            f"SELECT p.id, {document} FROM seed_plan p {search_source}"
         )
     return statements
+
+
+def _postgres_documents(select: str) -> str:
+    """PostgreSQL: the keyword documents ``select`` makes (ticket id, document), into the index.
+
+    Parsing and stemming the texts is most of the work, and only ``CREATE TABLE AS`` may run its
+    query on parallel workers: the vectors are made that way (on every core), then inserted.
+    """
+    return ";\n".join(
+        (
+            "SET LOCAL parallel_setup_cost = 0",
+            "SET LOCAL parallel_tuple_cost = 0",
+            "SET LOCAL min_parallel_table_scan_size = 0",
+            f"CREATE TEMPORARY TABLE seed_vectors (ticket_id, document) ON COMMIT DROP AS {select}",
+            "RESET parallel_setup_cost",
+            "RESET parallel_tuple_cost",
+            "RESET min_parallel_table_scan_size",
+            "INSERT INTO ticket_search (ticket_id, document) SELECT ticket_id, document FROM seed_vectors",
+            "DROP TABLE seed_vectors",
+        )
+    )
+
+
+def write_documents(raw: Any, dialect_name: str, documents: Sequence[Sequence[object]]) -> None:
+    """The keyword index rows of tickets given as (id, subject, messages' texts one per line)."""
+    if not documents:
+        return
+    if dialect_name == "sqlite":
+        raw.executemany(
+            f"INSERT INTO ticket_search ({', '.join(SQLITE_SEARCH_COLUMNS)}) VALUES (?, ?, ?)", documents
+        )
+        return
+    with raw.cursor() as cursor:
+        # Unlogged, not temporary: see _postgres_documents.
+        cursor.execute("CREATE UNLOGGED TABLE seed_documents (id bigint, subject text, body text)")
+        with cursor.copy("COPY seed_documents (id, subject, body) FROM STDIN") as copy:
+            for row in documents:
+                copy.write_row(row)
+        document = POSTGRES_DOCUMENT.format(subject="d.subject", body="d.body")
+        cursor.execute(_postgres_documents(f"SELECT d.id, {document} FROM seed_documents d"))
+        cursor.execute("DROP TABLE seed_documents")
 
 
 def drop_statements() -> list[str]:

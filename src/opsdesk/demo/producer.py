@@ -42,9 +42,7 @@ STORED_TABLES = (
     ("ticket_tags", "tags", TAG_COLUMNS),
     ("messages", "messages", MESSAGE_COLUMNS),
 )
-# SQLite's keyword index and the columns the seed writes.
 SEARCH_TABLE = "ticket_search"
-SEARCH_COLUMNS = ("rowid", "subject", "body")
 # Negative: KiB. The child's page cache (2 GiB), so its tables and index builds stay in memory.
 _STORE_CACHE_KIB = -2_097_152
 _STORE_MMAP_BYTES = 8 * 1024**3
@@ -93,7 +91,7 @@ def fill_stored_tables(
             raw.execute(statement)
     if search:
         raw.execute(statements[SEARCH_TABLE])
-        insert_played(raw, SEARCH_TABLE, SEARCH_COLUMNS, solo.documents)
+        expansion.write_documents(raw, "sqlite", solo.documents)
     for statement in expansion.drop_statements():
         raw.execute(statement)
 

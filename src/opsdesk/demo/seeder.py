@@ -46,7 +46,6 @@ from opsdesk.demo.conversations import (
     TicketPlayer,
 )
 from opsdesk.demo.producer import (
-    SEARCH_COLUMNS,
     SEARCH_TABLE,
     STORED_TABLES,
     ChildStore,
@@ -183,16 +182,16 @@ def seed_company(
         store = _child_store(writer, stack) if parallel else None
         child = stack.enter_context(StoreWriter(store, cast, player, sources)) if store is not None else None
         here = TICKET_TABLES if child is None else ("audit_events",)
-        # SQLite's keyword index is written from the shapes' documents (and the solo tickets'),
-        # PostgreSQL's rebuilt from the loaded messages.
+        # The keyword index is written from the shapes' documents and the solo tickets' (on
+        # PostgreSQL without its GIN index, built once after).
         with (
             writer.bulk_load_tuning(),
-            search.suspended_index(session, rebuild=not sqlite),
+            search.suspended_index(session, rebuild=False),
             writer.without_foreign_keys(LOADED_TABLES),
         ):
             # People's indexes stay (they are small). A store's tables keep theirs: the transfer
             # fills them.
-            with writer.without_indexes(here):
+            with writer.without_indexes(here if sqlite else (*here, SEARCH_TABLE)):
                 writer.insert("accounts", ACCOUNT_COLUMNS, company.account_rows)
                 writer.insert("account_domains", ("id", "account_id", "domain"), company.domain_rows)
                 writer.insert("people", PERSON_COLUMNS, company.person_rows)
@@ -207,15 +206,16 @@ def seed_company(
                         fill_stored_tables(writer.raw_connection(), sources, solo, search=True)
                         writer.expand(sources, ("audit_events",))
                     else:
-                        writer.expand(sources, TICKET_TABLES)
+                        writer.expand(sources, (*TICKET_TABLES, SEARCH_TABLE))
                         for table, field, columns in STORED_TABLES:
                             writer.insert(table, columns, getattr(solo, field))
+                        expansion.write_documents(writer.raw_connection(), writer.dialect, solo.documents)
                     writer.insert("audit_events", AUDIT_COLUMNS, solo_audit(solo))
                 else:
                     writer.expand(sources, (*here, SEARCH_TABLE))
                     audit, documents, message_id = child.solo_rows()
                     writer.insert("audit_events", AUDIT_COLUMNS, audit)
-                    writer.insert(SEARCH_TABLE, SEARCH_COLUMNS, documents)
+                    expansion.write_documents(writer.raw_connection(), writer.dialect, documents)
                 if progress is not None:
                     progress(len(times))
             # This process has built its indexes while the store writer built the store's.

@@ -185,21 +185,28 @@ POSTGRES_REBUILD = (
 )
 
 
+# PostgreSQL: a ticket's document from its subject and its messages' texts one per line.
+POSTGRES_DOCUMENT = (
+    "setweight(to_tsvector('english', {subject}), 'A') "
+    + "|| coalesce(to_tsvector('english', {body}), ''::tsvector)"
+)
+
+
 @contextlib.contextmanager
 def suspended_index(session: Session, *, rebuild: bool = True) -> Iterator[None]:
     """Inside the caller's transaction: stop maintaining the index, let the block write tickets
     and messages in bulk, then rebuild the whole index and restore the triggers. If the block
     fails, the transaction's rollback restores everything.
 
-    SQLite only, ``rebuild=False``: the block writes the index rows of the tickets it loads
-    itself (``INSERT INTO ticket_search(rowid, subject, body)``, the subject and the message
-    texts one per line, as the rebuild makes them), with the rebuild's bulk settings
-    (:data:`SQLITE_BULK_SETTINGS`, restored after), and nothing is rebuilt.
+    With ``rebuild=False`` the block writes the index rows of the tickets it loads itself and
+    nothing is rebuilt. SQLite: ``INSERT INTO ticket_search(rowid, subject, body)``, the subject
+    and the message texts one per line, as the rebuild makes them, with the rebuild's bulk
+    settings (:data:`SQLITE_BULK_SETTINGS`, restored after). PostgreSQL:
+    :data:`POSTGRES_DOCUMENT` of the subject and those texts, the document the triggers make when
+    a subject changes (they append a vector per message as messages arrive: the same words).
     """
     connection = session.connection()
     sqlite = connection.dialect.name == "sqlite"
-    if not rebuild and not sqlite:
-        raise ValueError("only SQLite's keyword index can be written by the bulk loader")
     present = session.execute(
         text(
             "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'ticket_search%'"
@@ -213,7 +220,7 @@ def suspended_index(session: Session, *, rebuild: bool = True) -> Iterator[None]
         return
     for name in SQLITE_TRIGGERS if sqlite else POSTGRES_TRIGGERS:
         connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
-    if not rebuild:
+    if not rebuild and sqlite:
         for statement in SQLITE_BULK_SETTINGS:
             connection.exec_driver_sql(statement)
     yield
@@ -221,7 +228,7 @@ def suspended_index(session: Session, *, rebuild: bool = True) -> Iterator[None]
     if rebuild:
         for statement in SQLITE_REBUILD if sqlite else POSTGRES_REBUILD:
             connection.exec_driver_sql(statement)
-    else:
+    elif sqlite:
         for statement in SQLITE_DEFAULT_SETTINGS:
             connection.exec_driver_sql(statement)
     for statement in (SQLITE_TRIGGERS if sqlite else POSTGRES_TRIGGERS).values():
