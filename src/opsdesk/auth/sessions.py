@@ -11,14 +11,16 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from opsdesk import clock
 from opsdesk.auth.models import User, WebSession
 from opsdesk.auth.tokens import digest
+from opsdesk.direct_insert import attach_as_loaded
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
@@ -69,6 +71,46 @@ def session_for_secret(session: Session, secret: str) -> WebSession | None:
     if now - web_session.last_seen_at > LAST_SEEN_RESOLUTION:
         touch_last_seen(session, web_session.id, now)
     return web_session
+
+
+_SESSIONS = WebSession.__table__
+_USERS = User.__table__
+_SESSION_KEYS = tuple(column.key for column in _SESSIONS.c)
+_USER_KEYS = tuple(column.key for column in _USERS.c)
+# The session and its user in one statement (the user's columns labelled apart: both have an id).
+_SESSION_AND_USER = (
+    select(*_SESSIONS.c, *(column.label(f"of_user_{column.key}") for column in _USERS.c))
+    .select_from(_SESSIONS.join(_USERS, _USERS.c.id == _SESSIONS.c.user_id))
+    .where(_SESSIONS.c.secret_digest == bindparam("digest"), _SESSIONS.c.revoked_at.is_(None))
+)
+
+
+def find_session(connection: Connection, secret: str) -> Row[Any] | None:
+    """The row of the valid session behind a cookie secret, with its user's columns (None when it
+    is expired, revoked or its user inactive). Readable on any connection: a write request on
+    SQLite reads it before taking the write lock (see :func:`attach_session`)."""
+    if not secret:
+        return None
+    found = connection.execute(_SESSION_AND_USER, {"digest": digest(secret)}).first()
+    if found is None:
+        return None
+    values = found._mapping
+    if values["expires_at"] <= clock.now() or not values["of_user_is_active"]:
+        return None
+    return found
+
+
+def last_seen_is_stale(found: Row[Any]) -> bool:
+    """Whether the session's ``last_seen_at`` should be touched (at most once a minute)."""
+    return bool(clock.now() - found._mapping["last_seen_at"] > LAST_SEEN_RESOLUTION)
+
+
+def attach_session(session: Session, found: Row[Any]) -> WebSession:
+    """The session (and its user) of a row from :func:`find_session`, in ``session`` without a
+    query."""
+    values = found._mapping
+    user = attach_as_loaded(session, User, {key: values[f"of_user_{key}"] for key in _USER_KEYS})
+    return attach_as_loaded(session, WebSession, {key: values[key] for key in _SESSION_KEYS}, user=user)
 
 
 def touch_last_seen(session: Session, web_session_id: int, now: datetime) -> None:

@@ -24,6 +24,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
+from opsdesk import clock
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.errors import AuthenticationError, PermissionDeniedError
 from opsdesk.auth.models import User, WebSession
@@ -35,7 +36,16 @@ from opsdesk.auth.service import (
     touch_last_used,
     user_for_token,
 )
-from opsdesk.auth.sessions import StartedSession, csrf_matches, session_for_secret, start_session
+from opsdesk.auth.sessions import (
+    StartedSession,
+    attach_session,
+    csrf_matches,
+    find_session,
+    last_seen_is_stale,
+    session_for_secret,
+    start_session,
+    touch_last_seen,
+)
 from opsdesk.config import Settings
 from opsdesk.web import idempotency
 from opsdesk.web.sessions import READ_METHODS, database_of, request_session
@@ -122,8 +132,25 @@ def _remember(request: Request, user: User, web_session: WebSession | None) -> N
 
 
 def current_web_session(request: Request, session: Session) -> WebSession | None:
+    """The signed-in browser session, attached to the request's session.
+
+    On SQLite a write request reads it on a connection of its own, for the reason
+    :func:`_token_user` gives: the request's session would take the write lock in this
+    dependency's thread-pool turn and hold it until the handler's turn comes."""
     secret = request.cookies.get(SESSION_COOKIE)
-    return session_for_secret(session, secret) if secret else None
+    if not secret:
+        return None
+    database = database_of(request)
+    if request.method in READ_METHODS or not database.is_sqlite:
+        return session_for_secret(session, secret)
+    with database.read_connection() as connection:
+        found = find_session(connection, secret)
+    if found is None:
+        return None
+    if last_seen_is_stale(found):
+        with database.transaction() as touching:
+            touch_last_seen(touching, found._mapping["id"], clock.now())
+    return attach_session(session, found)
 
 
 def _token_user(request: Request, session: Session, token: str) -> TokenUser | None:
