@@ -212,3 +212,23 @@ def test_the_store_transfer_copies_records_as_stored(tmp_path: Path) -> None:
     raw.execute("ROLLBACK")
     raw.close()
     database.dispose()
+
+
+def test_postgresql_documents_rename_every_seeded_first_name() -> None:
+    # Tickets whose names are one word each get their shape's document with the names renamed
+    # (no parsing); any other name falls back to parsing the ticket's texts. Every first name
+    # the seed uses must take the fast path.
+    from opsdesk.demo.company import STAFF
+    from opsdesk.demo.texts import FIRST_NAMES
+
+    names = sorted({*FIRST_NAMES, *(member.name.split(" ", 1)[0] for member in STAFF)})
+    with postgres_database() as url:
+        database = Database(url)
+        with database.engine.connect() as connection:
+            vectors = connection.exec_driver_sql(
+                "SELECT name, to_tsvector('english', name)::text FROM unnest(%(names)s::text[]) name",
+                {"names": names},
+            ).all()
+        database.dispose()
+    one_word = [name for name, vector in vectors if vector.count(":") == 1 and vector.endswith(":1")]
+    assert one_word == names

@@ -301,11 +301,62 @@ def expansion_statements(dialect_name: str) -> dict[str, str]:
             search_source,
         )
     else:
-        document = POSTGRES_DOCUMENT.format(subject="s.subject", body=dialect.named("s.document"))
-        statements["ticket_search"] = _postgres_documents(
-            f"SELECT p.id, {document} FROM seed_plan p {search_source}"
-        )
+        statements["ticket_search"] = _postgres_shaped_documents(dialect, search_source)
     return statements
+
+
+# PostgreSQL: words standing for the requester's and the agent's first names in a shape's
+# document vector (one token, one lexeme each, never in a seeded text).
+_REQUESTER_WORD, _AGENT_WORD = "zqreqzq", "zqagtzq"
+
+
+def _postgres_shaped_documents(dialect: _Dialect, search_source: str) -> str:
+    """PostgreSQL: each ticket's keyword document from its shape's, without parsing its texts.
+
+    A shape's document is parsed once, with a word of its own where each first name goes. A
+    first name that is one word (one lexeme at one position: every name the seed uses) changes
+    nothing else in the vector, so a ticket's document is its shape's with those two lexemes
+    renamed, read back by ``tsvector``'s input (which merges a lexeme that occurs twice). Tickets
+    with any other name are parsed in full. Either way the document is the one
+    :data:`~opsdesk.tickets.service.search.POSTGRES_DOCUMENT` makes of the ticket's texts.
+    """
+    placeholders = (
+        f"replace(replace(s.document, {dialect.char(REQUESTER_FIRST_NAME)}, '{_REQUESTER_WORD}'), "
+        f"{dialect.char(AGENT_FIRST_NAME)}, '{_AGENT_WORD}')"
+    )
+    shape_document = POSTGRES_DOCUMENT.format(subject="s.subject", body=placeholders)
+    document = POSTGRES_DOCUMENT.format(subject="s.subject", body=dialect.named("s.document"))
+    quoted_requester, quoted_agent = f"'''{_REQUESTER_WORD}'''", f"'''{_AGENT_WORD}'''"
+    renamed = (
+        f"replace(replace(v.document, {quoted_requester}, rn.lexeme), {quoted_agent}, gn.lexeme)::tsvector"
+    )
+    names = "SELECT first_name AS name FROM seed_requesters UNION SELECT first_name FROM seed_agents"
+    one_word = (
+        "length(to_tsvector('english', name)) = 1 "
+        "AND to_tsvector('english', name)::text LIKE '%:1'"  # one lexeme, at one position
+    )
+    simple = "SELECT name FROM seed_name_lexemes"
+    return ";\n".join(
+        (
+            "CREATE UNLOGGED TABLE seed_shape_documents AS "
+            f"SELECT s.shape, ({shape_document})::text AS document FROM seed_shapes s",
+            "CREATE UNLOGGED TABLE seed_name_lexemes AS "
+            "SELECT name, strip(to_tsvector('english', name))::text AS lexeme "
+            f"FROM ({names}) n WHERE {one_word}",
+            "ANALYZE seed_shape_documents, seed_name_lexemes",
+            _postgres_documents(
+                f"SELECT p.id, {renamed} FROM seed_plan p "
+                "JOIN seed_shape_documents v ON v.shape = p.shape "
+                "JOIN seed_requesters r ON r.id = p.requester_id JOIN seed_agents g ON g.id = p.agent_id "
+                "JOIN seed_name_lexemes rn ON rn.name = r.first_name "
+                "JOIN seed_name_lexemes gn ON gn.name = g.first_name "
+                f"UNION ALL SELECT p.id, {document} FROM seed_plan p {search_source} "
+                f"WHERE r.first_name NOT IN ({simple}) OR g.first_name NOT IN ({simple})"
+            ),
+            "DROP TABLE seed_shape_documents",
+            "DROP TABLE seed_name_lexemes",
+        )
+    )
 
 
 def _postgres_documents(select: str) -> str:
