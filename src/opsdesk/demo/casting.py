@@ -17,8 +17,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from opsdesk.demo.conversations import Requester, Rows, TicketPlayer
-from opsdesk.demo.shapes import PoolKey, Shapes, play_shapes, pool_key, pool_sizes
+from opsdesk.demo.conversations import BURST_TAIL_SECONDS, Requester, Rows, TicketPlayer
+from opsdesk.demo.shapes import NIGHT_END, POOLS, Shapes, play_shapes, pool_sizes, tier_pool
 
 # One planned ticket: id, shape, arrival (epoch seconds), requester id, agent id, first message
 # id, and 32 random bits for its reply token.
@@ -52,40 +52,64 @@ def cast_tickets(
     first_ticket_id: int,
     first_message_id: int,
 ) -> Cast:
+    """Cast every ticket (``times`` sorted). The hot loop of a big seed: a million iterations of
+    plain integers and list lookups."""
     rnd = generator.random
     population = len(requesters)
     # Some customers write far more than others: skew the pick towards the list's head.
-    chosen = [requesters[int(population * rnd() ** 1.6)] for _ in times]
-    counts: dict[PoolKey, int] = {}
-    for created, requester in zip(times, chosen, strict=True):
-        key = pool_key(requester.tier, created)
-        counts[key] = counts.get(key, 0) + 1
+    picks = [int(population * rnd() ** 1.6) for _ in times]
+    requester_pools = [tier_pool(requester.tier) for requester in requesters]
+    pools_of_tickets = [
+        requester_pools[pick] + (created % 86_400 < NIGHT_END)
+        for pick, created in zip(picks, times, strict=True)
+    ]
+    counts = [0] * POOLS
+    for pool_number in pools_of_tickets:
+        counts[pool_number] += 1
     shapes = play_shapes(player, pool_sizes(counts))
     cast = Cast(shapes)
-    planned, solo = cast.planned, cast.solo
-    pools, spans, message_counts = shapes.pools, shapes.spans, shapes.message_counts
+    planned, solo, pools = cast.planned, cast.solo, shapes.pools
+    spans, message_counts = shapes.spans, shapes.message_counts
     teams = {name: [agent.id for agent in team] for name, team in player.members.items()}
-    group_names = shapes.group_names
-    getrandbits, now, burst_at = generator.getrandbits, player.now, player.burst_at
-    ticket_id, message_id = first_ticket_id, first_message_id
-    for created, requester in zip(times, chosen, strict=True):
+    shape_teams = [teams[name] for name in shapes.group_names]
+    requester_ids = [requester.id for requester in requesters]
+    bursts = _burst_windows(player)
+    getrandbits, now = generator.getrandbits, player.now
+    ticket_id, message_id, burst = first_ticket_id, first_message_id, 0
+    for created, pick, pool_number in zip(times, picks, pools_of_tickets, strict=True):
+        # Times are sorted: skip the bursts that ended before this ticket.
+        while burst < len(bursts) and bursts[burst][1] <= created:
+            burst += 1
         shape = -1
-        if burst_at(created) is None:
-            pool = pools[pool_key(requester.tier, created)]
+        if burst == len(bursts) or created < bursts[burst][0]:
+            pool = pools[pool_number]
             shape = pool[int(rnd() * len(pool))]
             if created + spans[shape] >= now:
                 shape = -1
         if shape < 0:
-            solo.append(SoloTicket(ticket_id, created, requester))
+            solo.append(SoloTicket(ticket_id, created, requesters[pick]))
         else:
-            team = teams[group_names[shape]]
+            team = shape_teams[shape]
             agent_id = team[int(rnd() * len(team))]
-            planned.append((ticket_id, shape, created, requester.id, agent_id, message_id, getrandbits(32)))
+            planned.append(
+                (ticket_id, shape, created, requester_ids[pick], agent_id, message_id, getrandbits(32))
+            )
             message_id += message_counts[shape]
         ticket_id += 1
     cast.next_ticket_id, cast.solo_first_message_id = ticket_id, message_id
     cast.solo_seed = getrandbits(64)
     return cast
+
+
+def _burst_windows(player: TicketPlayer) -> list[tuple[int, int]]:
+    """The spans in which :meth:`TicketPlayer.burst_at` finds a burst, merged and sorted."""
+    windows: list[tuple[int, int]] = []
+    for start, end in sorted((burst.start, burst.end + BURST_TAIL_SECONDS) for burst in player.bursts):
+        if windows and start <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], end))
+        else:
+            windows.append((start, end))
+    return windows
 
 
 def play_solo(cast: Cast, player: TicketPlayer) -> tuple[Rows, int]:

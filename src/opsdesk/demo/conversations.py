@@ -34,6 +34,8 @@ from opsdesk.demo.texts import (
 )
 
 CLOSE_AFTER_SECONDS = 4 * 86_400
+# Tickets about an outage keep coming for half an hour after it ends.
+BURST_TAIL_SECONDS = 1_800
 CATEGORY_GROUP = {
     "billing": "Billing",
     "account": "Frontline",
@@ -265,7 +267,7 @@ class TicketPlayer:
 
     def burst_at(self, moment: int) -> Burst | None:
         for burst in self.bursts:
-            if burst.start <= moment < burst.end + 1800:
+            if burst.start <= moment < burst.end + BURST_TAIL_SECONDS:
                 return burst
         return None
 

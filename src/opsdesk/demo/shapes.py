@@ -22,6 +22,7 @@ conversations module holds for the expanded rows. What a shape cannot know is re
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from opsdesk.demo.conversations import Agent, Requester, Rows, TicketPlayer
@@ -51,14 +52,14 @@ MIN_SHAPES = 2_000
 _INSTANT_COLUMNS = (15, 16, 17, 18, 19, 20, 21, 22, 23, 30)
 
 
-@dataclass(frozen=True, slots=True)
-class PoolKey:
-    tier: str
-    night: bool
+# A pool: the requester's tier and whether the ticket arrives at night, as one small integer
+# (``2 * tier index + night``; the casting loop computes it a million times).
+POOLS = 2 * len(TIERS)
 
 
-def pool_key(tier: str, created: int) -> PoolKey:
-    return PoolKey(tier, created % 86_400 < NIGHT_END)
+def tier_pool(tier: str) -> int:
+    """The pool of a daytime ticket of this tier; add 1 for a night-time one."""
+    return 2 * TIERS.index(tier)
 
 
 @dataclass(slots=True)
@@ -82,17 +83,17 @@ class Shapes:
     spans: list[int] = field(default_factory=list)
     message_counts: list[int] = field(default_factory=list)
     group_names: list[str] = field(default_factory=list)
-    # Shape numbers by pool.
-    pools: dict[PoolKey, list[int]] = field(default_factory=dict)
+    # Shape numbers by pool (:data:`POOLS` lists).
+    pools: list[list[int]] = field(default_factory=lambda: [[] for _ in range(POOLS)])
 
 
-def pool_sizes(counts: dict[PoolKey, int]) -> dict[PoolKey, int]:
+def pool_sizes(counts: Sequence[int]) -> list[int]:
     """How many shapes each pool gets for this many tickets in it."""
-    return {key: min(count, max(MIN_SHAPES, count // TICKETS_PER_SHAPE)) for key, count in counts.items()}
+    return [min(count, max(MIN_SHAPES, count // TICKETS_PER_SHAPE)) for count in counts]
 
 
-def play_shapes(player: TicketPlayer, sizes: dict[PoolKey, int]) -> Shapes:
-    """Play ``sizes[key]`` shapes for each pool with ``player``'s generator, variants and rules."""
+def play_shapes(player: TicketPlayer, sizes: Sequence[int]) -> Shapes:
+    """Play ``sizes[pool]`` shapes for each pool with ``player``'s generator, variants and rules."""
     shapes = Shapes()
     agent = Agent(AGENT_ID, AGENT_NAME, AGENT_FIRST_NAME)
     shaper = copy.copy(player)
@@ -100,15 +101,16 @@ def play_shapes(player: TicketPlayer, sizes: dict[PoolKey, int]) -> Shapes:
     shaper.bursts = []
     shaper.members = {name: [agent] for name in player.members}
     group_names = {group_id: name for name, group_id in player.groups.items()}
-    for key in sorted(sizes, key=lambda key: (TIERS.index(key.tier), key.night)):
+    for pool, size in enumerate(sizes):
+        tier, night = TIERS[pool // 2], bool(pool % 2)
         # Any day will do: only the time of day (the night shift) matters to the player.
-        arrival = 3_600 if key.night else 12 * 3_600
+        arrival = 3_600 if night else 12 * 3_600
         shaper.instant = _offset_from(arrival)  # type: ignore[assignment]  # ints, not texts
         requester = Requester(
-            REQUESTER_ID, REQUESTER_NAME, REQUESTER_FIRST_NAME, 0, key.tier, "", REQUESTER_EMAIL
+            REQUESTER_ID, REQUESTER_NAME, REQUESTER_FIRST_NAME, 0, tier, "", REQUESTER_EMAIL
         )
-        numbers = shapes.pools.setdefault(key, [])
-        for _ in range(sizes[key]):
+        numbers = shapes.pools[pool]
+        for _ in range(size):
             rows = Rows()
             shaper.play(0, 0, arrival, requester, rows)
             number = len(shapes.spans)
