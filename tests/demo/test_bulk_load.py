@@ -127,7 +127,7 @@ def test_a_failing_generator_rolls_the_load_back(
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             # The child's scratch file is removed and detached after a failure too.
             attached = {row[1] for row in connection.exec_driver_sql("PRAGMA database_list")}
-            assert STORE_SCHEMA not in attached
+            assert not any(name.startswith(STORE_SCHEMA) for name in attached)
             assert connection.exec_driver_sql("SELECT count(*) FROM temp.sqlite_master").scalar() == 0
             assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".opsdesk-seed-")] == []
 
@@ -166,7 +166,7 @@ def test_sqlite_child_store_makes_the_same_database_as_the_in_process_load(tmp_p
         ] == []
         with database.engine.connect() as connection:
             attached = {row[1] for row in connection.exec_driver_sql("PRAGMA database_list")}
-            assert STORE_SCHEMA not in attached
+            assert not any(name.startswith(STORE_SCHEMA) for name in attached)
             # The expansion's source tables are gone too.
             assert connection.exec_driver_sql("SELECT count(*) FROM temp.sqlite_master").scalar() == 0
     in_process, child_store = databases
@@ -182,36 +182,56 @@ def test_sqlite_child_store_makes_the_same_database_as_the_in_process_load(tmp_p
 def test_the_store_transfer_copies_records_as_stored(tmp_path: Path) -> None:
     # SQLite copies records and index entries as they are only if the store's tables match the
     # database's exactly; a mismatch would silently fall back to a row-by-row insert.
-    from opsdesk.demo.bulk import STORE_SCHEMA, BulkWriter
-    from opsdesk.demo.producer import STORED_TABLES
+    from opsdesk.demo.bulk import BulkWriter, store_schema
+    from opsdesk.demo.producer import STORE_PARTS, STORED_TABLES, in_schema
     from opsdesk.tickets.service.search import SQLITE_TRIGGERS
 
     url = f"sqlite:///{tmp_path / 'main.db'}"
     migrate.upgrade(url)
     database = Database(url)
+    paths = [str(tmp_path / f"part{number}.db") for number in range(len(STORE_PARTS))]
     with database.transaction() as session:
         writer = BulkWriter(session)
-        store = writer.store_for([table for table, _, _ in STORED_TABLES], str(tmp_path / "store.db"))
-    scratch = sqlite3.connect(store.path)
-    for statement in (*store.tables, *(sql for table in store.indexes.values() for sql in table)):
-        scratch.execute(statement)
+        store = writer.store_for([table for table, _, _ in STORED_TABLES], paths)
+    # As the store writer makes them: the first part is its connection's main database, the
+    # others attached ones (the statements are moved into their schema).
+    scratch = sqlite3.connect(paths[0])
+    for number, (path, tables) in enumerate(zip(paths, STORE_PARTS, strict=True)):
+        schema = "main" if number == 0 else f"part{number}"
+        if number:
+            scratch.execute(f"ATTACH DATABASE '{path}' AS {schema}")
+        for table in tables:
+            for statement in (store.tables[table], *store.indexes[table]):
+                scratch.execute(in_schema(statement, schema))
     scratch.close()
     raw = sqlite3.connect(tmp_path / "main.db", isolation_level=None)
     # As during the load: SQLite copies no records as stored into a table whose foreign keys it
     # enforces or that has triggers.
     raw.execute("PRAGMA foreign_keys=OFF")
-    raw.execute(f"ATTACH DATABASE '{store.path}' AS {STORE_SCHEMA}")
+    for number, path in enumerate(paths):
+        raw.execute(f"ATTACH DATABASE '{path}' AS {store_schema(number)}")
     raw.execute("BEGIN")
     for trigger in SQLITE_TRIGGERS:
         raw.execute(f"DROP TRIGGER {trigger}")
-    for table, _, _ in STORED_TABLES:
-        program = raw.execute(
-            f"EXPLAIN INSERT INTO main.{table} SELECT * FROM {STORE_SCHEMA}.{table}"
-        ).fetchall()
-        assert "RowData" in {row[1] for row in program}, table
+    for number, tables in enumerate(STORE_PARTS):
+        for table in tables:
+            program = raw.execute(
+                f"EXPLAIN INSERT INTO main.{table} SELECT * FROM {store_schema(number)}.{table}"
+            ).fetchall()
+            assert "RowData" in {row[1] for row in program}, table
     raw.execute("ROLLBACK")
     raw.close()
     database.dispose()
+
+
+def test_statements_move_into_another_schema() -> None:
+    from opsdesk.demo.producer import in_schema
+
+    assert (
+        in_schema("CREATE TABLE tickets (id INTEGER)", "part1") == "CREATE TABLE part1.tickets (id INTEGER)"
+    )
+    assert in_schema("CREATE INDEX ix_a ON tickets (a)", "part1") == "CREATE INDEX part1.ix_a ON tickets (a)"
+    assert in_schema("CREATE UNIQUE INDEX ix_b ON t (b)", "main") == "CREATE UNIQUE INDEX main.ix_b ON t (b)"
 
 
 def test_postgresql_documents_rename_every_seeded_first_name() -> None:

@@ -33,6 +33,11 @@ BULK_CACHE_KIB = -1_048_576
 BULK_MMAP_BYTES = 8 * 1024**3
 
 
+def store_schema(part: int) -> str:
+    """The schema a store's file is attached as while its tables are copied."""
+    return STORE_SCHEMA if part == 0 else f"{STORE_SCHEMA}_{part}"
+
+
 class InstantFormat:
     """Epoch seconds to the text each database stores for a UTC instant, with a per-day cache
     (formatting is the hot path of seeding a million tickets)."""
@@ -194,10 +199,10 @@ class BulkWriter:
         for _, sql in definitions:
             self.session.execute(text(sql))
 
-    def store_for(self, tables: Sequence[str], path: str) -> ChildStore:
-        """SQLite: how to make a file with the same tables and indexes as ``tables`` here, for a
-        child process to fill and :meth:`transfer` to copy."""
-        creates: list[str] = []
+    def store_for(self, tables: Sequence[str], paths: Sequence[str]) -> ChildStore:
+        """SQLite: how to make files (at ``paths``, one per store part) with the same tables and
+        indexes as ``tables`` here, for a child process to fill and :meth:`transfer` to copy."""
+        creates: dict[str, str] = {}
         indexes: dict[str, tuple[str, ...]] = {}
         for table in tables:
             statements = self.session.execute(
@@ -207,10 +212,10 @@ class BulkWriter:
                 ),
                 {"table": table},
             ).all()
-            creates.extend(str(sql) for kind, sql in statements if kind == "table")
+            creates.update((table, str(sql)) for kind, sql in statements if kind == "table")
             indexes[table] = tuple(str(sql) for kind, sql in statements if kind == "index")
         page_size = int(self.session.execute(text("PRAGMA page_size")).scalar_one())
-        return ChildStore(path, tuple(creates), indexes, page_size)
+        return ChildStore(tuple(paths), creates, indexes, page_size)
 
     def database_directory(self) -> Path | None:
         """SQLite: the directory of the database file (None in memory)."""
@@ -218,15 +223,17 @@ class BulkWriter:
         path = next((str(row[2]) for row in rows if row[1] == "main"), "")
         return Path(path).parent if path else None
 
-    def transfer(self, store: ChildStore, tables: Sequence[str]) -> None:
-        """SQLite: copy ``tables`` from a filled store into this database's tables of the same
-        definition, which must be empty and without triggers: SQLite then copies records and
-        index entries as stored. Only inside :func:`load_transaction`, which detaches the store."""
+    def transfer(self, path: str, tables: Sequence[str], *, part: int = 0) -> None:
+        """SQLite: copy ``tables`` from a filled store file into this database's tables of the
+        same definition, which must be empty and without triggers: SQLite then copies records
+        and index entries as stored. Only inside :func:`load_transaction`, which detaches the
+        store's files (one schema per ``part``)."""
         if not self.session.info.get(BULK_LOAD_KEY):
             raise RuntimeError("a store is only transferred inside load_transaction")
-        self.session.execute(text(f"ATTACH DATABASE :path AS {STORE_SCHEMA}"), {"path": store.path})
+        schema = store_schema(part)
+        self.session.execute(text(f"ATTACH DATABASE :path AS {schema}"), {"path": path})
         for table in tables:
-            self.session.execute(text(f"INSERT INTO main.{table} SELECT * FROM {STORE_SCHEMA}.{table}"))
+            self.session.execute(text(f"INSERT INTO main.{table} SELECT * FROM {schema}.{table}"))
 
     def analyze(self, tables: Sequence[str]) -> None:
         """PostgreSQL: ANALYZE the tables (a sample of each). SQLite plans from its indexes alone
@@ -278,7 +285,11 @@ def load_transaction(database: Database) -> Iterator[Session]:
                     session.info[BULK_LOAD_KEY] = True
                     yield session
             finally:
-                attached = [row[1] for row in raw.execute("PRAGMA database_list") if row[1] == STORE_SCHEMA]
+                attached = [
+                    row[1]
+                    for row in raw.execute("PRAGMA database_list")
+                    if str(row[1]).startswith(STORE_SCHEMA)
+                ]
                 for schema in attached:
                     raw.execute(f"DETACH DATABASE {schema}")
                 for name in reversed(names):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import marshal
 import multiprocessing
 import pickle
+import re
 import sqlite3
 import threading
 import traceback
@@ -35,13 +36,17 @@ from opsdesk.demo import expansion
 from opsdesk.demo.casting import Cast, play_solo
 from opsdesk.demo.conversations import MESSAGE_COLUMNS, TAG_COLUMNS, TICKET_COLUMNS, Rows, TicketPlayer
 
-# The tables a ChildStore holds, in the order the parent copies them, with the Rows field and
-# the columns of the rows played on their own.
+# The tables a ChildStore holds, with the Rows field and the columns of the rows played on their
+# own.
 STORED_TABLES = (
+    ("messages", "messages", MESSAGE_COLUMNS),
     ("tickets", "tickets", TICKET_COLUMNS),
     ("ticket_tags", "tags", TAG_COLUMNS),
-    ("messages", "messages", MESSAGE_COLUMNS),
 )
+# The store's parts, one file each, filled and handed over in this order: the parent copies the
+# messages while the child still writes the tickets. (The tags are the parent's: at a million
+# tickets, the child's share is the larger.)
+STORE_PARTS = (("messages",), ("tickets",))
 SEARCH_TABLE = "ticket_search"
 # Negative: KiB. The child's page cache (2 GiB), so its tables and index builds stay in memory.
 _STORE_CACHE_KIB = -2_097_152
@@ -50,14 +55,20 @@ _STORE_MMAP_BYTES = 8 * 1024**3
 
 @dataclass(frozen=True, slots=True)
 class ChildStore:
-    """An SQLite file the child writes the stored tables into: its path, and the statements
-    (taken from the parent's database) that create those tables and then their indexes."""
+    """The SQLite files the child writes the stored tables into (one per :data:`STORE_PARTS`
+    part), and the statements (taken from the parent's database) that create each table and its
+    indexes."""
 
-    path: str
-    tables: tuple[str, ...]
-    # Each stored table's indexes.
+    paths: tuple[str, ...]
+    tables: dict[str, str]
     indexes: dict[str, tuple[str, ...]]
     page_size: int
+
+
+def in_schema(statement: str, schema: str) -> str:
+    """A ``CREATE TABLE`` or ``CREATE INDEX`` statement for the same object in another schema
+    (an attached database): SQLite puts the schema before the new object's name."""
+    return re.sub(r"^(CREATE (?:UNIQUE )?(?:TABLE|INDEX) )", rf"\1{schema}.", statement, count=1)
 
 
 def can_fork() -> bool:
@@ -71,27 +82,29 @@ def insert_played(raw: Any, table: str, columns: Sequence[str], rows: Sequence[S
         raw.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
 
-def fill_stored_tables(
-    raw: sqlite3.Connection,
-    sources: dict[str, Iterable[Sequence[object]]],
-    solo: Rows,
-    *,
-    search: bool,
-    indexes: dict[str, tuple[str, ...]] | None = None,
-) -> None:
-    """Expand the stored tables (and with ``search`` the keyword index, in this same database)
-    from the sources, then add the solo tickets' rows; with ``indexes``, build each table's
-    right after its rows, while its pages are still in the cache (each build reads the table)."""
+_SOLO_FIELDS = {table: (field, columns) for table, field, columns in STORED_TABLES}
+
+
+def fill_stored_table(raw: sqlite3.Connection, table: str, solo: Rows, indexes: Sequence[str] = ()) -> None:
+    """SQLite: expand one stored table from the sources (see :func:`expansion.write_sources`),
+    add the solo tickets' rows, then build ``indexes`` while the table's pages are still in the
+    cache (each build reads the whole table)."""
+    raw.execute(expansion.expansion_statements("sqlite")[table])
+    field, columns = _SOLO_FIELDS[table]
+    insert_played(raw, table, columns, getattr(solo, field))
+    for statement in indexes:
+        raw.execute(statement)
+
+
+def fill_here(raw: sqlite3.Connection, sources: dict[str, Iterable[Sequence[object]]], solo: Rows) -> None:
+    """SQLite without a store: the stored tables and the keyword index, in this database (whose
+    indexes the caller builds)."""
     expansion.write_sources(raw, "sqlite", sources)
-    statements = expansion.expansion_statements("sqlite")
-    for table, field, columns in STORED_TABLES:
-        raw.execute(statements[table])
-        insert_played(raw, table, columns, getattr(solo, field))
-        for statement in (indexes or {}).get(table, ()):
-            raw.execute(statement)
-    if search:
-        raw.execute(statements[SEARCH_TABLE])
-        expansion.write_documents(raw, "sqlite", solo.documents)
+    # Parents first: a caller's own transaction may enforce foreign keys.
+    for table in ("tickets", "ticket_tags", "messages"):
+        fill_stored_table(raw, table, solo)
+    raw.execute(expansion.expansion_statements("sqlite")[SEARCH_TABLE])
+    expansion.write_documents(raw, "sqlite", solo.documents)
     for statement in expansion.drop_statements():
         raw.execute(statement)
 
@@ -106,6 +119,11 @@ def solo_audit(solo: Rows) -> list[tuple[object, ...]]:
 _SOLO, _CONTROL = b"S", b"C"
 
 
+def _child_sources(sources: dict[str, Iterable[Sequence[object]]]) -> dict[str, Iterable[Sequence[object]]]:
+    # The audit trail's shape rows are the parent's to expand.
+    return {table: rows for table, rows in sources.items() if table != "seed_shape_audit"}
+
+
 def _send_control(sender: Connection, kind: str, payload: object) -> None:
     sender.send_bytes(_CONTROL + pickle.dumps((kind, payload)))
 
@@ -115,41 +133,56 @@ def _store_writer(
     cast: Cast,
     player: TicketPlayer,
     sources: dict[str, Iterable[Sequence[object]]],
+    solo_sender: Connection,
     sender: Connection,
 ) -> None:
-    """Play the solo tickets and send their audit rows and documents, then fill the store and
-    build its indexes. (If the parent fails meanwhile, it removes the file.)"""
+    """Play the solo tickets and send their audit rows, tags and documents (on ``solo_sender``), then
+    fill the store part by part, reporting each on ``sender``. (If the parent fails meanwhile, it
+    removes the files.)"""
     handing: threading.Thread | None = None
     try:
         solo, next_message_id = play_solo(cast, player)
         # marshal: plain tuples of str/int/None, twice as fast to write as pickle. Sent from a
-        # thread: the parent reads them when its own expansion is done, and this process must
-        # not wait for that.
-        message = _SOLO + marshal.dumps((solo_audit(solo), solo.documents, next_message_id))
-        handing = threading.Thread(target=sender.send_bytes, args=(message,), daemon=True)
+        # thread, on a pipe of its own: the parent reads them when its own expansion is done,
+        # and this process must not wait for that.
+        message = _SOLO + marshal.dumps((solo_audit(solo), solo.tags, solo.documents, next_message_id))
+        handing = threading.Thread(target=solo_sender.send_bytes, args=(message,), daemon=True)
         handing.start()
-        database = sqlite3.connect(store.path, isolation_level=None)
-        # A scratch file: nothing to recover if this process dies.
-        database.execute(f"PRAGMA page_size={store.page_size}")
-        database.execute("PRAGMA journal_mode=OFF")
-        database.execute("PRAGMA synchronous=OFF")
+        database = sqlite3.connect(store.paths[0], isolation_level=None)
+        schemas = ["main"]
+        for number, path in enumerate(store.paths[1:], start=1):
+            schemas.append(f"part{number}")
+            database.execute(f"ATTACH DATABASE ? AS {schemas[-1]}", (path,))
+        for schema in schemas:
+            # Scratch files: nothing to recover if this process dies.
+            database.execute(f"PRAGMA {schema}.page_size={store.page_size}")
+            database.execute(f"PRAGMA {schema}.journal_mode=OFF")
+            database.execute(f"PRAGMA {schema}.synchronous=OFF")
+            database.execute(f"PRAGMA {schema}.cache_size={_STORE_CACHE_KIB}")
+            # Index builds read their table through the file mapping rather than a read() per page.
+            database.execute(f"PRAGMA {schema}.mmap_size={_STORE_MMAP_BYTES}")
         database.execute("PRAGMA temp_store=MEMORY")
-        database.execute(f"PRAGMA cache_size={_STORE_CACHE_KIB}")
-        # Index builds read their table through the file mapping rather than a read() per page.
-        database.execute(f"PRAGMA mmap_size={_STORE_MMAP_BYTES}")
-        database.execute("BEGIN")
-        for statement in store.tables:
-            database.execute(statement)
-        fill_stored_tables(database, sources, solo, search=False, indexes=store.indexes)
-        database.execute("COMMIT")
+        # The sources are temporary tables of this connection: written once, used by every part.
+        expansion.write_sources(database, "sqlite", _child_sources(sources))
+        for number, (schema, tables) in enumerate(zip(schemas, STORE_PARTS, strict=True)):
+            database.execute("BEGIN")
+            for table in tables:
+                database.execute(in_schema(store.tables[table], schema))
+            for table in tables:
+                indexes = [in_schema(statement, schema) for statement in store.indexes[table]]
+                fill_stored_table(database, table, solo, indexes)
+            database.execute("COMMIT")
+            _send_control(sender, "stored", number)
         database.close()
-        handing.join()
-        _send_control(sender, "stored", None)
     except BaseException:  # reported to the parent, which raises
+        failure = traceback.format_exc()
+        if handing is None:  # the parent may be waiting for the solo rows
+            _send_control(solo_sender, "failed", failure)
+        _send_control(sender, "failed", failure)
+    finally:
         if handing is not None:
             handing.join()
-        _send_control(sender, "failed", traceback.format_exc())
-    finally:
+        solo_sender.close()
         sender.close()
 
 
@@ -168,61 +201,69 @@ class StoreWriter:
         self.cast = cast
         self.player = player
         self.sources = sources
+        self._solo_receiver: Connection | None = None
         self._receiver: Connection | None = None
         self._process: BaseProcess | None = None
 
     def __enter__(self) -> StoreWriter:
         context = multiprocessing.get_context("fork")
+        solo_receiver, solo_sender = context.Pipe(duplex=False)
         receiver, sender = context.Pipe(duplex=False)
         # Forked: the child starts with the cast (a million plan rows, the shapes) in memory. It
         # never touches this process's database connection.
         self._process = context.Process(
             target=_store_writer,
-            args=(self.store, self.cast, self.player, self.sources, sender),
+            args=(self.store, self.cast, self.player, self.sources, solo_sender, sender),
             name="opsdesk-seed-store",
             daemon=True,
         )
         self._process.start()
+        solo_sender.close()
         sender.close()
-        self._receiver = receiver
+        self._solo_receiver, self._receiver = solo_receiver, receiver
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
-        if self._receiver is not None:
-            self._receiver.close()
+        for receiver in (self._solo_receiver, self._receiver):
+            if receiver is not None:
+                receiver.close()
         if self._process is not None:
             if self._process.is_alive():
                 self._process.terminate()
             self._process.join()
 
-    def _receive(self) -> bytes:
-        if self._receiver is None:
+    @staticmethod
+    def _receive(receiver: Connection | None) -> bytes:
+        if receiver is None:
             raise RuntimeError("use StoreWriter in a with block")
         try:
-            message = self._receiver.recv_bytes()
+            return receiver.recv_bytes()
         except EOFError:
             raise RuntimeError("the seed's store writer process ended early") from None
-        return message
 
     @staticmethod
-    def _control(message: bytes, expected: str) -> None:
+    def _control(message: bytes, expected: str) -> object:
         if message[:1] != _CONTROL:
             raise RuntimeError("the seed's store writer sent something out of turn")
         kind, payload = pickle.loads(memoryview(message)[1:])  # noqa: S301 - from our own forked child
         if kind != expected:
             raise RuntimeError(f"the seed's store writer failed:\n{payload}")
+        return payload
 
-    def solo_rows(self) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]], int]:
-        """The solo tickets' audit rows and keyword-index documents, and the next free message
-        id after their messages."""
-        message = self._receive()
+    def solo_rows(self) -> tuple[Rows, int]:
+        """The solo tickets' rows this process writes (audit, tags, keyword-index documents),
+        and the next free message id after their messages."""
+        message = self._receive(self._solo_receiver)
         if message[:1] != _SOLO:
             self._control(message, "solo rows")
-        audit, documents, next_message_id = marshal.loads(memoryview(message)[1:])  # noqa: S302 - our child
-        return audit, documents, next_message_id
+        audit, tags, documents, next_message_id = marshal.loads(memoryview(message)[1:])  # noqa: S302 - our child
+        return Rows(tags=tags, audit=audit, documents=documents), next_message_id
 
-    def stored(self) -> None:
-        """Wait until the child has filled and indexed the store; raise what it failed with."""
-        self._control(self._receive(), "stored")
+    def stored(self, part: int) -> None:
+        """Wait until the child has filled and indexed the store's ``part``; raise what it failed
+        with."""
+        finished = self._control(self._receive(self._receiver), "stored")
+        if finished != part:
+            raise RuntimeError(f"the seed's store writer finished part {finished}, not {part}")

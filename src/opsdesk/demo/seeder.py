@@ -41,17 +41,20 @@ from opsdesk.demo.context import SeedContext, SeedOptions
 from opsdesk.demo.conversations import (
     AUDIT_COLUMNS,
     CATEGORY_GROUP,
+    MESSAGE_COLUMNS,
+    TAG_COLUMNS,
+    TICKET_COLUMNS,
     Agent,
     Requester,
     TicketPlayer,
 )
 from opsdesk.demo.producer import (
     SEARCH_TABLE,
-    STORED_TABLES,
+    STORE_PARTS,
     ChildStore,
     StoreWriter,
     can_fork,
-    fill_stored_tables,
+    fill_here,
     solo_audit,
 )
 from opsdesk.domains import domain_modules
@@ -64,7 +67,7 @@ SEED_ACTOR_NAME = "Demo seed"
 # process into a file of their own while this one writes the audit trail.
 PARALLEL_FROM = 20_000
 TICKET_TABLES = ("tickets", "ticket_tags", "messages", "audit_events")
-STORED = tuple(table for table, _, _ in STORED_TABLES)
+STORED = tuple(table for part in STORE_PARTS for table in part)
 LOADED_TABLES = (*COMPANY_TABLES, *TICKET_TABLES)
 MAX_TICKETS = 10_000_000
 MAX_DAYS = 3_650
@@ -91,7 +94,9 @@ def _child_store(writer: BulkWriter, stack: contextlib.ExitStack) -> ChildStore 
         return None
     scratch = tempfile.mkdtemp(prefix=".opsdesk-seed-", dir=directory)
     stack.callback(shutil.rmtree, scratch, ignore_errors=True)
-    return writer.store_for(STORED, str(Path(scratch) / "tickets.db"))
+    return writer.store_for(
+        STORED, [str(Path(scratch) / f"part{number}.db") for number in range(len(STORE_PARTS))]
+    )
 
 
 def people_for(tickets: int) -> int:
@@ -181,7 +186,9 @@ def seed_company(
     with contextlib.ExitStack() as stack:
         store = _child_store(writer, stack) if parallel else None
         child = stack.enter_context(StoreWriter(store, cast, player, sources)) if store is not None else None
-        here = TICKET_TABLES if child is None else ("audit_events",)
+        here = (
+            TICKET_TABLES if child is None else tuple(table for table in TICKET_TABLES if table not in STORED)
+        )
         # The keyword index is written from the shapes' documents and the solo tickets' (on
         # PostgreSQL without its GIN index, built once after).
         with (
@@ -203,25 +210,31 @@ def seed_company(
                     solo, message_id = play_solo(cast, player)
                     if sqlite:
                         # What the store writer does, in this database.
-                        fill_stored_tables(writer.raw_connection(), sources, solo, search=True)
+                        fill_here(writer.raw_connection(), sources, solo)
                         writer.expand(sources, ("audit_events",))
                     else:
                         writer.expand(sources, (*TICKET_TABLES, SEARCH_TABLE))
-                        for table, field, columns in STORED_TABLES:
-                            writer.insert(table, columns, getattr(solo, field))
+                        writer.insert("tickets", TICKET_COLUMNS, solo.tickets)
+                        writer.insert("ticket_tags", TAG_COLUMNS, solo.tags)
+                        writer.insert("messages", MESSAGE_COLUMNS, solo.messages)
                         expansion.write_documents(writer.raw_connection(), writer.dialect, solo.documents)
                     writer.insert("audit_events", AUDIT_COLUMNS, solo_audit(solo))
                 else:
+                    # The tags and the audit trail, and the keyword index; the child the rest.
                     writer.expand(sources, (*here, SEARCH_TABLE))
-                    audit, documents, message_id = child.solo_rows()
-                    writer.insert("audit_events", AUDIT_COLUMNS, audit)
-                    expansion.write_documents(writer.raw_connection(), writer.dialect, documents)
+                    solo, message_id = child.solo_rows()
+                    writer.insert("ticket_tags", TAG_COLUMNS, solo.tags)
+                    writer.insert("audit_events", AUDIT_COLUMNS, solo_audit(solo))
+                    expansion.write_documents(writer.raw_connection(), writer.dialect, solo.documents)
                 if progress is not None:
                     progress(len(times))
-            # This process has built its indexes while the store writer built the store's.
+            # This process has built its indexes while the store writer built the store's. Each
+            # part is copied as soon as it is ready: the messages while the child still writes
+            # the tickets.
             if child is not None and store is not None:
-                child.stored()
-                writer.transfer(store, STORED)
+                for part, (path, tables) in enumerate(zip(store.paths, STORE_PARTS, strict=True)):
+                    child.stored(part)
+                    writer.transfer(path, tables, part=part)
     ticket_id = cast.next_ticket_id
     for table in (*COMPANY_TABLES, "tickets", "messages"):
         writer.move_sequence(table)
