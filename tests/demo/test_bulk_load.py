@@ -252,3 +252,93 @@ def test_postgresql_documents_rename_every_seeded_first_name() -> None:
         database.dispose()
     one_word = [name for name, vector in vectors if vector.count(":") == 1 and vector.endswith(":1")]
     assert one_word == names
+
+
+@pytest.fixture
+def fresh_postgres() -> Iterator[Database]:
+    with postgres_database() as url:
+        migrate.upgrade(url)
+        database = Database(url)
+        yield database
+        database.dispose()
+
+
+def _loaded(database: Database) -> tuple[int, int, int]:
+    with database.engine.connect() as connection:
+        return tuple(  # type: ignore[return-value]
+            connection.exec_driver_sql(
+                "SELECT (SELECT count(*) FROM tickets), (SELECT count(*) FROM audit_events "
+                "WHERE ticket_id IS NOT NULL), (SELECT count(*) FROM accounts)"
+            ).one()
+        )
+
+
+def test_postgresql_audit_side_load_commits_with_the_load(fresh_postgres: Database) -> None:
+    options = SeedOptions(tickets=300, days=20, seed=3, parallel=True, with_domains=False)
+    with clock.frozen(NOW), load_transaction(fresh_postgres) as session:
+        seed_company(session, options)
+        # The trail is written on another connection and not visible before the commit.
+        assert (
+            session.execute(text("SELECT count(*) FROM audit_events WHERE ticket_id IS NOT NULL")).scalar()
+            == 0
+        )
+    tickets, audit, _ = _loaded(fresh_postgres)
+    assert tickets == 300
+    assert audit > 300 * 5  # created, routing, assignment, status changes, message events
+    with fresh_postgres.engine.connect() as connection:
+        # Every ticket has its "created" event naming its requester's email.
+        created = connection.exec_driver_sql(
+            "SELECT count(*) FROM audit_events a JOIN tickets t ON t.id = a.ticket_id "
+            "JOIN person_emails e ON e.person_id = t.requester_id AND e.is_primary "
+            "WHERE a.action = 'created' AND a.new_value ->> 'requester' = e.email"
+        ).scalar()
+        assert created == 300
+        assert (
+            connection.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND state LIKE 'idle in%%'"
+            ).scalar()
+            == 0
+        )
+
+
+def test_postgresql_audit_side_load_rolls_back_with_a_failed_load(
+    fresh_postgres: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opsdesk.demo import expansion
+
+    def broken(*args: object) -> None:
+        raise ValueError("documents broke")
+
+    # The load fails after the side load started (the solo tickets' documents come late).
+    monkeypatch.setattr(expansion, "write_documents", broken)
+    options = SeedOptions(tickets=300, days=20, seed=3, parallel=True, with_domains=False)
+    with (
+        pytest.raises(ValueError, match="documents broke"),
+        clock.frozen(NOW),
+        load_transaction(fresh_postgres) as session,
+    ):
+        seed_company(session, options)
+    assert _loaded(fresh_postgres) == (0, 0, 0)
+
+
+def test_a_failed_audit_side_load_fails_the_load(
+    fresh_postgres: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opsdesk.demo import side_load
+
+    original = side_load.AuditSideLoad.__init__
+
+    def with_bad_rows(self: side_load.AuditSideLoad, *args: object) -> None:
+        original(self, *args)  # type: ignore[arg-type]
+        self.solo_audit = [("not", "an", "audit", "row")]
+
+    monkeypatch.setattr(side_load.AuditSideLoad, "__init__", with_bad_rows)
+    options = SeedOptions(tickets=300, days=20, seed=3, parallel=True, with_domains=False)
+    with (
+        pytest.raises(RuntimeError, match="audit trail load failed"),
+        clock.frozen(NOW),
+        load_transaction(fresh_postgres) as session,
+    ):
+        seed_company(session, options)
+    assert _loaded(fresh_postgres) == (0, 0, 0)

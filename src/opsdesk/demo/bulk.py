@@ -27,6 +27,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # detached once it ends (SQLite cannot detach inside a transaction).
 BULK_LOAD_KEY = "opsdesk_bulk_load"
 STORE_SCHEMA = "opsdesk_seed_store"
+# Set on the session of :func:`load_transaction` on PostgreSQL: the side loads to commit with it.
+SIDE_LOADS_KEY = "opsdesk_side_loads"
 # A negative cache_size is in KiB: up to 1 GiB of pages for a bulk load (memory is only used as
 # the load grows into it).
 BULK_CACHE_KIB = -1_048_576
@@ -270,6 +272,8 @@ def load_transaction(database: Database) -> Iterator[Session]:
     checkpoint. A failure still rolls back (the journal holds the few pages that existed). The
     connection's previous settings are restored after the commit or rollback.
     PostgreSQL: the commit does not wait for the WAL flush, and index builds get more memory.
+    Loads the seeder runs on other connections at the same time (``session.info[SIDE_LOADS_KEY]``)
+    are committed right after this transaction, or rolled back with it.
     """
     with database.engine.connect() as connection:
         if database.is_sqlite:
@@ -295,12 +299,23 @@ def load_transaction(database: Database) -> Iterator[Session]:
                 for name in reversed(names):
                     raw.execute(f"PRAGMA {name}={previous[name]}")
             return
-        with Session(bind=connection, expire_on_commit=False) as session, session.begin():
-            session.execute(text("SET LOCAL synchronous_commit = off"))
-            session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
-            # The keyword index's rebuild sorts every message's vector by ticket and keeps them in
-            # a temporary table: in memory rather than spilled to files.
-            session.execute(text("SET LOCAL work_mem = '256MB'"))
-            session.execute(text("SET LOCAL temp_buffers = '1GB'"))
-            session.info[BULK_LOAD_KEY] = True
-            yield session
+        with Session(bind=connection, expire_on_commit=False) as session:
+            # Loads on connections of their own (opsdesk.demo.side_load), committed right after
+            # this transaction and rolled back with it.
+            side_loads: list[Any] = []
+            try:
+                with session.begin():
+                    session.execute(text("SET LOCAL synchronous_commit = off"))
+                    session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+                    # Sorts and the keyword documents' temporary table stay in memory.
+                    session.execute(text("SET LOCAL work_mem = '256MB'"))
+                    session.execute(text("SET LOCAL temp_buffers = '1GB'"))
+                    session.info[BULK_LOAD_KEY] = True
+                    session.info[SIDE_LOADS_KEY] = side_loads
+                    yield session
+            except BaseException:
+                for side_load in side_loads:
+                    side_load.rollback()
+                raise
+            for side_load in side_loads:
+                side_load.commit()

@@ -159,7 +159,7 @@ _KEYS = {
 }
 
 
-def source_statements(dialect_name: str) -> list[str]:
+def source_statements(dialect_name: str, *, temporary: bool = False) -> list[str]:
     dialect = dialect_named(dialect_name)
     statements = []
     for table, columns in _source_tables(dialect).items():
@@ -177,7 +177,11 @@ def source_statements(dialect_name: str) -> list[str]:
             # Unlogged rather than temporary: parallel workers may scan these (not a session's
             # temporary tables), and the keyword documents are made in parallel. Dropped after
             # the expansion, or by the rollback of a failed load.
-            statements.append(f"CREATE UNLOGGED TABLE {table} ({', '.join(columns)}, PRIMARY KEY ({key}))")
+            kind = "TEMPORARY" if temporary else "UNLOGGED"
+            suffix = " ON COMMIT DROP" if temporary else ""
+            statements.append(
+                f"CREATE {kind} TABLE {table} ({', '.join(columns)}, PRIMARY KEY ({key})){suffix}"
+            )
     return statements
 
 
@@ -404,8 +408,12 @@ def drop_statements() -> list[str]:
     return [f"DROP TABLE IF EXISTS {table}" for table in _KEYS]
 
 
-def write_sources(raw: Any, dialect_name: str, rows: dict[str, Iterable[Sequence[object]]]) -> None:
-    """Create the source tables on a raw driver connection and fill them."""
+def write_sources(
+    raw: Any, dialect_name: str, rows: dict[str, Iterable[Sequence[object]]], *, temporary: bool = False
+) -> None:
+    """Create the source tables on a raw driver connection and fill them (PostgreSQL: as a
+    session's temporary tables with ``temporary``, for a second connection loading at the same
+    time: the unlogged ones of the first are not visible to it, and their names are taken)."""
     columns = source_columns(dialect_name)
     if dialect_name == "sqlite":
         for statement in source_statements(dialect_name):
@@ -415,7 +423,7 @@ def write_sources(raw: Any, dialect_name: str, rows: dict[str, Iterable[Sequence
             raw.executemany(f"INSERT INTO {table} VALUES ({marks})", table_rows)
         return
     with raw.cursor() as cursor:
-        for statement in source_statements(dialect_name):
+        for statement in source_statements(dialect_name, temporary=temporary):
             cursor.execute(statement)
         for table, table_rows in rows.items():
             with cursor.copy(f"COPY {table} ({', '.join(columns[table])}) FROM STDIN") as copy:

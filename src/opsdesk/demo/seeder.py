@@ -27,7 +27,7 @@ from opsdesk import clock
 from opsdesk.auth.actor import Actor
 from opsdesk.demo import expansion
 from opsdesk.demo.arrivals import arrival_times, plan_bursts
-from opsdesk.demo.bulk import BULK_LOAD_KEY, BulkWriter, epoch_of
+from opsdesk.demo.bulk import BULK_LOAD_KEY, SIDE_LOADS_KEY, BulkWriter, epoch_of
 from opsdesk.demo.casting import cast_tickets, play_solo
 from opsdesk.demo.company import (
     ACCOUNT_COLUMNS,
@@ -46,6 +46,7 @@ from opsdesk.demo.conversations import (
     TICKET_COLUMNS,
     Agent,
     Requester,
+    Rows,
     TicketPlayer,
 )
 from opsdesk.demo.producer import (
@@ -57,6 +58,7 @@ from opsdesk.demo.producer import (
     fill_here,
     solo_audit,
 )
+from opsdesk.demo.side_load import AuditSideLoad
 from opsdesk.domains import domain_modules
 from opsdesk.errors import ConflictError, FieldProblem, ValidationFailedError
 from opsdesk.tickets.models import Account, Ticket
@@ -183,12 +185,22 @@ def seed_company(
     parallel = options.parallel if options.parallel is not None else options.tickets >= PARALLEL_FROM
     parallel = parallel and can_fork()
     sqlite = writer.dialect == "sqlite"
+    side_loads = session.info.get(SIDE_LOADS_KEY)
+    side: AuditSideLoad | None = None
+    solo: Rows | None = None
     with contextlib.ExitStack() as stack:
         store = _child_store(writer, stack) if parallel else None
         child = stack.enter_context(StoreWriter(store, cast, player, sources)) if store is not None else None
         here = (
             TICKET_TABLES if child is None else tuple(table for table in TICKET_TABLES if table not in STORED)
         )
+        if not sqlite and side_loads is not None and parallel:
+            # PostgreSQL in load_transaction: the audit trail on a second connection meanwhile.
+            solo, message_id = play_solo(cast, player)
+            side = AuditSideLoad(session.connection().engine, sources, solo_audit(solo))
+            side_loads.append(side)
+            side.start()
+            here = tuple(table for table in TICKET_TABLES if table != "audit_events")
         # The keyword index is written from the shapes' documents and the solo tickets' (on
         # PostgreSQL without its GIN index, built once after).
         with (
@@ -207,18 +219,20 @@ def seed_company(
                     "person_accounts", ("id", "person_id", "account_id", "relation"), company.relation_rows
                 )
                 if child is None:
-                    solo, message_id = play_solo(cast, player)
+                    if solo is None:
+                        solo, message_id = play_solo(cast, player)
                     if sqlite:
                         # What the store writer does, in this database.
                         fill_here(writer.raw_connection(), sources, solo)
                         writer.expand(sources, ("audit_events",))
                     else:
-                        writer.expand(sources, (*TICKET_TABLES, SEARCH_TABLE))
+                        writer.expand(sources, (*here, SEARCH_TABLE))
                         writer.insert("tickets", TICKET_COLUMNS, solo.tickets)
                         writer.insert("ticket_tags", TAG_COLUMNS, solo.tags)
                         writer.insert("messages", MESSAGE_COLUMNS, solo.messages)
                         expansion.write_documents(writer.raw_connection(), writer.dialect, solo.documents)
-                    writer.insert("audit_events", AUDIT_COLUMNS, solo_audit(solo))
+                    if side is None:
+                        writer.insert("audit_events", AUDIT_COLUMNS, solo_audit(solo))
                 else:
                     # The tags and the audit trail, and the keyword index; the child the rest.
                     writer.expand(sources, (*here, SEARCH_TABLE))
@@ -235,12 +249,17 @@ def seed_company(
                 for part, (path, tables) in enumerate(zip(store.paths, STORE_PARTS, strict=True)):
                     child.stored(part)
                     writer.transfer(path, tables, part=part)
+        if side is not None:
+            side.join()
     ticket_id = cast.next_ticket_id
     for table in (*COMPANY_TABLES, "tickets", "messages"):
         writer.move_sequence(table)
     # Planner statistics for what was just loaded (PostgreSQL would otherwise plan the first
     # queries blind until autovacuum gets to it).
-    writer.analyze((*LOADED_TABLES, "ticket_search"))
+    # (The side load analyzed its own table: this transaction would wait for its row locks.)
+    writer.analyze(
+        tuple(table for table in (*LOADED_TABLES, "ticket_search") if side is None or table != "audit_events")
+    )
     context.ticket_ids = range(first_ticket_id, ticket_id)
     context.message_count = message_id - first_message_id
 
