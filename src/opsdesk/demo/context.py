@@ -20,8 +20,8 @@ class SeedOptions:
     # Run the other domains' seed functions (plans, invoices...); benchmarks that only need
     # tickets turn them off.
     with_domains: bool = True
-    # SQLite: write tickets, tags and messages in a child process while this one writes the audit
-    # trail and the keyword index (None: for big seeds).
+    # Use both cores (None: for big seeds): on SQLite a child process writes messages and tickets
+    # while this one writes the rest, on PostgreSQL a second connection the audit trail.
     parallel: bool | None = None
 
 

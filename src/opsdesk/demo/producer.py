@@ -1,19 +1,20 @@
-"""The seeder's store writer: on SQLite, a forked child that fills the tickets, their tags and
-messages in a scratch file of its own while the parent writes the audit trail and the keyword
+"""The seeder's store writer: on SQLite, a forked child that fills the messages and the tickets
+in scratch files of its own while the parent writes the audit trail, the tags and the keyword
 index.
 
 SQLite writes one file from one connection at a time, so on a machine with two cores the seed
-splits its tables across two files. The child plays the solo tickets (and hands their audit rows
-and keyword-index documents to the parent), expands the cast into the stored tables
-(:mod:`opsdesk.demo.expansion`, the same statements the parent would run) in a scratch file with
-the same tables and indexes, and builds each table's indexes right after its rows. The parent
-then copies each table into its database in one statement, which SQLite does by copying the
-stored records and index entries as they are (its "transfer optimization": the destination
-tables are empty and have the same definition), with no per-value work and no sorting.
+splits its tables across files. The child plays the solo tickets (and hands their audit rows,
+tags and keyword-index documents to the parent on a pipe of their own), then expands the cast
+(:mod:`opsdesk.demo.expansion`, the same statements the parent would run) into the store's parts
+(:data:`STORE_PARTS`): one file each, with the same tables and indexes as the database, each
+table's indexes built right after its rows, each part committed and reported when done. The
+parent copies a part as soon as it is reported, one statement per table, which SQLite runs by
+copying the stored records and index entries as they are (its "transfer optimization": the
+destination tables are empty and have the same definition), with no per-value work and no
+sorting; so the messages are copied while the child still writes the tickets.
 
-(Measured at a million tickets on two cores: the child's share is the larger, so the keyword
-index stays with the parent. Built in the store and copied as FTS5's own tables, it made the
-seed slower.)
+(Measured at a million tickets on two cores. Building the keyword index in the store and copying
+it as FTS5's own tables made the seed slower: the child's share was already the larger.)
 """
 
 from __future__ import annotations

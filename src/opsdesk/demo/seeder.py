@@ -1,12 +1,15 @@
 """Seeding a whole demo company into an empty database, fast.
 
-:func:`seed_company` writes staff and groups through the services, then accounts, people and
-tickets in bulk batches (executemany on SQLite, COPY on PostgreSQL; no per-row ORM) with the
-audit rows ticket creation and every later message would have written, and finally
-calls every domain's ``opsdesk.<domain>.seed.seed(session, context)`` so SLA policies, plans or
-taxonomy join the same company. It runs in the caller's transaction and is all or nothing: the
-secondary indexes of the bulk-loaded tables are dropped during the load and rebuilt after it,
-inside that transaction. Deterministic for a given ``SeedOptions.seed`` and "now".
+:func:`seed_company` writes staff and groups through the services, then accounts and people in
+bulk (executemany on SQLite, COPY on PostgreSQL; no per-row ORM), then the tickets: cast to
+conversation shapes (:mod:`opsdesk.demo.casting`) and expanded by the database itself, with the
+audit rows ticket creation and every later message would have written and the keyword index
+(:mod:`opsdesk.demo.expansion`; docs/adr/0006). Last it calls every domain's
+``opsdesk.<domain>.seed.seed(session, context)`` so SLA policies, plans or taxonomy join the same
+company. It runs in the caller's transaction and is all or nothing (PostgreSQL's second connection
+commits and rolls back with it, see :mod:`opsdesk.demo.side_load`): the secondary indexes of the
+bulk-loaded tables are dropped during the load and rebuilt after it, inside that transaction.
+Deterministic for a given ``SeedOptions.seed`` and "now".
 """
 
 from __future__ import annotations
@@ -65,8 +68,9 @@ from opsdesk.tickets.models import Account, Ticket
 from opsdesk.tickets.service import search
 
 SEED_ACTOR_NAME = "Demo seed"
-# From this many tickets SQLite's tickets, tags, messages and keyword index are written by a child
-# process into a file of their own while this one writes the audit trail.
+# From this many tickets the load uses both cores: on SQLite a child process writes the messages
+# and the tickets into files of their own while this one writes the audit trail, the tags and the
+# keyword index; on PostgreSQL a second connection writes the audit trail.
 PARALLEL_FROM = 20_000
 TICKET_TABLES = ("tickets", "ticket_tags", "messages", "audit_events")
 STORED = tuple(table for part in STORE_PARTS for table in part)
@@ -86,9 +90,9 @@ def validate_options(options: SeedOptions) -> None:
 
 
 def _child_store(writer: BulkWriter, stack: contextlib.ExitStack) -> ChildStore | None:
-    """SQLite inside :func:`opsdesk.demo.bulk.load_transaction`, on a file: a scratch file beside
+    """SQLite inside :func:`opsdesk.demo.bulk.load_transaction`, on a file: scratch files beside
     the database (same file system, which has room for the data) for the child to write the
-    tickets, tags and messages into; removed when the seed ends."""
+    messages and the tickets into; removed when the seed ends."""
     if writer.dialect != "sqlite" or not writer.session.info.get(BULK_LOAD_KEY):
         return None
     directory = writer.database_directory()
