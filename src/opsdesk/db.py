@@ -112,6 +112,9 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 20) -> Engine:
 WAL_AUTOCHECKPOINT_PAGES = 10_000
 
 
+CHECKPOINTER_THREAD = "opsdesk-wal-checkpointer"
+
+
 class WalCheckpointer:
     """Checkpoints a SQLite database's WAL from a thread of its own, off the write path.
 
@@ -136,7 +139,7 @@ class WalCheckpointer:
     def start(self) -> None:
         if not self.database.is_sqlite or self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._run, name="opsdesk-wal-checkpointer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=CHECKPOINTER_THREAD, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
