@@ -25,7 +25,7 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from opsdesk.demo.conversations import Agent, Requester, Rows, TicketPlayer
+from opsdesk.demo.conversations import TICKET_COLUMNS, Agent, Requester, Rows, TicketPlayer
 
 # Placeholders the expansion replaces: ids are negative (no real row has one), texts are control
 # characters (no seeded text has one).
@@ -47,9 +47,11 @@ TICKETS_PER_SHAPE = 20
 # Below this many tickets a pool has one shape per ticket.
 MIN_SHAPES = 2_000
 
-# Positions in the player's ticket row (``TICKET_COLUMNS``) of the columns a shape keeps as
-# offsets from the arrival, and of those the ticket gets from its plan.
-_INSTANT_COLUMNS = (15, 16, 17, 18, 19, 20, 21, 22, 23, 30)
+# Positions in the player's ticket row (``TICKET_COLUMNS``): of the instants (kept by a shape as
+# offsets from the arrival), and of the columns a shape keeps; the others (id, language,
+# requester, account, reply token) come from the ticket's plan.
+_INSTANT_COLUMNS = tuple(position for position, name in enumerate(TICKET_COLUMNS) if name.endswith("_at"))
+_KEPT_POSITIONS = (*range(1, 8), 11, 12, 13, *range(15, len(TICKET_COLUMNS)))
 
 
 # A pool: the requester's tier and whether the ticket arrives at night, as one small integer
@@ -136,7 +138,7 @@ def _add_shape(shapes: Shapes, number: int, rows: Rows, group_names: dict[int, s
     group_id = ticket[12]
     assert isinstance(group_id, int)
     shapes.group_names.append(group_names[group_id])
-    shapes.tickets.append((number, *ticket[1:8], ticket[11], ticket[12], ticket[13], *ticket[15:]))
+    shapes.tickets.append((number, *(ticket[position] for position in _KEPT_POSITIONS)))
     shapes.messages.extend(
         (
             number,
@@ -165,31 +167,4 @@ def _add_shape(shapes: Shapes, number: int, rows: Rows, group_names: dict[int, s
     shapes.documents.append((number, "\n".join(str(message[6]) for message in rows.messages)))
 
 
-SHAPE_TICKET_COLUMNS = (
-    "subject",
-    "status",
-    "custom_status_id",
-    "priority",
-    "type",
-    "category",
-    "channel",
-    "assignee_id",
-    "group_id",
-    "custom_fields",
-    "created_at",
-    "updated_at",
-    "first_reply_at",
-    "first_solved_at",
-    "solved_at",
-    "closed_at",
-    "last_customer_message_at",
-    "last_staff_reply_at",
-    "status_changed_at",
-    "reopened_count",
-    "staff_public_reply_count",
-    "customer_message_count",
-    "handle_seconds",
-    "satisfaction_score",
-    "satisfaction_comment",
-    "satisfaction_at",
-)
+SHAPE_TICKET_COLUMNS = tuple(TICKET_COLUMNS[position] for position in _KEPT_POSITIONS)

@@ -14,13 +14,15 @@ template extending ``web/base.html`` can show who is signed in and post forms.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
+from sqlalchemy import Connection, Row
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
@@ -132,48 +134,58 @@ def _remember(request: Request, user: User, web_session: WebSession | None) -> N
 
 
 def current_web_session(request: Request, session: Session) -> WebSession | None:
-    """The signed-in browser session, attached to the request's session.
-
-    On SQLite a write request reads it on a connection of its own, for the reason
-    :func:`_token_user` gives: the request's session would take the write lock in this
-    dependency's thread-pool turn and hold it until the handler's turn comes."""
+    """The signed-in browser session, attached to the request's session (on SQLite, a write
+    request reads it outside the write lock: see :func:`_outside_the_write_lock`)."""
     secret = request.cookies.get(SESSION_COOKIE)
     if not secret:
         return None
-    database = database_of(request)
-    if request.method in READ_METHODS or not database.is_sqlite:
+    if request.method in READ_METHODS or not database_of(request).is_sqlite:
         return session_for_secret(session, secret)
+    found = _outside_the_write_lock(
+        request,
+        lambda connection: find_session(connection, secret),
+        last_seen_is_stale,
+        lambda touching, row: touch_last_seen(touching, row._mapping["id"], clock.now()),
+    )
+    return None if found is None else attach_session(session, found)
+
+
+def _outside_the_write_lock(
+    request: Request,
+    find: Callable[[Connection], Row[Any] | None],
+    is_stale: Callable[[Row[Any]], bool],
+    touch: Callable[[Session, Row[Any]], None],
+) -> Row[Any] | None:
+    """SQLite, a write request: the credential's row (token or browser session, with its user)
+    read on a connection of its own, its stale last-use time touched in a short transaction of
+    its own, committed in this turn.
+
+    A write request's session takes the write lock at its first statement, and the dependency
+    that authenticates may run in another thread-pool turn than the handler: had it taken the
+    lock, the lock would be held while the request waits for the handler's turn (and with every
+    pool thread waiting for the lock, that turn would not come). PostgreSQL locks rows, not the
+    database: there the request's session reads it (one connection, not two)."""
+    database = database_of(request)
     with database.read_connection() as connection:
-        found = find_session(connection, secret)
-    if found is None:
-        return None
-    if last_seen_is_stale(found):
+        found = find(connection)
+    if found is not None and is_stale(found):
         with database.transaction() as touching:
-            touch_last_seen(touching, found._mapping["id"], clock.now())
-    return attach_session(session, found)
+            touch(touching, found)
+    return found
 
 
 def _token_user(request: Request, session: Session, token: str) -> TokenUser | None:
-    """The token's user, attached to the request's session.
-
-    On SQLite a write request's session takes the write lock at its first statement, and
-    :func:`api_actor` may run in another thread-pool turn than the handler: had it taken the
-    lock, the lock would be held while the request waits for the handler's turn (and with every
-    pool thread waiting for the lock, that turn would not come). So there a write request reads
-    the token on a connection of its own and hands the row to its session; a stale
-    ``last_used_at`` is touched in a transaction of its own, committed in this turn. PostgreSQL
-    locks rows, not the database: the request's session reads it (one connection, not two)."""
-    database = database_of(request)
-    if request.method in READ_METHODS or not database.is_sqlite:
+    """The token's user, attached to the request's session (on SQLite, a write request reads it
+    outside the write lock: see :func:`_outside_the_write_lock`)."""
+    if request.method in READ_METHODS or not database_of(request).is_sqlite:
         return user_for_token(session, token)
-    with database.read_connection() as connection:
-        found = find_token(connection, token)
-    if found is None:
-        return None
-    if last_use_is_stale(found):
-        with database.transaction() as touching:
-            touch_last_used(touching, found._mapping["token_id"])
-    return token_user(session, found)
+    found = _outside_the_write_lock(
+        request,
+        lambda connection: find_token(connection, token),
+        last_use_is_stale,
+        lambda touching, row: touch_last_used(touching, row._mapping["token_id"]),
+    )
+    return None if found is None else token_user(session, found)
 
 
 @dataclass(frozen=True, slots=True)
