@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from opsdesk.db import Database
 from opsdesk.demo import expansion
+from opsdesk.demo.bulk_rows import insert_rows
 from opsdesk.demo.producer import ChildStore
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -79,10 +80,6 @@ def epoch_of(instant: datetime) -> int:
     return int((instant - _EPOCH).total_seconds())
 
 
-def instant_of(epoch: int) -> datetime:
-    return _EPOCH + timedelta(seconds=epoch)
-
-
 class BulkWriter:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -97,25 +94,12 @@ class BulkWriter:
         # Rows may come from an iterator (a zip over columns: one tuple at a time, reused).
         if isinstance(rows, Sized) and not rows:
             return
-        names = ", ".join(columns)
-        raw = self.raw_connection()
-        if self.dialect == "sqlite":
-            marks = ", ".join("?" for _ in columns)
-            cursor = raw.cursor()
-            try:
-                cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
-            finally:
-                cursor.close()
-            return
-        with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-            write_row = copy.write_row
-            for row in rows:
-                write_row(row)
+        insert_rows(self.raw_connection(), self.dialect, table, columns, rows)
 
     def expand(self, sources: dict[str, Iterable[Sequence[object]]], tables: Sequence[str]) -> None:
         """Fill ``tables`` from a cast's sources (:mod:`opsdesk.demo.expansion`), one statement each."""
         raw = self.raw_connection()
-        expansion.write_sources(raw, self.dialect, sources)
+        expansion.write_sources(raw, self.dialect, expansion.sources_for(sources, tables))
         statements = expansion.expansion_statements(self.dialect)
         for table in tables:
             raw.execute(statements[table])
@@ -242,9 +226,6 @@ class BulkWriter:
         here; its ANALYZE reads every index in full."""
         if self.dialect == "postgresql":
             self.session.execute(text(f"ANALYZE {', '.join(tables)}"))
-
-    def execute(self, statement: str, parameters: dict[str, Any] | None = None) -> None:
-        self.session.execute(text(statement), parameters or {})
 
     def next_id(self, table: str) -> int:
         return int(self.session.execute(text(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}")).scalar_one())

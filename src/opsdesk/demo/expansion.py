@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from opsdesk.demo.bulk_rows import insert_rows
 from opsdesk.demo.casting import PLAN_COLUMNS, Cast
 from opsdesk.demo.conversations import AUDIT_COLUMNS, MESSAGE_COLUMNS, TAG_COLUMNS, TICKET_COLUMNS
 from opsdesk.demo.shapes import (
@@ -55,7 +56,6 @@ class _Dialect:
     integer: str
     boolean: str
     json: str
-    temporary: str
     chr_function: str
 
     def instant(self, offset: str) -> str:
@@ -87,8 +87,8 @@ class _Dialect:
         )
 
 
-_SQLITE = _Dialect("sqlite", "INTEGER", "INTEGER", "TEXT", "TEMP", "char")
-_POSTGRES = _Dialect("postgresql", "bigint", "boolean", "jsonb", "TEMPORARY", "chr")
+_SQLITE = _Dialect("sqlite", "INTEGER", "INTEGER", "TEXT", "char")
+_POSTGRES = _Dialect("postgresql", "bigint", "boolean", "jsonb", "chr")
 
 
 def dialect_named(name: str) -> _Dialect:
@@ -159,10 +159,12 @@ _KEYS = {
 }
 
 
-def source_statements(dialect_name: str, *, temporary: bool = False) -> list[str]:
+def source_statements(dialect_name: str, tables: Iterable[str], *, temporary: bool = False) -> list[str]:
     dialect = dialect_named(dialect_name)
+    definitions = _source_tables(dialect)
     statements = []
-    for table, columns in _source_tables(dialect).items():
+    for table in tables:
+        columns = definitions[table]
         key = ", ".join(_KEYS[table])
         if dialect.name == "sqlite":
             rowid = len(_KEYS[table]) == 1 and columns[0].endswith("INTEGER")
@@ -389,16 +391,13 @@ def write_documents(raw: Any, dialect_name: str, documents: Sequence[Sequence[ob
     if not documents:
         return
     if dialect_name == "sqlite":
-        raw.executemany(
-            f"INSERT INTO ticket_search ({', '.join(SQLITE_SEARCH_COLUMNS)}) VALUES (?, ?, ?)", documents
-        )
+        insert_rows(raw, "sqlite", "ticket_search", SQLITE_SEARCH_COLUMNS, documents)
         return
     with raw.cursor() as cursor:
         # Unlogged, not temporary: see _postgres_documents.
         cursor.execute("CREATE UNLOGGED TABLE seed_documents (id bigint, subject text, body text)")
-        with cursor.copy("COPY seed_documents (id, subject, body) FROM STDIN") as copy:
-            for row in documents:
-                copy.write_row(row)
+    insert_rows(raw, "postgresql", "seed_documents", ("id", "subject", "body"), documents)
+    with raw.cursor() as cursor:
         document = POSTGRES_DOCUMENT.format(subject="d.subject", body="d.body")
         cursor.execute(_postgres_documents(f"SELECT d.id, {document} FROM seed_documents d"))
         cursor.execute("DROP TABLE seed_documents")
@@ -408,26 +407,41 @@ def drop_statements() -> list[str]:
     return [f"DROP TABLE IF EXISTS {table}" for table in _KEYS]
 
 
+# The source tables each target table's expansion reads.
+_SOURCES_OF = {
+    "tickets": ("seed_plan", "seed_shapes", "seed_requesters"),
+    "ticket_tags": ("seed_plan", "seed_shape_tags"),
+    "messages": ("seed_plan", "seed_shape_messages", "seed_requesters", "seed_agents"),
+    "audit_events": ("seed_plan", "seed_shape_audit", "seed_requesters", "seed_agents"),
+    "ticket_search": ("seed_plan", "seed_shapes", "seed_requesters", "seed_agents"),
+}
+
+
+def sources_for(
+    sources: dict[str, Iterable[Sequence[object]]], tables: Iterable[str]
+) -> dict[str, Iterable[Sequence[object]]]:
+    """The sources the expansion of ``tables`` reads (a writer fills no others)."""
+    needed = {source for table in tables for source in _SOURCES_OF[table]}
+    return {table: rows for table, rows in sources.items() if table in needed}
+
+
 def write_sources(
     raw: Any, dialect_name: str, rows: dict[str, Iterable[Sequence[object]]], *, temporary: bool = False
 ) -> None:
-    """Create the source tables on a raw driver connection and fill them (PostgreSQL: as a
-    session's temporary tables with ``temporary``, for a second connection loading at the same
+    """Create the given source tables on a raw driver connection and fill them (PostgreSQL: as
+    a session's temporary tables with ``temporary``, for a second connection loading at the same
     time: the unlogged ones of the first are not visible to it, and their names are taken)."""
     columns = source_columns(dialect_name)
+    statements = source_statements(dialect_name, rows, temporary=temporary)
     if dialect_name == "sqlite":
-        for statement in source_statements(dialect_name):
+        for statement in statements:
             raw.execute(statement)
-        for table, table_rows in rows.items():
-            marks = ", ".join("?" for _ in columns[table])
-            raw.executemany(f"INSERT INTO {table} VALUES ({marks})", table_rows)
-        return
-    with raw.cursor() as cursor:
-        for statement in source_statements(dialect_name, temporary=temporary):
-            cursor.execute(statement)
-        for table, table_rows in rows.items():
-            with cursor.copy(f"COPY {table} ({', '.join(columns[table])}) FROM STDIN") as copy:
-                write_row = copy.write_row
-                for row in table_rows:
-                    write_row(row)
-        cursor.execute(f"ANALYZE {', '.join(_KEYS)}")
+    else:
+        with raw.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+    for table, table_rows in rows.items():
+        insert_rows(raw, dialect_name, table, columns[table], table_rows)
+    if dialect_name != "sqlite":
+        with raw.cursor() as cursor:
+            cursor.execute(f"ANALYZE {', '.join(rows)}")

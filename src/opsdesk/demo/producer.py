@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import TracebackType
-from typing import Any
 
 from opsdesk.demo import expansion
+from opsdesk.demo.bulk_rows import insert_rows
 from opsdesk.demo.casting import Cast, play_solo
 from opsdesk.demo.conversations import MESSAGE_COLUMNS, TAG_COLUMNS, TICKET_COLUMNS, Rows, TicketPlayer
 
@@ -48,7 +48,6 @@ STORED_TABLES = (
 # messages while the child still writes the tickets. (The tags are the parent's: at a million
 # tickets, the child's share is the larger.)
 STORE_PARTS = (("messages",), ("tickets",))
-SEARCH_TABLE = "ticket_search"
 # Negative: KiB. The child's page cache (2 GiB), so its tables and index builds stay in memory.
 _STORE_CACHE_KIB = -2_097_152
 _STORE_MMAP_BYTES = 8 * 1024**3
@@ -76,13 +75,6 @@ def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def insert_played(raw: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """SQLite: the rows of tickets played on their own, after the expanded ones."""
-    if rows:
-        marks = ", ".join("?" for _ in columns)
-        raw.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
-
-
 _SOLO_FIELDS = {table: (field, columns) for table, field, columns in STORED_TABLES}
 
 
@@ -92,21 +84,9 @@ def fill_stored_table(raw: sqlite3.Connection, table: str, solo: Rows, indexes: 
     cache (each build reads the whole table)."""
     raw.execute(expansion.expansion_statements("sqlite")[table])
     field, columns = _SOLO_FIELDS[table]
-    insert_played(raw, table, columns, getattr(solo, field))
+    if rows := getattr(solo, field):
+        insert_rows(raw, "sqlite", table, columns, rows)
     for statement in indexes:
-        raw.execute(statement)
-
-
-def fill_here(raw: sqlite3.Connection, sources: dict[str, Iterable[Sequence[object]]], solo: Rows) -> None:
-    """SQLite without a store: the stored tables and the keyword index, in this database (whose
-    indexes the caller builds)."""
-    expansion.write_sources(raw, "sqlite", sources)
-    # Parents first: a caller's own transaction may enforce foreign keys.
-    for table in ("tickets", "ticket_tags", "messages"):
-        fill_stored_table(raw, table, solo)
-    raw.execute(expansion.expansion_statements("sqlite")[SEARCH_TABLE])
-    expansion.write_documents(raw, "sqlite", solo.documents)
-    for statement in expansion.drop_statements():
         raw.execute(statement)
 
 
@@ -118,11 +98,6 @@ def solo_audit(solo: Rows) -> list[tuple[object, ...]]:
 # Messages from the child: the solo tickets' audit rows and documents (marshal) or a control
 # message (pickle), by first byte.
 _SOLO, _CONTROL = b"S", b"C"
-
-
-def _child_sources(sources: dict[str, Iterable[Sequence[object]]]) -> dict[str, Iterable[Sequence[object]]]:
-    # The audit trail's shape rows are the parent's to expand.
-    return {table: rows for table, rows in sources.items() if table != "seed_shape_audit"}
 
 
 def _send_control(sender: Connection, kind: str, payload: object) -> None:
@@ -164,7 +139,8 @@ def _store_writer(
             database.execute(f"PRAGMA {schema}.mmap_size={_STORE_MMAP_BYTES}")
         database.execute("PRAGMA temp_store=MEMORY")
         # The sources are temporary tables of this connection: written once, used by every part.
-        expansion.write_sources(database, "sqlite", _child_sources(sources))
+        stored = [table for tables in STORE_PARTS for table in tables]
+        expansion.write_sources(database, "sqlite", expansion.sources_for(sources, stored))
         for number, (schema, tables) in enumerate(zip(schemas, STORE_PARTS, strict=True)):
             database.execute("BEGIN")
             for table in tables:

@@ -53,12 +53,10 @@ from opsdesk.demo.conversations import (
     TicketPlayer,
 )
 from opsdesk.demo.producer import (
-    SEARCH_TABLE,
     STORE_PARTS,
     ChildStore,
     StoreWriter,
     can_fork,
-    fill_here,
     solo_audit,
 )
 from opsdesk.demo.side_load import AuditSideLoad
@@ -74,6 +72,7 @@ SEED_ACTOR_NAME = "Demo seed"
 PARALLEL_FROM = 20_000
 TICKET_TABLES = ("tickets", "ticket_tags", "messages", "audit_events")
 STORED = tuple(table for part in STORE_PARTS for table in part)
+SEARCH_TABLE = "ticket_search"
 LOADED_TABLES = (*COMPANY_TABLES, *TICKET_TABLES)
 MAX_TICKETS = 10_000_000
 MAX_DAYS = 3_650
@@ -225,16 +224,13 @@ def seed_company(
                 if child is None:
                     if solo is None:
                         solo, message_id = play_solo(cast, player)
-                    if sqlite:
-                        # What the store writer does, in this database.
-                        fill_here(writer.raw_connection(), sources, solo)
-                        writer.expand(sources, ("audit_events",))
-                    else:
-                        writer.expand(sources, (*here, SEARCH_TABLE))
-                        writer.insert("tickets", TICKET_COLUMNS, solo.tickets)
-                        writer.insert("ticket_tags", TAG_COLUMNS, solo.tags)
-                        writer.insert("messages", MESSAGE_COLUMNS, solo.messages)
-                        expansion.write_documents(writer.raw_connection(), writer.dialect, solo.documents)
+                    # Each table's expanded rows, then the solo tickets' (parents first: a
+                    # caller's own transaction may enforce foreign keys).
+                    writer.expand(sources, (*here, SEARCH_TABLE))
+                    writer.insert("tickets", TICKET_COLUMNS, solo.tickets)
+                    writer.insert("ticket_tags", TAG_COLUMNS, solo.tags)
+                    writer.insert("messages", MESSAGE_COLUMNS, solo.messages)
+                    expansion.write_documents(writer.raw_connection(), writer.dialect, solo.documents)
                     if side is None:
                         writer.insert("audit_events", AUDIT_COLUMNS, solo_audit(solo))
                 else:

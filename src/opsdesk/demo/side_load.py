@@ -22,10 +22,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from opsdesk.demo import expansion
+from opsdesk.demo.bulk_rows import insert_rows
 from opsdesk.demo.conversations import AUDIT_COLUMNS
-
-# The sources the audit trail's expansion reads.
-_AUDIT_SOURCES = ("seed_plan", "seed_requesters", "seed_agents", "seed_shape_audit")
 
 
 class AuditSideLoad:
@@ -39,7 +37,7 @@ class AuditSideLoad:
         solo_audit: Sequence[Sequence[object]],
     ) -> None:
         self.engine = engine
-        self.sources = {table: rows for table, rows in sources.items() if table in _AUDIT_SOURCES}
+        self.sources = expansion.sources_for(sources, ("audit_events",))
         self.solo_audit = solo_audit
         self._connection: Any = None
         self._thread: threading.Thread | None = None
@@ -60,10 +58,8 @@ class AuditSideLoad:
             expansion.write_sources(raw, "postgresql", self.sources, temporary=True)
             with raw.cursor() as cursor:
                 cursor.execute(expansion.expansion_statements("postgresql")["audit_events"])
-                names = ", ".join(AUDIT_COLUMNS)
-                with cursor.copy(f"COPY audit_events ({names}) FROM STDIN") as copy:
-                    for row in self.solo_audit:
-                        copy.write_row(row)
+            insert_rows(raw, "postgresql", "audit_events", AUDIT_COLUMNS, self.solo_audit)
+            with raw.cursor() as cursor:
                 for statement in expansion.drop_statements():
                     cursor.execute(statement)
                 # Planner statistics, from the rows only this transaction sees yet.
