@@ -108,7 +108,10 @@ def watch(engine: Engine) -> None:
     Called once per engine by :func:`opsdesk.db.make_engine`."""
 
     def _forget(connection: Any, *_arguments: Any) -> None:
-        connection.info.pop(_MEMO_KEY, None)
+        # A connection invalidated by a disconnect gets a new DBAPI connection with an empty
+        # info; asking for its info before the rollback would raise instead of rolling back.
+        if not connection.invalidated:
+            connection.info.pop(_MEMO_KEY, None)
 
     # A rolled-back savepoint may have held a configuration change: read the generation again.
     for name in ("begin", "rollback", "rollback_savepoint", "commit"):

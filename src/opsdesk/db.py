@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -99,9 +100,44 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 20) -> Engine:
     else:
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-        engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+        engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=20)
+        _ping_after_idle(engine)
     config_cache.watch(engine)
     return engine
+
+
+# PostgreSQL: a pooled connection idle this long is pinged before it is handed out.
+PING_AFTER_IDLE_SECONDS = 5.0
+_CHECKED_IN_AT = "opsdesk_checked_in_at"
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Hand out a pooled PostgreSQL connection only if it still works, pinging it only when it
+    has been idle for :data:`PING_AFTER_IDLE_SECONDS`.
+
+    SQLAlchemy's ``pool_pre_ping`` pings at every checkout: a round trip per request, about a
+    tenth of a ticket creation's. A server restart or an idle-connection timeout hits connections
+    that sat in the pool; one in steady use is pinged by its own statements, and a disconnect
+    found there invalidates the whole pool (SQLAlchemy's handling), so the other connections are
+    replaced at their next checkout. A connection already known broken is never handed out.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if dbapi_connection.closed or dbapi_connection.broken:
+            raise DisconnectionError("the connection was closed")
+        checked_in_at = record.info.get(_CHECKED_IN_AT)
+        if checked_in_at is None or time.monotonic() - checked_in_at < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            # The pool replaces the connection and tries again.
+            raise DisconnectionError(f"the idle connection no longer works: {error}") from error
 
 
 # SQLite checkpoints the WAL into the database file from the COMMIT that grows it past this many
