@@ -20,7 +20,7 @@ relationships.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -34,6 +34,7 @@ ModelT = TypeVar("ModelT")
 class _Shape:
     table: Table
     insert: Insert
+    insert_many: Insert
     key_of_primary: str
     # (attribute key, column name, default value or callable, is callable)
     columns: tuple[tuple[str, str, Any, bool], ...]
@@ -70,6 +71,7 @@ def _shape(model: type) -> _Shape:
     shape = _Shape(
         table,
         table.insert().returning(primary),
+        table.insert().returning(primary, sort_by_parameter_order=True),
         key_of_primary,
         tuple(columns),
         frozenset(key for key, *_ in columns),
@@ -85,6 +87,33 @@ def insert_as_loaded(
     default) and return the persistent object. ``related`` sets relationships that should count
     as loaded (a many-to-one's object, a collection's list of objects built the same way)."""
     shape = _shape(model)
+    by_key, row = _row_of(shape, model, values)
+    identity = session.execute(shape.insert, row).scalar_one()
+    return _attach(session, model, {**by_key, shape.key_of_primary: identity}, related)
+
+
+def insert_all_as_loaded(
+    session: Session, model: type[ModelT], rows: Sequence[Mapping[str, Any]]
+) -> list[ModelT]:
+    """Insert several ``model`` rows with one statement and return their persistent objects, in
+    the order given (as :func:`insert_as_loaded` does for one row).
+
+    One round trip on PostgreSQL: SQLAlchemy sends the rows as one ``INSERT … RETURNING`` and
+    matches each returned key to its row (``sort_by_parameter_order``). SQLite, in process,
+    inserts them one by one (it cannot order a multi-row ``RETURNING``)."""
+    if not rows:
+        return []
+    shape = _shape(model)
+    built = [_row_of(shape, model, values) for values in rows]
+    identities = session.execute(shape.insert_many, [row for _, row in built]).scalars().all()
+    return [
+        _attach(session, model, {**by_key, shape.key_of_primary: identity}, {})
+        for (by_key, _), identity in zip(built, identities, strict=True)
+    ]
+
+
+def _row_of(shape: _Shape, model: type, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A row's values by attribute key and by column name, with the columns' Python defaults."""
     unknown = values.keys() - shape.keys
     if unknown:
         raise TypeError(f"{model.__name__} has no column attributes {sorted(unknown)}")
@@ -99,8 +128,7 @@ def insert_as_loaded(
             value = default
         by_key[key] = value
         row[column_name] = value
-    identity = session.execute(shape.insert, row).scalar_one()
-    return _attach(session, model, {**by_key, shape.key_of_primary: identity}, related)
+    return by_key, row
 
 
 def attach_as_loaded(

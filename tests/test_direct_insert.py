@@ -1,0 +1,34 @@
+"""Direct inserts: several rows in one statement, handed to the session as loaded objects."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from opsdesk.direct_insert import insert_all_as_loaded
+from opsdesk.tickets.models import TicketTag
+from tests.support.databases import BoundDatabase, recorded_statements
+from tests.support.factories import make_ticket
+
+
+def test_rows_come_back_in_the_order_given_with_their_own_keys(db: Session, database: BoundDatabase) -> None:
+    ticket = make_ticket(db, tags=[])
+    tags = ["zeta", "alpha", "mid"]  # not in key or alphabetical order: the order given counts
+    with recorded_statements(database) as statements:
+        rows = insert_all_as_loaded(db, TicketTag, [{"ticket_id": ticket.id, "tag": tag} for tag in tags])
+    assert [row.tag for row in rows] == tags
+    stored = dict(
+        db.execute(select(TicketTag.id, TicketTag.tag).where(TicketTag.ticket_id == ticket.id)).all()
+    )
+    assert {row.id: row.tag for row in rows} == stored
+    # The objects are the session's, clean: nothing is flushed again.
+    assert all(row in db and row not in db.dirty and row not in db.new for row in rows)
+    inserts = [statement for statement in statements if statement.startswith("INSERT INTO ticket_tags")]
+    # One round trip on PostgreSQL; SQLite (in process) inserts row by row to know each key.
+    assert len(inserts) == (len(tags) if database.is_sqlite else 1)
+
+
+def test_no_rows_no_statement(db: Session, database: BoundDatabase) -> None:
+    with recorded_statements(database) as statements:
+        assert insert_all_as_loaded(db, TicketTag, []) == []
+    assert statements == []
