@@ -69,7 +69,13 @@ _PERSON_BY_EMAIL = (
 )
 _PERSON_KEYS = tuple(column.key for column in _PEOPLE.c)
 _ACCOUNT_FOR_DOMAIN = select(AccountDomain.account_id).where(AccountDomain.domain == bindparam("domain"))
-_INSERT_PERSON = insert(_PEOPLE).returning(_PEOPLE.c.id)
+# A new requester: the account that owns their email's domain is looked up inside the INSERT
+# (one statement, one round trip, where a lookup first took two).
+_INSERT_PERSON = (
+    insert(_PEOPLE)
+    .values(primary_account_id=_ACCOUNT_FOR_DOMAIN.scalar_subquery())
+    .returning(_PEOPLE.c.id, _PEOPLE.c.primary_account_id)
+)
 _DELETE_PERSON = delete(_PEOPLE).where(_PEOPLE.c.id == bindparam("person_id"))
 _INSERT_EMAIL = {
     name: dialect.insert(_PERSON_EMAILS)
@@ -120,7 +126,7 @@ def find_or_create_person(
         session,
         name=display_name[:200],
         language=language,
-        primary_account_id=account_id_for_domain(session, email_domain(normalized)),
+        domain=email_domain(normalized),
         email=normalized,
     )
     if person is None:
@@ -135,20 +141,17 @@ def find_or_create_person(
 
 
 def _insert_person(
-    session: Session, *, name: str, language: str | None, primary_account_id: int | None, email: str
+    session: Session, *, name: str, language: str | None, domain: str, email: str
 ) -> Person | None:
-    """Insert a person and their primary email with two Core statements, and hand the session
-    the ORM object as if it had been loaded (no unit-of-work flush, no savepoint). None when
-    another transaction holds the email: the person row is taken back."""
+    """Insert a person (in the account of their email's ``domain``, if one has it) and their
+    primary email with two Core statements, and hand the session the ORM object as if it had
+    been loaded (no unit-of-work flush, no savepoint). None when another transaction holds the
+    email: the person row is taken back."""
     now = clock.now()
-    values = {
-        "name": name,
-        "language": language,
-        "primary_account_id": primary_account_id,
-        "created_at": now,
-        "updated_at": now,
-    }
-    person_id = session.execute(_INSERT_PERSON, values).scalar_one()
+    values: dict[str, Any] = {"name": name, "language": language, "created_at": now, "updated_at": now}
+    person_id, values["primary_account_id"] = session.execute(
+        _INSERT_PERSON, {**values, "domain": domain.lower()}
+    ).one()
     email_id = session.execute(
         _INSERT_EMAIL[session.get_bind().dialect.name],
         {"person_id": person_id, "email": email, "is_primary": True},
