@@ -79,15 +79,20 @@ _SOLO_FIELDS = {table: (field, columns) for table, field, columns in STORED_TABL
 
 
 def fill_stored_table(raw: sqlite3.Connection, table: str, solo: Rows, indexes: Sequence[str] = ()) -> None:
-    """SQLite: expand one stored table from the sources (see :func:`expansion.write_sources`),
-    add the solo tickets' rows, then build ``indexes`` while the table's pages are still in the
-    cache (each build reads the whole table)."""
+    """SQLite: create ``indexes`` (empty), then expand one stored table from the sources (see
+    :func:`expansion.write_sources`) and add the solo tickets' rows.
+
+    The expansion writes rows in id order, so most index keys arrive in order too (times,
+    statuses, groups) and the store's cache holds every index: keeping them up to date as rows
+    arrive beat building each afterwards, which scans the whole table and sorts it once per index
+    (at a million tickets, the tickets' seventeen indexes: 19.1 s against 22.1 s; the messages'
+    two: even)."""
+    for statement in indexes:
+        raw.execute(statement)
     raw.execute(expansion.expansion_statements("sqlite")[table])
     field, columns = _SOLO_FIELDS[table]
     if rows := getattr(solo, field):
         insert_rows(raw, "sqlite", table, columns, rows)
-    for statement in indexes:
-        raw.execute(statement)
 
 
 def solo_audit(solo: Rows) -> list[tuple[object, ...]]:
