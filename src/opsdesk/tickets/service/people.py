@@ -70,7 +70,7 @@ _PERSON_BY_EMAIL = (
 _PERSON_KEYS = tuple(column.key for column in _PEOPLE.c)
 _ACCOUNT_FOR_DOMAIN = select(AccountDomain.account_id).where(AccountDomain.domain == bindparam("domain"))
 # A new requester: the account that owns their email's domain is looked up inside the INSERT
-# (one statement, one round trip, where a lookup first took two).
+# (one statement, one round trip, where the lookup and the INSERT took two).
 _INSERT_PERSON = (
     insert(_PEOPLE)
     .values(primary_account_id=_ACCOUNT_FOR_DOMAIN.scalar_subquery())
