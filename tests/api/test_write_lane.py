@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from opsdesk.tickets import service as tickets_service
 from opsdesk.tickets.models import Person, Ticket
-from tests.support.factories import make_user
+from tests.support.factories import make_ticket, make_user
 from tests.support.web import bearer_headers
 
 
@@ -100,3 +100,62 @@ def test_the_lane_authenticates_in_its_turn(db: Session, client: TestClient) -> 
     )
     assert answer.status_code == 401
     assert answer.json()["code"] == "not_authenticated"
+
+
+def test_concurrent_updates_run_one_at_a_time_and_all_land(
+    db: Session, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Agents change tickets all day: PATCH runs in the lane too (authenticates, changes and
+    # commits in one turn), so it never holds SQLite's write lock while waiting for a thread.
+    headers = bearer_headers(db, make_user(db))
+    opened = [make_ticket(db, subject=f"To change {number}") for number in range(5)]
+    db.commit()
+    original = tickets_service.update_ticket
+    guard = threading.Lock()
+    inside = 0
+    most_inside = 0
+
+    def counting_update(*arguments: Any, **keywords: Any) -> Any:
+        nonlocal inside, most_inside
+        with guard:
+            inside += 1
+            most_inside = max(most_inside, inside)
+        try:
+            time.sleep(0.02)
+            return original(*arguments, **keywords)
+        finally:
+            with guard:
+                inside -= 1
+
+    monkeypatch.setattr(tickets_service, "update_ticket", counting_update)
+
+    async def update_at_once() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            return await asyncio.gather(
+                *(
+                    http.patch(f"/api/v1/tickets/{ticket.id}", headers=headers, json={"priority": "urgent"})
+                    for ticket in opened
+                )
+            )
+
+    answers = asyncio.run(update_at_once())
+    assert [answer.status_code for answer in answers] == [200] * 5
+    assert [answer.json()["priority"] for answer in answers] == ["urgent"] * 5
+    assert most_inside == 1
+    db.expire_all()
+    assert {db.get_one(Ticket, ticket.id).priority for ticket in opened} == {"urgent"}
+
+
+def test_a_refused_update_changes_nothing(db: Session, client: TestClient) -> None:
+    headers = bearer_headers(db, make_user(db))
+    ticket = make_ticket(db, subject="Stays as it is")
+    db.commit()
+    answer = client.patch(
+        f"/api/v1/tickets/{ticket.id}", headers=headers, json={"priority": "urgent", "group_id": 999_999}
+    )
+    assert answer.status_code == 422
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    db.expire_all()
+    assert db.get_one(Ticket, ticket.id).priority == "normal"
+    assert client.patch(f"/api/v1/tickets/{ticket.id}", json={"priority": "low"}).status_code == 401

@@ -69,6 +69,11 @@ def created(answer: BaseModel, location: str | None = None) -> Response:
     return Response(answer.model_dump_json(), status_code=201, media_type="application/json", headers=headers)
 
 
+def ok(answer: BaseModel) -> Response:
+    """The ``200`` a lane work returns: ``answer`` serialized once, here."""
+    return Response(answer.model_dump_json(), media_type="application/json")
+
+
 async def run(request: Request, credentials: Credentials, work: Work) -> Response:
     """Authenticate the request and run ``work`` in a write transaction in the lane; commit it
     (with the ``Idempotency-Key`` answer, if the request has one) before the answer goes out.

@@ -158,22 +158,35 @@ def get_ticket(ticket_id: int, actor: ApiActor, session: DbSession) -> TicketOut
     return _ticket_out(session, tickets.access_ticket(session, actor, ticket_id))
 
 
-@router.patch("/{ticket_id}")
-def update_ticket(ticket_id: int, body: TicketPatch, actor: ApiActor, session: DbSession) -> TicketOut:
-    ticket = tickets.access_ticket(session, actor, ticket_id, for_update=True)
-    tickets.update_ticket(session, actor, ticket, body.changes())
-    session.refresh(ticket)
-    return _ticket_out(session, ticket)
+@router.patch("/{ticket_id}", response_model=TicketOut)
+async def update_ticket(
+    ticket_id: int, body: TicketPatch, request: Request, credentials: ApiCredentials
+) -> Response:
+    """Change a ticket's fields (in the write lane: agents do this all day)."""
+
+    def update(session: Session, actor: Actor) -> Response:
+        ticket = tickets.access_ticket(session, actor, ticket_id, for_update=True)
+        tickets.update_ticket(session, actor, ticket, body.changes())
+        session.refresh(ticket)
+        return write_lane.ok(_ticket_out(session, ticket))
+
+    return await write_lane.run(request, credentials, update)
 
 
-@router.post("/{ticket_id}/merge")
-def merge_ticket(ticket_id: int, body: MergeIn, actor: ApiActor, session: DbSession) -> TicketOut:
+@router.post("/{ticket_id}/merge", response_model=TicketOut)
+async def merge_ticket(
+    ticket_id: int, body: MergeIn, request: Request, credentials: ApiCredentials
+) -> Response:
     """Merge this ticket into ``into_id``: its messages move, it closes with a link."""
-    source = tickets.access_ticket(session, actor, ticket_id, for_update=True)
-    target = tickets.access_ticket(session, actor, body.into_id, for_update=True)
-    merged = tickets.merge_tickets(session, actor, source, target)
-    session.refresh(merged)
-    return _ticket_out(session, merged)
+
+    def merge(session: Session, actor: Actor) -> Response:
+        source = tickets.access_ticket(session, actor, ticket_id, for_update=True)
+        target = tickets.access_ticket(session, actor, body.into_id, for_update=True)
+        merged = tickets.merge_tickets(session, actor, source, target)
+        session.refresh(merged)
+        return write_lane.ok(_ticket_out(session, merged))
+
+    return await write_lane.run(request, credentials, merge)
 
 
 _MESSAGE_BODY = {
