@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -291,55 +292,110 @@ def _ticket_body(generator: random.Random, number: int) -> dict[str, Any]:
     }
 
 
-async def _create_load(
-    base: str, token: str, count: int, concurrency: int, warmup: int
-) -> tuple[Timings, float]:
-    """``concurrency`` keep-alive connections, each sending its next ticket as soon as the last
+_LEADING_ID = re.compile(rb'\{"id":(\d+)')
+# One timed write: method, path, JSON body, and the status that counts as done.
+WriteRequest = tuple[str, str, bytes, int]
+
+
+async def _write_load(
+    base: str, token: str, requests: list[WriteRequest], concurrency: int, warmup: int
+) -> tuple[Timings, float, list[int]]:
+    """``concurrency`` keep-alive connections, each sending its next request as soon as the last
     answer is in (the lean client of :mod:`opsdesk.bench.http_load`: the load generator shares
-    the server's two cores). A 201 counts only if its body is the created ticket's JSON."""
+    the server's two cores). An answer counts only with the expected status and a body that is
+    a ticket's JSON (it starts with the ``"id"``); the ids come back in order of arrival. The
+    first ``warmup`` requests are sent, and not timed, before the rest."""
     host, _, port = base.removeprefix("http://").partition(":")
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-    generator = random.Random(11)
-    bodies = [json.dumps(_ticket_body(generator, number)).encode() for number in range(count + warmup)]
     timings = Timings()
-    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    ids: list[int] = []
+    queue: asyncio.Queue[WriteRequest] = asyncio.Queue()
     connections = [KeepAliveConnection(host, int(port), headers) for _ in range(concurrency)]
 
     async def worker(connection: KeepAliveConnection, record: bool) -> None:
         while True:
             try:
-                body = queue.get_nowait()
+                method, path, body, expected = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
             started = time.perf_counter()
             try:
-                answer = await connection.request("POST", "/api/v1/tickets", body)
+                answer = await connection.request(method, path, body)
                 status = answer.status
-                if status == 201 and b'"id":' not in answer.body:
-                    status = -1  # not the ticket the API promises
+                if status == expected:
+                    # A ticket's JSON starts with its id (read without parsing the whole body:
+                    # the client shares the server's cores).
+                    found = _LEADING_ID.match(answer.body)
+                    if found is None:
+                        status = -1  # not the JSON the API promises
+                    else:
+                        ids.append(int(found.group(1)))
             except (HttpLoadError, OSError):
                 status = 0
             elapsed = (time.perf_counter() - started) * 1000
             if record:
                 timings.statuses[status] = timings.statuses.get(status, 0) + 1
-                if status == 201:
+                if status == expected:
                     timings.milliseconds.append(elapsed)
                 else:
                     timings.errors += 1
 
     try:
-        for body in bodies[:warmup]:
-            queue.put_nowait(body)
+        for request in requests[:warmup]:
+            queue.put_nowait(request)
         await asyncio.gather(*(worker(connection, False) for connection in connections))
-        for body in bodies[warmup:]:
-            queue.put_nowait(body)
+        for request in requests[warmup:]:
+            queue.put_nowait(request)
         started = time.perf_counter()
         await asyncio.gather(*(worker(connection, True) for connection in connections))
         wall = time.perf_counter() - started
     finally:
         for connection in connections:
             await connection.close()
-    return timings, wall
+    return timings, wall, ids
+
+
+def _creations(count: int) -> list[WriteRequest]:
+    generator = random.Random(11)
+    return [
+        ("POST", "/api/v1/tickets", json.dumps(_ticket_body(generator, number)).encode(), 201)
+        for number in range(count)
+    ]
+
+
+def _updates(ticket_ids: list[int], count: int) -> list[WriteRequest]:
+    """What agents do all day: a ticket's priority, status or both, on tickets picked at random."""
+    generator = random.Random(13)
+    changes = (
+        {"priority": "high"},
+        {"priority": "low"},
+        {"status": "open"},
+        {"status": "pending"},
+        {"status": "open", "priority": "urgent"},
+    )
+    return [
+        (
+            "PATCH",
+            f"/api/v1/tickets/{generator.choice(ticket_ids)}",
+            json.dumps(generator.choice(changes)).encode(),
+            200,
+        )
+        for _ in range(count)
+    ]
+
+
+def _write_figures(timings: Timings, wall: float, cpu_seconds: float) -> dict[str, Any]:
+    done = len(timings.milliseconds)
+    return {
+        "requests": done,
+        "errors": timings.errors,
+        "statuses": {str(status): count for status, count in sorted(timings.statuses.items())},
+        "per_second": round(done / wall, 1) if wall else 0.0,
+        "p50_ms": timings.percentile(0.50),
+        "p95_ms": timings.percentile(0.95),
+        "p99_ms": timings.percentile(0.99),
+        "server_cpu_ms_per_request": round(cpu_seconds * 1000 / max(done, 1), 2),
+    }
 
 
 def _read_load(base: str, token: str, paths: list[str], rounds: int) -> Timings:
@@ -371,6 +427,7 @@ def run_bench(
     read_rounds: int,
     existing_database: str | None = None,
     jobs: bool = True,
+    updates: int = 0,
 ) -> dict[str, Any]:
     directory = Path(tempfile.mkdtemp(prefix="opsdesk-bench-"))
     try:
@@ -381,16 +438,29 @@ def run_bench(
                 settle_seconds = server.settle_seconds
                 server_cpu_before = process_tree_cpu_seconds(server.pid)
                 client_cpu_before = time.process_time()
-                created, wall = (
+                warmup = min(200, tickets)
+                created, wall, ticket_ids = (
                     asyncio.run(
-                        _create_load(base, prepared["token"], tickets, concurrency, warmup=min(200, tickets))
+                        _write_load(
+                            base, prepared["token"], _creations(tickets + warmup), concurrency, warmup
+                        )
                     )
                     if tickets
-                    else (Timings(), 0.0)
+                    else (Timings(), 0.0, [])
                 )
                 # The warm-up is included in both CPU figures; it is a small share of the run.
                 server_cpu = process_tree_cpu_seconds(server.pid) - server_cpu_before
                 client_cpu = time.process_time() - client_cpu_before
+                update_figures: dict[str, Any] | None = None
+                if updates and ticket_ids:
+                    before = process_tree_cpu_seconds(server.pid)
+                    changed, update_wall, _ = asyncio.run(
+                        _write_load(
+                            base, prepared["token"], _updates(ticket_ids, updates), concurrency, warmup=0
+                        )
+                    )
+                    update_cpu = process_tree_cpu_seconds(server.pid) - before
+                    update_figures = _write_figures(changed, update_wall, update_cpu)
                 view_paths = [
                     f"/api/v1/tickets?status={status}&group={group_id}&limit=50"
                     for status, group_id in prepared["view_pairs"]
@@ -424,6 +494,8 @@ def run_bench(
             # Machine-independent cost: CPU the server spent per created ticket (and the client's).
             "server_cpu_ms_per_ticket": round(server_cpu * 1000 / max(successful, 1), 2),
             "client_cpu_ms_per_ticket": round(client_cpu * 1000 / max(successful, 1), 2),
+            # PATCHes of the created tickets (priority, status), same concurrency; with --updates.
+            "updates": update_figures,
             "seeded_tickets": seed_tickets,
             "seed_seconds": prepared["seed_seconds"],
             "view_of_50": {
@@ -487,13 +559,25 @@ def register(bench_app: typer.Typer) -> None:
                 help="Run background jobs inside the server (the default), or leave them out.",
             ),
         ] = True,
+        updates: Annotated[
+            int,
+            typer.Option(help="After the creations, PATCH the created tickets this many times (timed)."),
+        ] = 0,
     ) -> None:
         """Ticket creation throughput and latency, view and search latency, over real HTTP."""
-        if tickets < 0 or concurrency < 1 or workers < 1 or seed_tickets < 0 or read_rounds < 1:
+        if (
+            tickets < 0
+            or concurrency < 1
+            or workers < 1
+            or seed_tickets < 0
+            or read_rounds < 1
+            or updates < 0
+        ):
             from opsdesk.cli import CliError
 
             raise CliError(
-                "--concurrency, --workers and --read-rounds must be positive, --tickets not negative"
+                "--concurrency, --workers and --read-rounds must be positive, --tickets and --updates "
+                "not negative"
             )
         if existing_database is not None and (seed_tickets or database_url):
             from opsdesk.cli import CliError
@@ -508,5 +592,6 @@ def register(bench_app: typer.Typer) -> None:
             read_rounds=read_rounds,
             existing_database=existing_database,
             jobs=jobs,
+            updates=updates,
         )
         typer.echo(json.dumps(result))
