@@ -27,6 +27,7 @@ from opsdesk.auth.actor import Actor
 from opsdesk.db import Database
 from opsdesk.demo.context import SeedOptions
 from opsdesk.demo.seeder import seed_company
+from opsdesk.tickets import service as tickets_service
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -62,6 +63,18 @@ def _prepare(database_url: str) -> None:
     try:
         with database.transaction() as session:
             seed_company(session, SeedOptions(tickets=60, days=14, seed=5))
+            # The seed's tickets are placed relative to now, and at some hours all 60 are solved
+            # or closed: a few that just arrived keep "All unsolved" from being empty.
+            for number in range(3):
+                tickets_service.create_ticket(
+                    session,
+                    Actor.system("e2e setup"),
+                    tickets_service.NewTicket(
+                        subject=f"Sync stopped after the update ({number + 1})",
+                        body_text="Since this morning nothing syncs between my laptop and my phone.",
+                        requester_email=f"e2e.customer{number}@example.org",
+                    ),
+                )
             auth_service.create_user(
                 session,
                 Actor.system("e2e setup"),
