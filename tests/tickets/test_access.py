@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from opsdesk.tickets import service as tickets
-from opsdesk.tickets.models import Ticket
-from opsdesk.tickets.service.access import access_ticket
+from opsdesk.tickets.models import Ticket, TicketTag
+from opsdesk.tickets.service.access import access_ticket, reload_ticket
 from tests.support.databases import BoundDatabase, recorded_statements
 from tests.support.factories import make_account, make_group, make_ticket, make_user, staff_actor
 
@@ -44,3 +45,18 @@ def test_a_ticket_loads_in_a_few_statements_and_the_rest_on_demand(
     assert ticket.requester.external_ids == []
     assert [membership.group_id for membership in ticket.assignee.memberships] == [group.id]
     assert isinstance(ticket, Ticket)
+
+
+def test_reload_reads_the_current_state_in_a_few_statements(db: Session, database: BoundDatabase) -> None:
+    opened = make_ticket(db, tags=["vip"])
+    ticket = access_ticket(db, staff_actor(make_user(db, role="admin")), opened.id, for_update=True)
+    # A change made behind the session's back (as a reaction's Core statement would).
+    db.execute(update(Ticket).where(Ticket.id == ticket.id).values(priority="urgent"))
+    db.execute(insert(TicketTag).values(ticket_id=ticket.id, tag="billing"))
+    with recorded_statements(database) as statements:
+        reloaded = reload_ticket(db, ticket)
+        shown = (reloaded.priority, reloaded.tags, reloaded.requester.primary_email)
+    assert reloaded is ticket
+    assert shown[:2] == ("urgent", ["billing", "vip"])
+    assert shown[2] == opened.requester.primary_email
+    assert len(statements) <= 3, statements

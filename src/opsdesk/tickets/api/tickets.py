@@ -30,6 +30,7 @@ from opsdesk.tickets.schemas import (
     TicketPatch,
 )
 from opsdesk.tickets.service import attachments, bulk, history, views
+from opsdesk.tickets.service.access import reload_ticket
 from opsdesk.web import write_lane
 from opsdesk.web.auth import ApiActor, ApiCredentials
 from opsdesk.web.sessions import DbSession
@@ -167,8 +168,7 @@ async def update_ticket(
     def update(session: Session, actor: Actor) -> Response:
         ticket = tickets.access_ticket(session, actor, ticket_id, for_update=True)
         tickets.update_ticket(session, actor, ticket, body.changes())
-        session.refresh(ticket)
-        return write_lane.ok(_ticket_out(session, ticket))
+        return write_lane.ok(_ticket_out(session, reload_ticket(session, ticket)))
 
     return await write_lane.run(request, credentials, update)
 
@@ -183,8 +183,7 @@ async def merge_ticket(
         source = tickets.access_ticket(session, actor, ticket_id, for_update=True)
         target = tickets.access_ticket(session, actor, body.into_id, for_update=True)
         merged = tickets.merge_tickets(session, actor, source, target)
-        session.refresh(merged)
-        return write_lane.ok(_ticket_out(session, merged))
+        return write_lane.ok(_ticket_out(session, reload_ticket(session, merged)))
 
     return await write_lane.run(request, credentials, merge)
 
