@@ -24,29 +24,34 @@ def _count(db: Session, model: type[Any]) -> int:
     return int(db.scalar(select(func.count()).select_from(model)) or 0)
 
 
+class _Overlap:
+    """Wraps a service function: counts how many calls run at once (each held open 20 ms, to
+    widen the window in which a second request would overlap the first)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+        self._original = getattr(tickets_service, name)
+        self._guard = threading.Lock()
+        self._inside = 0
+        self.most_inside = 0
+        monkeypatch.setattr(tickets_service, name, self._call)
+
+    def _call(self, *arguments: Any, **keywords: Any) -> Any:
+        with self._guard:
+            self._inside += 1
+            self.most_inside = max(self.most_inside, self._inside)
+        try:
+            time.sleep(0.02)
+            return self._original(*arguments, **keywords)
+        finally:
+            with self._guard:
+                self._inside -= 1
+
+
 def test_concurrent_creations_never_overlap_and_all_land(
     db: Session, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     headers = bearer_headers(db, make_user(db))
-    original = tickets_service.create_ticket
-    guard = threading.Lock()
-    inside = 0
-    most_inside = 0
-
-    def counting_create(*arguments: Any, **keywords: Any) -> Ticket:
-        nonlocal inside, most_inside
-        with guard:
-            inside += 1
-            most_inside = max(most_inside, inside)
-        try:
-            # Widen the window in which a second request would overlap this one.
-            time.sleep(0.02)
-            return original(*arguments, **keywords)
-        finally:
-            with guard:
-                inside -= 1
-
-    monkeypatch.setattr(tickets_service, "create_ticket", counting_create)
+    overlap = _Overlap(monkeypatch, "create_ticket")
     before = _count(db, Ticket)
 
     async def create_at_once() -> list[httpx.Response]:
@@ -70,7 +75,7 @@ def test_concurrent_creations_never_overlap_and_all_land(
     answers = asyncio.run(create_at_once())
     assert [answer.status_code for answer in answers] == [201] * 6
     assert len({answer.json()["id"] for answer in answers}) == 6
-    assert most_inside == 1
+    assert overlap.most_inside == 1
     assert _count(db, Ticket) == before + 6
 
 
@@ -110,24 +115,7 @@ def test_concurrent_updates_run_one_at_a_time_and_all_land(
     headers = bearer_headers(db, make_user(db))
     opened = [make_ticket(db, subject=f"To change {number}") for number in range(5)]
     db.commit()
-    original = tickets_service.update_ticket
-    guard = threading.Lock()
-    inside = 0
-    most_inside = 0
-
-    def counting_update(*arguments: Any, **keywords: Any) -> Any:
-        nonlocal inside, most_inside
-        with guard:
-            inside += 1
-            most_inside = max(most_inside, inside)
-        try:
-            time.sleep(0.02)
-            return original(*arguments, **keywords)
-        finally:
-            with guard:
-                inside -= 1
-
-    monkeypatch.setattr(tickets_service, "update_ticket", counting_update)
+    overlap = _Overlap(monkeypatch, "update_ticket")
 
     async def update_at_once() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=client.app)
@@ -142,7 +130,7 @@ def test_concurrent_updates_run_one_at_a_time_and_all_land(
     answers = asyncio.run(update_at_once())
     assert [answer.status_code for answer in answers] == [200] * 5
     assert [answer.json()["priority"] for answer in answers] == ["urgent"] * 5
-    assert most_inside == 1
+    assert overlap.most_inside == 1
     db.expire_all()
     assert {db.get_one(Ticket, ticket.id).priority for ticket in opened} == {"urgent"}
 

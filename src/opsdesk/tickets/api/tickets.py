@@ -52,6 +52,11 @@ def _ticket_out(session: Session, ticket: Ticket) -> TicketOut:
     return _ticket_outs(session, [ticket])[0]
 
 
+def _changed(session: Session, ticket: Ticket) -> Response:
+    """A change's ``200``: the ticket as it is now (its reactions may have changed it further)."""
+    return write_lane.ok(_ticket_out(session, reload_ticket(session, ticket)))
+
+
 ListParam = Annotated[list[str] | None, Query()]
 
 
@@ -168,7 +173,7 @@ async def update_ticket(
     def update(session: Session, actor: Actor) -> Response:
         ticket = tickets.access_ticket(session, actor, ticket_id, for_update=True)
         tickets.update_ticket(session, actor, ticket, body.changes())
-        return write_lane.ok(_ticket_out(session, reload_ticket(session, ticket)))
+        return _changed(session, ticket)
 
     return await write_lane.run(request, credentials, update)
 
@@ -182,8 +187,7 @@ async def merge_ticket(
     def merge(session: Session, actor: Actor) -> Response:
         source = tickets.access_ticket(session, actor, ticket_id, for_update=True)
         target = tickets.access_ticket(session, actor, body.into_id, for_update=True)
-        merged = tickets.merge_tickets(session, actor, source, target)
-        return write_lane.ok(_ticket_out(session, reload_ticket(session, merged)))
+        return _changed(session, tickets.merge_tickets(session, actor, source, target))
 
     return await write_lane.run(request, credentials, merge)
 
