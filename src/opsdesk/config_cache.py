@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -57,9 +57,15 @@ CONFIGURATION_TABLES = (
     "webhook_subscriptions",
 )
 
+# Not configuration, but their changes bump the generation too (migration ``core_05``): API
+# requests keep the tokens they have seen, with their users, by generation
+# (:func:`opsdesk.auth.service.find_token`).
+CREDENTIAL_TABLES = ("api_tokens", "users")
+
 _MEMO_KEY = "opsdesk_config_generation"
 # A write names its table in its first words: INSERT INTO t, UPDATE t, DELETE FROM t (and an
 # SQLite trigger writes config_generation only from such a statement).
+# (Not the credential tables: a transaction reads its token before it changes anything.)
 _WRITES_CONFIGURATION = re.compile(r"\b(" + "|".join(CONFIGURATION_TABLES) + r")\b")
 _READ_GENERATION = f"SELECT epoch, value FROM {GENERATION_TABLE} WHERE id = 1"
 
@@ -72,7 +78,11 @@ def generation(session: Session) -> tuple[str, int]:
     if session.autoflush:
         # What a query would do first: configuration rows added but not yet flushed count.
         session.flush()
-    connection = session.connection()
+    return generation_on(session.connection())
+
+
+def generation_on(connection: Connection) -> tuple[str, int]:
+    """The (epoch, value) of the connection's database, read once per transaction."""
     memo = connection.info.get(_MEMO_KEY)
     if memo is None:
         row = connection.exec_driver_sql(_READ_GENERATION).first()
@@ -114,7 +124,9 @@ def watch(engine: Engine) -> None:
             connection.info.pop(_MEMO_KEY, None)
 
     # A rolled-back savepoint may have held a configuration change: read the generation again.
-    for name in ("begin", "rollback", "rollback_savepoint", "commit"):
+    # A savepoint starts a unit of work as a transaction does (a request, in tests that run each
+    # request in a savepoint of theirs): it reads the generation afresh too.
+    for name in ("begin", "savepoint", "rollback", "rollback_savepoint", "commit"):
         event.listen(engine, name, _forget)
 
     @event.listens_for(engine, "after_cursor_execute")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -12,7 +13,7 @@ from sqlalchemy import Connection, Row, Table, bindparam, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from opsdesk import clock
+from opsdesk import clock, config_cache
 from opsdesk.auth import audit
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.enums import Availability, Role
@@ -21,7 +22,7 @@ from opsdesk.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_pa
 from opsdesk.auth.permissions import Permission, require
 from opsdesk.auth.sessions import revoke_sessions_of
 from opsdesk.auth.tokens import digest, new_token
-from opsdesk.direct_insert import attach_as_loaded
+from opsdesk.direct_insert import attach_as_loaded, held_by_session
 from opsdesk.errors import ConflictError, FieldProblem, NotFoundError, ValidationFailedError
 
 # Writing last_used_at on every request would turn each read into a write; once a minute is
@@ -196,32 +197,85 @@ _TOKEN_AND_USER = (
 )
 
 
+# The live tokens this process has seen, by digest, each valid at the configuration generation it
+# was read at: revoking or deleting a token, and any change of its user but the two below, bump
+# the generation in the same transaction (migration core_05), so no process serves a revoked
+# token once the revocation committed. Misses are not kept (an unknown digest is asked for
+# again each time).
+_live_tokens: dict[str, tuple[tuple[str, int], Row[Any]]] = {}
+# When this process last touched each token's last_used_at (the cached row keeps the old time).
+_touched: dict[int, datetime] = {}
+_tokens_lock = threading.Lock()
+MAX_CACHED_TOKENS = 10_000
+# Columns of the user that change without bumping the generation (agents go on and off shift all
+# day): a cached row's values may be old, so the attached user loads them on first use.
+_NOT_CACHED_USER_KEYS = ("availability", "updated_at")
+
+
 def find_token(connection: Connection | Session, secret: str) -> Row[Any] | None:
     """The row of a live token of an active user, with the user's columns (None otherwise).
-    Readable on any connection: a write request reads it before taking the write lock."""
-    return connection.execute(_TOKEN_AND_USER, {"digest": digest(secret)}).first()
+    Readable on any connection: a write request reads it before taking the write lock.
+
+    One indexed lookup the first time a process sees a token, then none while the configuration
+    generation (read once per transaction anyway) stays the same."""
+    key = digest(secret)
+    current = (
+        config_cache.generation(connection)
+        if isinstance(connection, Session)
+        else config_cache.generation_on(connection)
+    )
+    entry = _live_tokens.get(key)
+    if entry is not None and entry[0] == current:
+        return entry[1]
+    found = connection.execute(_TOKEN_AND_USER, {"digest": key}).first()
+    if found is not None:
+        with _tokens_lock:
+            if len(_live_tokens) >= MAX_CACHED_TOKENS:
+                _live_tokens.clear()
+            _live_tokens[key] = (current, found)
+    return found
+
+
+def forget_tokens() -> None:
+    """Forget every cached token (tests that rewrite tokens or users by hand)."""
+    with _tokens_lock:
+        _live_tokens.clear()
+        _touched.clear()
 
 
 def token_user(session: Session, found: Row[Any]) -> TokenUser:
     """The user of a row from :func:`find_token`, in ``session`` without a query."""
     values = found._mapping
+    held = held_by_session(session, User, values["id"])
     user = attach_as_loaded(session, User, {key: values[key] for key in _USER_KEYS})
+    if held is None:
+        session.expire(user, _NOT_CACHED_USER_KEYS)
     return TokenUser(user=user, token_id=values["token_id"])
 
 
 def last_use_is_stale(found: Row[Any]) -> bool:
     """Whether the token's ``last_used_at`` should be touched (at most once a minute)."""
-    last_used_at = found._mapping["token_last_used_at"]
+    values = found._mapping
+    last_used_at = max(
+        (
+            when
+            for when in (values["token_last_used_at"], _touched.get(values["token_id"]))
+            if when is not None
+        ),
+        default=None,
+    )
     return last_used_at is None or clock.now() - last_used_at > LAST_USED_RESOLUTION
 
 
 def touch_last_used(session: Session, token_id: int) -> None:
     """Best effort: a read request that cannot take SQLite's write lock right now skips it."""
+    now = clock.now()
     try:
         with session.begin_nested():
-            session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=clock.now()))
+            session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
     except OperationalError:
         return
+    _touched[token_id] = now
 
 
 def user_for_token(session: Session, secret: str) -> TokenUser | None:
