@@ -49,14 +49,23 @@ def test_a_ticket_loads_in_a_few_statements_and_the_rest_on_demand(
 
 def test_reload_reads_the_current_state_in_a_few_statements(db: Session, database: BoundDatabase) -> None:
     opened = make_ticket(db, tags=["vip"])
+    first, second = make_user(db, name="First Agent"), make_user(db, name="Second Agent")
+    tickets.update_ticket(db, staff_actor(first), opened, {"assignee_id": first.id})
     ticket = access_ticket(db, staff_actor(make_user(db, role="admin")), opened.id, for_update=True)
+    assert ticket.assignee is first
     # A change made behind the session's back (as a reaction's Core statement would).
-    db.execute(update(Ticket).where(Ticket.id == ticket.id).values(priority="urgent"))
+    db.execute(update(Ticket).where(Ticket.id == ticket.id).values(priority="urgent", assignee_id=second.id))
     db.execute(insert(TicketTag).values(ticket_id=ticket.id, tag="billing"))
     with recorded_statements(database) as statements:
         reloaded = reload_ticket(db, ticket)
-        shown = (reloaded.priority, reloaded.tags, reloaded.requester.primary_email)
+        shown = (
+            reloaded.priority,
+            reloaded.tags,
+            reloaded.assignee.name if reloaded.assignee else None,
+            reloaded.requester.primary_email,
+        )
     assert reloaded is ticket
-    assert shown[:2] == ("urgent", ["billing", "vip"])
-    assert shown[2] == opened.requester.primary_email
-    assert len(statements) <= 3, statements
+    assert shown[:3] == ("urgent", ["billing", "vip"], "Second Agent")
+    assert shown[3] == opened.requester.primary_email
+    # The ticket's row and its tags; the new assignee and the requester come from the session.
+    assert len(statements) == 2, statements

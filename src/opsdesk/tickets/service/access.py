@@ -7,7 +7,7 @@ ids cannot be probed.
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, Select, select, true
-from sqlalchemy.orm import Session, defaultload
+from sqlalchemy.orm import Session, defaultload, lazyload
 
 from opsdesk.auth.actor import Actor
 from opsdesk.auth.models import User
@@ -62,13 +62,28 @@ def access_ticket(session: Session, actor: Actor, ticket_id: int, *, for_update:
     return ticket
 
 
+# A reload reads the ticket's own row and its tags again; what it points to (requester, account,
+# assignee, group, status) comes from the session when the session holds it, as a many-to-one
+# lazy load looks in the identity map before it queries. Re-populating those objects from a
+# joined query cost a change about a third of its CPU, for rows the change does not touch (a
+# reaction that changes them does so through the ORM, which keeps the session's objects current).
+_RELOAD_OPTIONS = (
+    lazyload(Ticket.requester),
+    lazyload(Ticket.account),
+    lazyload(Ticket.assignee),
+    lazyload(Ticket.group),
+    lazyload(Ticket.custom_status),
+)
+
+
 def reload_ticket(session: Session, ticket: Ticket) -> Ticket:
-    """The ticket read again, as :func:`access_ticket` loads it (a change's reactions may have
-    changed it further). ``Session.refresh`` would follow the mappers' eager defaults: the five
-    queries more that access_ticket leaves out."""
+    """The ticket read again (a change's reactions may have changed it further, even by a Core
+    statement): its row and its tags, in two statements; the rows it points to load on first use,
+    from the session when it holds them. ``Session.refresh`` would follow the mappers' eager
+    defaults: eight statements."""
     return session.execute(
         select(Ticket)
         .where(Ticket.id == ticket.id)
-        .options(*_ACCESS_OPTIONS)
+        .options(*_RELOAD_OPTIONS)
         .execution_options(populate_existing=True)
     ).scalar_one()
