@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,6 +27,20 @@ from opsdesk.web.sessions import STATE_KEY as SESSION_KEY
 from opsdesk.web.transactions import TransactionMiddleware
 
 
+def _freeze_startup_objects() -> None:
+    """Move what the server built while starting (modules, the app and its routes, mappers, the
+    configuration) out of the garbage collector's sight: it lives as long as the process.
+
+    A full collection walks every tracked object, and a started worker holds about 330,000:
+    each full collection took 100 to 220 ms of one request's time, stalling every request queued
+    behind it (on SQLite, the other workers' too, waiting for the write lock). They come
+    whenever the objects made since the last one reach a quarter of those that survived it, so
+    new code paths (a first status change, say) brought one mid-load: the PATCH load's p99.
+    Frozen, a full collection walks only what was made since."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
     settings = settings or Settings()
     settings.ensure_dirs()
@@ -43,6 +58,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         del app
         jobs.start()
         checkpointer.start()
+        _freeze_startup_objects()
         try:
             yield
         finally:
