@@ -161,7 +161,9 @@ def test_recompute_from_the_database_matches_the_per_ticket_path(db: Session) ->
         closed_dates=["2026-03-09"],
     )
     # The edit queued the recompute job for that calendar; run it as the runner would.
-    job = db.scalars(select(OutboxJob).where(OutboxJob.kind == RECOMPUTE_JOB)).all()[-1]
+    # (The latest by id: a heap's order is not insertion order once rows were updated.)
+    jobs = select(OutboxJob).where(OutboxJob.kind == RECOMPUTE_JOB).order_by(OutboxJob.id)
+    job = db.scalars(jobs).all()[-1]
     assert job.payload == {"calendar_id": night_id}
     load_handlers()
     handler = handler_for(RECOMPUTE_JOB)
