@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-from opsdesk.direct_insert import insert_all_as_loaded
+from opsdesk.direct_insert import attach_as_loaded, insert_all_as_loaded, insert_as_loaded
 from opsdesk.tickets.models import TicketTag
 from tests.support.databases import BoundDatabase, recorded_statements
 from tests.support.factories import make_ticket
@@ -32,3 +33,27 @@ def test_no_rows_no_statement(db: Session, database: BoundDatabase) -> None:
     with recorded_statements(database) as statements:
         assert insert_all_as_loaded(db, TicketTag, []) == []
     assert statements == []
+
+
+def test_an_object_inserted_as_loaded_changes_like_a_loaded_one(db: Session, database: BoundDatabase) -> None:
+    ticket = make_ticket(db, tags=[])
+    tag = insert_as_loaded(db, TicketTag, {"ticket_id": ticket.id, "tag": "before"})
+    assert tag in db
+    assert tag not in db.dirty
+    assert tag not in db.new
+    assert inspect(tag).persistent
+    tag.tag = "after"
+    with recorded_statements(database) as statements:
+        db.flush()
+    # Only the changed column is written: the other values counted as loaded.
+    assert [statement.split(" SET ")[1].split(" WHERE")[0] for statement in statements] == [
+        "tag=?" if database.is_sqlite else "tag=%(tag)s::VARCHAR"
+    ]
+    assert db.execute(select(TicketTag.tag).where(TicketTag.id == tag.id)).scalar_one() == "after"
+
+
+def test_attaching_a_row_refuses_values_that_are_not_columns(db: Session) -> None:
+    ticket = make_ticket(db, tags=[])
+    row = {"id": 10**9, "ticket_id": ticket.id, "tag": "x", "colour": "red"}
+    with pytest.raises(TypeError, match="colour"):
+        attach_as_loaded(db, TicketTag, row)

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Insert, Table, inspect
 from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
+from sqlalchemy.orm.instrumentation import manager_of_class
 
 ModelT = TypeVar("ModelT")
 
@@ -142,6 +143,9 @@ def attach_as_loaded(
     missing = shape.keys - values.keys()
     if missing or shape.key_of_primary not in values:
         raise TypeError(f"{model.__name__}: values lack {sorted(missing) or [shape.key_of_primary]}")
+    if len(values) != len(shape.keys) + 1:  # the instance takes them as they are: no strangers
+        unknown = sorted(values.keys() - shape.keys - {shape.key_of_primary})
+        raise TypeError(f"{model.__name__} has no column attributes {unknown}")
     existing = held_by_session(session, model, values[shape.key_of_primary])
     if existing is not None:
         return existing
@@ -165,7 +169,12 @@ def unattached(model: type[ModelT], values: Mapping[str, Any]) -> ModelT:
 def _attach(
     session: Session, model: type[ModelT], values: Mapping[str, Any], related: Mapping[str, Any]
 ) -> ModelT:
-    instance = model(**values)
+    # As the ORM's loading builds an object: a bare instance with its column values in its
+    # __dict__, no attribute events (the mapped constructor fires one per attribute set: most of
+    # this function's cost for a ticket's thirty-odd columns). make_transient_to_detached below
+    # commits them as loaded, as it did the constructor's values.
+    instance: ModelT = manager_of_class(model).new_instance()
+    instance.__dict__.update(values)
     for name, value in related.items():
         setattr(instance, name, value)
         # Members built by `unattached` become loaded now, after the relationship (and its
