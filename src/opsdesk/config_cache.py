@@ -57,15 +57,12 @@ CONFIGURATION_TABLES = (
     "webhook_subscriptions",
 )
 
-# Not configuration, but their changes bump the generation too (migration ``core_05``): API
-# requests keep the tokens they have seen, with their users, by generation
-# (:func:`opsdesk.auth.service.find_token`).
-CREDENTIAL_TABLES = ("api_tokens", "users")
-
 _MEMO_KEY = "opsdesk_config_generation"
 # A write names its table in its first words: INSERT INTO t, UPDATE t, DELETE FROM t (and an
 # SQLite trigger writes config_generation only from such a statement).
-# (Not the credential tables: a transaction reads its token before it changes anything.)
+# (Not api_tokens and users, whose changes bump the generation too, migration core_05, for the
+# tokens kept by :func:`opsdesk.auth.service.find_token`: a transaction reads its token before
+# it changes anything.)
 _WRITES_CONFIGURATION = re.compile(r"\b(" + "|".join(CONFIGURATION_TABLES) + r")\b")
 _READ_GENERATION = f"SELECT epoch, value FROM {GENERATION_TABLE} WHERE id = 1"
 

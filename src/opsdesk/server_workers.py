@@ -169,7 +169,6 @@ def _worker(inbox: socket.socket, options: dict[str, Any]) -> None:
 class _Worker:
     process: BaseProcess
     channel: socket.socket
-    number: int
     ready: bool = False
     open_connections: int = 0
     dealt: int = 0
@@ -203,13 +202,13 @@ def serve(host: str, port: int, workers: int, options: dict[str, Any]) -> None:
         nonlocal stopping
         stopping = True
 
-    def start(number: int) -> _Worker:
+    def start() -> _Worker:
         channel, inbox = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         process = context.Process(target=_worker, args=(inbox, options), name="opsdesk-server-worker")
         process.start()
         inbox.close()
         channel.setblocking(False)
-        worker = _Worker(process, channel, number)
+        worker = _Worker(process, channel)
         selector.register(channel, selectors.EVENT_READ, worker)
         return worker
 
@@ -253,7 +252,7 @@ def serve(host: str, port: int, workers: int, options: dict[str, Any]) -> None:
             connection.close()  # the worker holds its own copy now
 
     previous = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
-    running = [start(number) for number in range(workers)]
+    running = [start() for _ in range(workers)]
     try:
         while not stopping:
             for key, _events in selector.select(WATCH_SECONDS):
@@ -278,7 +277,7 @@ def serve(host: str, port: int, workers: int, options: dict[str, Any]) -> None:
                     )
                     retire(worker)
                     time.sleep(RESTART_PAUSE_SECONDS)
-                    running[index] = start(worker.number)
+                    running[index] = start()
     finally:
         selector.unregister(listener)
         listener.close()  # no new connections while the workers finish theirs

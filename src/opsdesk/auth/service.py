@@ -232,23 +232,17 @@ def find_token(connection: Connection | Session, secret: str) -> Row[Any] | None
         with _tokens_lock:
             if len(_live_tokens) >= MAX_CACHED_TOKENS:
                 _live_tokens.clear()
+                _touched.clear()
             _live_tokens[key] = (current, found)
     return found
-
-
-def forget_tokens() -> None:
-    """Forget every cached token (tests that rewrite tokens or users by hand)."""
-    with _tokens_lock:
-        _live_tokens.clear()
-        _touched.clear()
 
 
 def token_user(session: Session, found: Row[Any]) -> TokenUser:
     """The user of a row from :func:`find_token`, in ``session`` without a query."""
     values = found._mapping
-    held = held_by_session(session, User, values["id"])
-    user = attach_as_loaded(session, User, {key: values[key] for key in _USER_KEYS})
-    if held is None:
+    user = held_by_session(session, User, values["id"])
+    if user is None:
+        user = attach_as_loaded(session, User, {key: values[key] for key in _USER_KEYS})
         session.expire(user, _NOT_CACHED_USER_KEYS)
     return TokenUser(user=user, token_id=values["token_id"])
 
@@ -256,14 +250,10 @@ def token_user(session: Session, found: Row[Any]) -> TokenUser:
 def last_use_is_stale(found: Row[Any]) -> bool:
     """Whether the token's ``last_used_at`` should be touched (at most once a minute)."""
     values = found._mapping
-    last_used_at = max(
-        (
-            when
-            for when in (values["token_last_used_at"], _touched.get(values["token_id"]))
-            if when is not None
-        ),
-        default=None,
-    )
+    last_used_at = values["token_last_used_at"]
+    touched = _touched.get(values["token_id"])
+    if touched is not None and (last_used_at is None or touched > last_used_at):
+        last_used_at = touched
     return last_used_at is None or clock.now() - last_used_at > LAST_USED_RESOLUTION
 
 

@@ -384,16 +384,22 @@ def _updates(ticket_ids: list[int], count: int) -> list[WriteRequest]:
     ]
 
 
+def _statuses(timings: Timings) -> dict[str, int]:
+    return {str(status): count for status, count in sorted(timings.statuses.items())}
+
+
+def _percentiles(timings: Timings) -> dict[str, float]:
+    return {f"p{round(fraction * 100)}_ms": timings.percentile(fraction) for fraction in (0.50, 0.95, 0.99)}
+
+
 def _write_figures(timings: Timings, wall: float, cpu_seconds: float) -> dict[str, Any]:
     done = len(timings.milliseconds)
     return {
         "requests": done,
         "errors": timings.errors,
-        "statuses": {str(status): count for status, count in sorted(timings.statuses.items())},
+        "statuses": _statuses(timings),
         "per_second": round(done / wall, 1) if wall else 0.0,
-        "p50_ms": timings.percentile(0.50),
-        "p95_ms": timings.percentile(0.95),
-        "p99_ms": timings.percentile(0.99),
+        **_percentiles(timings),
         "server_cpu_ms_per_request": round(cpu_seconds * 1000 / max(done, 1), 2),
     }
 
@@ -485,11 +491,9 @@ def run_bench(
             "concurrency": concurrency,
             "tickets": successful,
             "errors": created.errors,
-            "statuses": {str(status): count for status, count in sorted(created.statuses.items())},
+            "statuses": _statuses(created),
             "tickets_per_second": round(successful / wall, 1) if wall else 0.0,
-            "p50_ms": created.percentile(0.50),
-            "p95_ms": created.percentile(0.95),
-            "p99_ms": created.percentile(0.99),
+            **_percentiles(created),
             "mean_ms": round(statistics.fmean(created.milliseconds), 2) if created.milliseconds else 0.0,
             # Machine-independent cost: CPU the server spent per created ticket (and the client's).
             "server_cpu_ms_per_ticket": round(server_cpu * 1000 / max(successful, 1), 2),

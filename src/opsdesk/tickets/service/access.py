@@ -6,6 +6,9 @@ ids cannot be probed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy import ColumnElement, Select, select, true
 from sqlalchemy.orm import Session, defaultload, lazyload
 
@@ -15,19 +18,28 @@ from opsdesk.auth.permissions import Permission, is_group_scoped, require
 from opsdesk.tickets.errors import TicketNotFoundError
 from opsdesk.tickets.models import Account, Person, Ticket
 
-# One ticket with what its answer and its page show (requester and their emails, account,
-# assignee, group, status, tags), in one joined query and two small ones. The mappers' eager
-# defaults go further down (the requester's external ids and other accounts, each account's
-# domains and owner, the assignee's memberships): five more queries and most of the CPU of a
-# ticket change, for things that load on first use when something needs them.
-_ACCESS_OPTIONS = (
-    defaultload(Ticket.requester).lazyload(Person.external_ids),
-    defaultload(Ticket.requester).lazyload(Person.other_accounts),
-    defaultload(Ticket.requester).lazyload(Person.primary_account),
-    defaultload(Ticket.account).lazyload(Account.domains),
-    defaultload(Ticket.account).lazyload(Account.owner),
-    defaultload(Ticket.assignee).lazyload(User.memberships),
+# A ticket's many-to-ones, and the mappers' eager defaults below them that a ticket's answer and
+# page never show (the requester's external ids and other accounts, each account's domains and
+# owner, the assignee's memberships): loading those took five more queries and most of the CPU
+# of a ticket change, for things that load on first use when something needs them.
+_MANY_TO_ONES = ("requester", "account", "assignee", "group", "custom_status")
+_NOT_SHOWN: tuple[tuple[str, tuple[Any, ...]], ...] = (
+    ("requester", (Person.external_ids, Person.other_accounts, Person.primary_account)),
+    ("account", (Account.domains, Account.owner)),
+    ("assignee", (User.memberships,)),
 )
+
+
+def _not_shown_from(load: Callable[[Any], Any]) -> tuple[Any, ...]:
+    """Options leaving what is not shown to load lazily, below each many-to-one loaded by ``load``."""
+    return tuple(
+        load(getattr(Ticket, name)).lazyload(deeper) for name, below in _NOT_SHOWN for deeper in below
+    )
+
+
+# One ticket with what its answer and its page show (requester and their emails, account,
+# assignee, group, status, tags), in one joined query and two small ones.
+_ACCESS_OPTIONS = _not_shown_from(defaultload)
 
 
 def visibility_clause(actor: Actor) -> ColumnElement[bool]:
@@ -67,20 +79,11 @@ def access_ticket(session: Session, actor: Actor, ticket_id: int, *, for_update:
 # lazy load looks in the identity map before it queries. Re-populating those objects from a
 # joined query cost a change about a third of its CPU, for rows the change does not touch (a
 # reaction that changes them does so through the ORM, which keeps the session's objects current).
-# (One a change set loads as access_ticket would: without the deeper eager defaults.)
+# (One a change set loads as access_ticket would: without what is not shown.)
 _RELOAD_OPTIONS = (
-    lazyload(Ticket.requester).lazyload(Person.external_ids),
-    lazyload(Ticket.requester).lazyload(Person.other_accounts),
-    lazyload(Ticket.requester).lazyload(Person.primary_account),
-    lazyload(Ticket.account).lazyload(Account.domains),
-    lazyload(Ticket.account).lazyload(Account.owner),
-    lazyload(Ticket.assignee).lazyload(User.memberships),
-    lazyload(Ticket.group),
-    lazyload(Ticket.custom_status),
+    *_not_shown_from(lazyload),
+    *(lazyload(getattr(Ticket, name)) for name in _MANY_TO_ONES if name not in dict(_NOT_SHOWN)),
 )
-
-
-_MANY_TO_ONES = ("requester", "account", "assignee", "group", "custom_status")
 
 
 def reload_ticket(session: Session, ticket: Ticket) -> Ticket:
